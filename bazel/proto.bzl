@@ -1,0 +1,47 @@
+"""sb_proto: one .proto file to a C++ (and optionally gRPC) cc_library.
+
+Bazel 4's native proto rules want protobuf built from source, which cannot be
+downloaded here; this runs Debian's protoc and grpc_cpp_plugin instead.
+Protos are rooted at //protos, so imports read "switchboard/v1/event.proto".
+"""
+
+def sb_proto(name, src, deps = [], grpc = False, visibility = None):
+    """Generates `name` (cc_library) from `src`.
+
+    Args:
+      name: the cc_library's name.
+      src: the .proto file, relative to this package.
+      deps: other sb_proto targets whose files `src` imports.
+      grpc: also generate the gRPC service stubs.
+      visibility: of the cc_library.
+    """
+    base = src[:-len(".proto")]
+    outs = [base + ".pb.h", base + ".pb.cc"]
+    if grpc:
+        outs += [base + ".grpc.pb.h", base + ".grpc.pb.cc"]
+    cmd = "/usr/bin/protoc --proto_path={root} --cpp_out=$(RULEDIR) $(location {src})".format(
+        root = native.package_name() or ".",
+        src = src,
+    )
+    if grpc:
+        cmd += (" --grpc_out=$(RULEDIR)" +
+                " --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin")
+    native.genrule(
+        name = name + "_gen",
+        srcs = [src] + [d + "_srcs" for d in deps],
+        outs = outs,
+        cmd = cmd,
+    )
+    native.filegroup(
+        name = name + "_srcs",
+        srcs = [src] + [d + "_srcs" for d in deps],
+        visibility = visibility,
+    )
+    native.cc_library(
+        name = name,
+        srcs = [o for o in outs if o.endswith(".cc")],
+        hdrs = [o for o in outs if o.endswith(".h")],
+        includes = ["."],
+        deps = deps + ["@system//:grpc" if grpc else "@system//:protobuf"],
+        visibility = visibility,
+    )

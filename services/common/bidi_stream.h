@@ -1,0 +1,211 @@
+#ifndef SWITCHBOARD_SERVICES_COMMON_BIDI_STREAM_H_
+#define SWITCHBOARD_SERVICES_COMMON_BIDI_STREAM_H_
+
+#include <deque>
+#include <memory>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+
+namespace switchboard {
+
+class StreamWriterBase;
+
+// The open streams of a service, so that shutdown can end them cleanly
+// (UNAVAILABLE, after their queued responses) instead of waiting for
+// clients that never hang up. Thread-safe.
+class StreamSet {
+ public:
+  // Ends every open stream and refuses new ones.
+  void CloseAll();
+
+ private:
+  template <class Req, class Resp>
+  friend class BidiStream;
+  bool Add(std::shared_ptr<StreamWriterBase> writer);
+  void Remove(StreamWriterBase* writer);
+
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<StreamWriterBase*, std::shared_ptr<StreamWriterBase>>
+      writers_ ABSL_GUARDED_BY(mu_);
+};
+
+// The part of a stream that outlives it: other threads (transport callbacks,
+// timers) hold a shared_ptr to it and write through it without caring
+// whether the stream has ended meanwhile.
+class StreamWriterBase {
+ public:
+  virtual ~StreamWriterBase() = default;
+  // Ends the stream with `status` once every queued response is written.
+  // Only the first call counts.
+  virtual void Finish(grpc::Status status) = 0;
+};
+
+// A server-side bidirectional stream on gRPC's callback API: no thread per
+// stream. Subclasses handle requests in OnRequest and answer with Send, from
+// any thread. Responses are written one at a time, in Send order, from a
+// queue; when more than `pause_reads_at` responses are queued the stream
+// stops reading requests until the client catches up, so a client that
+// does not read cannot grow the server's memory without bound.
+//
+// Lifetime: gRPC owns the object; it deletes itself after OnDone, having
+// called OnStreamEnded first. Anything that calls Send from another thread
+// must hold writer() rather than `this`.
+template <class Req, class Resp>
+class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
+ public:
+  class Writer : public StreamWriterBase {
+   public:
+    // Queues a response. Returns false, dropping it, once the stream has
+    // ended or is finishing.
+    bool Send(Resp response) {
+      const Resp* to_write = nullptr;
+      BidiStream* stream;
+      {
+        absl::MutexLock lock(&mu_);
+        stream = stream_;
+        if (stream == nullptr || stream->finish_requested_) return false;
+        stream->queue_.push_back(std::move(response));
+        if (stream->writing_) return true;
+        stream->writing_ = true;
+        to_write = &stream->queue_.front();
+      }
+      // Outside the lock: gRPC may run OnWriteDone inline.
+      stream->StartWrite(to_write);
+      return true;
+    }
+
+    void Finish(grpc::Status status) override {
+      BidiStream* stream;
+      {
+        absl::MutexLock lock(&mu_);
+        stream = stream_;
+        if (stream == nullptr || stream->finish_requested_) return;
+        stream->finish_requested_ = true;
+        stream->finish_status_ = std::move(status);
+        if (stream->writing_) return;  // OnWriteDone finishes.
+      }
+      stream->Finish(stream->finish_status_);
+    }
+
+   private:
+    friend class BidiStream;
+    absl::Mutex mu_;
+    BidiStream* stream_ ABSL_GUARDED_BY(mu_);
+  };
+
+  const std::shared_ptr<Writer>& writer() const { return writer_; }
+
+ protected:
+  // `streams` may be null. Call StartStream() at the end of the subclass's
+  // constructor.
+  BidiStream(StreamSet* streams, size_t pause_reads_at)
+      : streams_(streams),
+        pause_reads_at_(pause_reads_at),
+        writer_(std::make_shared<Writer>()) {
+    writer_->stream_ = this;
+  }
+
+  void StartStream() {
+    if (streams_ != nullptr && !streams_->Add(writer_)) {
+      streams_ = nullptr;
+      writer_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the service is shutting down"));
+      return;
+    }
+    this->StartRead(&request_);
+  }
+
+  // One request; calls never overlap. May move from `request`.
+  virtual void OnRequest(Req& request) = 0;
+  // The client half-closed its side. The default ends the stream with OK.
+  virtual void OnClientDone() { writer_->Finish(grpc::Status::OK); }
+  // The stream is over and no more reactions will run; release what holds
+  // the writer (subscriptions, timers). Runs once, just before deletion.
+  virtual void OnStreamEnded() {}
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      OnClientDone();
+      return;
+    }
+    OnRequest(request_);
+    {
+      absl::MutexLock lock(&writer_->mu_);
+      if (finish_requested_) return;
+      if (queue_.size() >= pause_reads_at_) {
+        read_paused_ = true;
+        return;
+      }
+    }
+    this->StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const Resp* next = nullptr;
+    bool finish = false;
+    bool resume_reads = false;
+    {
+      absl::MutexLock lock(&writer_->mu_);
+      queue_.pop_front();
+      if (!ok) {
+        // The client is gone; nothing more can be written.
+        queue_.clear();
+        if (!finish_requested_) {
+          finish_requested_ = true;
+          finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED,
+                                        "the client went away");
+        }
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+        finish = finish_requested_;
+      }
+      if (read_paused_ && !finish_requested_ &&
+          queue_.size() < pause_reads_at_) {
+        read_paused_ = false;
+        resume_reads = true;
+      }
+    }
+    if (next != nullptr) this->StartWrite(next);
+    if (finish) this->Finish(finish_status_);
+    if (resume_reads) this->StartRead(&request_);
+  }
+
+  void OnCancel() override {
+    writer_->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                 "the stream was cancelled"));
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&writer_->mu_);
+      writer_->stream_ = nullptr;
+    }
+    if (streams_ != nullptr) streams_->Remove(writer_.get());
+    OnStreamEnded();
+    delete this;
+  }
+
+  StreamSet* streams_;
+  const size_t pause_reads_at_;
+  std::shared_ptr<Writer> writer_;
+  Req request_;
+  // Guarded by writer_->mu_.
+  std::deque<Resp> queue_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  bool read_paused_ = false;
+  grpc::Status finish_status_;
+};
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_SERVICES_COMMON_BIDI_STREAM_H_

@@ -1,0 +1,23 @@
+#ifndef SWITCHBOARD_SERVICES_COMMON_LOGGING_H_
+#define SWITCHBOARD_SERVICES_COMMON_LOGGING_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "spdlog/spdlog.h"
+
+namespace switchboard {
+
+// The component's named logger ("broadcaster", "bridge.memory", ...), made on
+// first use. All loggers write to stderr with the component name, so one
+// process's log reads as a story per component.
+std::shared_ptr<spdlog::logger> Logger(const std::string& component);
+
+// Sets the level of every logger, present and future: trace, debug, info,
+// warn, error, critical or off.
+absl::Status SetLogLevel(const std::string& level);
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_SERVICES_COMMON_LOGGING_H_

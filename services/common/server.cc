@@ -1,0 +1,155 @@
+#include "services/common/server.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/logging.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Path of the service's YAML or JSON config file. Without it every "
+          "setting has its default.");
+ABSL_FLAG(std::string, listen, "",
+          "Listen address, overriding the config's `listen` (host:port, "
+          "port 0 for any free port, or unix:/path).");
+ABSL_FLAG(std::string, port_file, "",
+          "Once listening, write the bound port to this file (for scripts "
+          "and tests that listen on port 0).");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "On SIGTERM, how long in-flight RPCs may take before they are "
+          "cancelled.");
+
+namespace switchboard {
+
+RunningServer::RunningServer(ServiceBase* service,
+                             std::unique_ptr<grpc::Server> server, int port)
+    : service_(service), server_(std::move(server)), port_(port) {}
+
+RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
+    ServiceBase* service) {
+  // Both are process-wide switches that must precede the builder.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  const std::string address = service->listen_address();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  // Events are small, but a batch of them is not: let batches through and
+  // leave per-event limits to the services.
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on '", address,
+        "' (address in use, not local, or malformed)"));
+  }
+  auto running = std::unique_ptr<RunningServer>(
+      new RunningServer(service, std::move(server), port));
+  if (absl::Status s = service->Start(); !s.ok()) {
+    running->Shutdown(absl::ZeroDuration());
+    return s;
+  }
+  return running;
+}
+
+std::string RunningServer::dial_address() const {
+  std::string address = service_->listen_address();
+  if (absl::StartsWith(address, "unix:")) return address;
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+void RunningServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  service_->Drain();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  service_->Stop();
+}
+
+namespace {
+
+bool WritePortFile(const std::string& path, int port) {
+  // Write then rename, so a reader never sees a half-written number.
+  std::string tmp = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(tmp);
+    if (!(out << port << "\n")) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "switchboard ", spec.name,
+      " service. See README.md for the configuration reference."));
+  absl::ParseCommandLine(argc, argv);
+  auto log = Logger(spec.name);
+  if (absl::Status s = SetLogLevel(absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+    log->critical("--log_level: {}", std::string(s.message()));
+    return 2;
+  }
+
+  // Block the shutdown signals before any thread starts, so every thread
+  // inherits the mask and sigwait below is their only receiver.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ConfigNode config;
+  if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    auto loaded = ConfigNode::LoadFile(path);
+    if (!loaded.ok()) {
+      log->critical("invalid config: {}", loaded.status().ToString());
+      return 2;
+    }
+    config = *std::move(loaded);
+  }
+  auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
+  if (!service.ok()) {
+    log->critical("invalid config: {}", service.status().ToString());
+    return 2;
+  }
+  auto server = RunningServer::Start(service->get());
+  if (!server.ok()) {
+    log->critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  log->info("{} listening on {} (port {})", spec.name,
+            (*service)->listen_address(), (*server)->port());
+  if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
+    if (!WritePortFile(path, (*server)->port())) {
+      log->critical("cannot write --port_file '{}'", path);
+      return 1;
+    }
+  }
+
+  int received = 0;
+  sigwait(&signals, &received);
+  log->info("{} received, shutting down", strsignal(received));
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  log->info("{} stopped", spec.name);
+  return 0;
+}
+
+}  // namespace switchboard

@@ -1,0 +1,87 @@
+#ifndef SWITCHBOARD_SERVICES_COMMON_SERVER_H_
+#define SWITCHBOARD_SERVICES_COMMON_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/common/config.h"
+
+namespace switchboard {
+
+// A switchboard service as its main() and in-process tests see it: gRPC
+// services to serve, plus work to do around the server's lifetime.
+// Implementations are thread-safe; the runner calls Start, then Drain, then
+// Stop, each once.
+class ServiceBase {
+ public:
+  virtual ~ServiceBase() = default;
+
+  // Where to listen, e.g. "0.0.0.0:50051", "127.0.0.1:0" (any free port) or
+  // "unix:/run/switchboard.sock".
+  virtual std::string listen_address() const = 0;
+  // The gRPC services to register. Owned by the ServiceBase.
+  virtual std::vector<grpc::Service*> grpc_services() = 0;
+
+  // Called once the server listens (e.g. to connect to upstream services).
+  virtual absl::Status Start() { return absl::OkStatus(); }
+  // Called on shutdown before the server stops: end long-lived streams
+  // cleanly so the server's shutdown does not wait for them.
+  virtual void Drain() {}
+  // Called after the server has stopped: flush buffers, close upstreams.
+  virtual void Stop() {}
+};
+
+// A gRPC server with health checking (grpc.health.v1) and server reflection,
+// serving one ServiceBase.
+class RunningServer {
+ public:
+  // Builds and starts the server. NotFound-style errors name the address.
+  static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
+      ServiceBase* service);
+
+  ~RunningServer();
+
+  // The port actually bound (useful with port 0); 0 for unix sockets.
+  int port() const { return port_; }
+  // "127.0.0.1:PORT" style address clients can dial.
+  std::string dial_address() const;
+
+  // Drain, stop accepting, wait for in-flight RPCs up to `grace` (then
+  // cancel them), then Stop. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  RunningServer(ServiceBase* service, std::unique_ptr<grpc::Server> server,
+                int port);
+
+  ServiceBase* service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_;
+  bool shut_down_ = false;
+};
+
+// What ServiceMain needs to know of one service.
+struct ServiceSpec {
+  // "broadcaster", "bridge" or "consumer": logger and messages.
+  std::string name;
+  // Builds the service from its parsed config file (an empty ConfigNode when
+  // no --config is given). `listen_override` is --listen, empty if unset.
+  std::function<absl::StatusOr<std::unique_ptr<ServiceBase>>(
+      const ConfigNode& config, const std::string& listen_override)>
+      create;
+};
+
+// The whole main() of a service: flags (--config, --listen, --port_file,
+// --log_level, --shutdown_grace), config validation (exit code 2 with the
+// error on stderr), serving, and graceful shutdown on SIGTERM or SIGINT.
+int ServiceMain(int argc, char** argv, const ServiceSpec& spec);
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_SERVICES_COMMON_SERVER_H_
