@@ -1,0 +1,422 @@
+#include "services/mq-bridge/transport/conformance/transport_conformance.h"
+
+#include <atomic>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+
+namespace switchboard::bridge::testing {
+namespace {
+
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+
+// Generous: a broker on a loaded 2-core machine is slow, and a passing run
+// never waits this long.
+constexpr absl::Duration kWait = absl::Seconds(20);
+
+// Gathers deliveries and lets a test wait for a count.
+class Collector {
+ public:
+  DeliveryHandler handler() {
+    return [this](std::vector<Delivery> batch) {
+      absl::MutexLock lock(&mu_);
+      for (Delivery& d : batch) deliveries_.push_back(std::move(d));
+    };
+  }
+
+  // Waits until at least `n` deliveries arrived; returns them all.
+  std::vector<Delivery> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](std::pair<std::vector<Delivery>*, size_t>* a) {
+                               return a->first->size() >= a->second;
+                             },
+                             new_arg(n)),
+                         kWait);
+    return deliveries_;
+  }
+
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return deliveries_.size();
+  }
+
+ private:
+  std::pair<std::vector<Delivery>*, size_t>* new_arg(size_t n) {
+    arg_ = {&deliveries_, n};
+    return &arg_;
+  }
+
+  absl::Mutex mu_;
+  std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  std::pair<std::vector<Delivery>*, size_t> arg_;
+};
+
+std::vector<std::string> Ids(const std::vector<Delivery>& deliveries) {
+  std::vector<std::string> ids;
+  for (const Delivery& d : deliveries) ids.push_back(d.id);
+  return ids;
+}
+
+std::vector<uint64_t> Tags(const std::vector<Delivery>& deliveries) {
+  std::vector<uint64_t> tags;
+  for (const Delivery& d : deliveries) tags.push_back(d.tag);
+  return tags;
+}
+
+class ConformanceFixture {
+ public:
+  explicit ConformanceFixture(const TransportUnderTest& param)
+      : transport_(param.make()),
+        prefix_(absl::StrCat("conf", absl::Uniform<uint32_t>(absl::BitGen()),
+                             ".")) {}
+
+  Transport& t() { return *transport_; }
+
+  // A per-test queue name.
+  std::string Q(absl::string_view name) { return absl::StrCat(prefix_, name); }
+
+  std::string Declare(absl::string_view name, QueueOptions options = {}) {
+    std::string q = Q(name);
+    EXPECT_TRUE(transport_->DeclareQueue(q, options).ok());
+    return q;
+  }
+
+  static OutgoingMessage Message(const std::string& id,
+                                 std::vector<std::string> queues) {
+    return OutgoingMessage{
+        id, std::make_shared<const std::string>(absl::StrCat("payload-", id)),
+        std::move(queues)};
+  }
+
+  absl::Status Publish(std::vector<OutgoingMessage> batch) {
+    absl::Notification done;
+    absl::Status result;
+    transport_->Publish(std::move(batch), [&](absl::Status s) {
+      result = s;
+      done.Notify();
+    });
+    if (!done.WaitForNotificationWithTimeout(kWait)) {
+      return absl::DeadlineExceededError("publish was never confirmed");
+    }
+    return result;
+  }
+
+  // Publishes ids prefix0..prefix{n-1} to `queue`, `per_batch` per batch.
+  std::vector<std::string> PublishMany(const std::string& queue, int n,
+                                       const std::string& prefix = "m",
+                                       int per_batch = 50) {
+    std::vector<std::string> ids;
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(absl::StrCat(prefix, i));
+      batch.push_back(Message(ids.back(), {queue}));
+      if (batch.size() == static_cast<size_t>(per_batch) || i == n - 1) {
+        EXPECT_TRUE(Publish(std::move(batch)).ok());
+        batch.clear();
+      }
+    }
+    return ids;
+  }
+
+  QueueStats Stats(const std::string& queue) {
+    auto stats = transport_->GetQueueStats({queue});
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    if (!stats.ok() || stats->size() != 1) return {};
+    return (*stats)[0];
+  }
+
+  // Polls stats until `pred` holds: brokers report stats asynchronously.
+  bool StatsEventually(const std::string& queue,
+                       const std::function<bool(const QueueStats&)>& pred) {
+    absl::Time deadline = absl::Now() + kWait;
+    while (absl::Now() < deadline) {
+      if (pred(Stats(queue))) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+  std::string prefix_;
+};
+
+#define SB_REQUIRE_CAPABILITY(fixture, cap)                               \
+  if (!(fixture).t().capabilities().cap) {                                \
+    GTEST_SKIP() << GetParam().name << " declares no '" #cap "' support"; \
+  }
+
+TEST_P(TransportConformanceTest, DeclareIsIdempotentAndValidatesNames) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Q("orders");
+  EXPECT_TRUE(f.t().DeclareQueue(q, {}).ok());
+  EXPECT_TRUE(f.t().DeclareQueue(q, {}).ok());
+  EXPECT_EQ(f.t().DeclareQueue("", {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.t().DeclareQueue("bad queue/name", {}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(TransportConformanceTest, RedeclaringWithOtherOptionsFails) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, last_value);
+  std::string q = f.Declare("plain");
+  absl::Status s = f.t().DeclareQueue(q, QueueOptions{/*last_value=*/true});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+TEST_P(TransportConformanceTest, BatchWithUndeclaredQueueFailsWhole) {
+  ConformanceFixture f(GetParam());
+  std::string good = f.Declare("good");
+  absl::Status s = f.Publish({f.Message("a", {good}),
+                              f.Message("b", {good, f.Q("missing")})});
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("missing"));
+  EXPECT_EQ(f.Stats(good).depth, 0u);
+}
+
+TEST_P(TransportConformanceTest, DeliversInPublishOrder) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Declare("fifo");
+  std::vector<std::string> ids = f.PublishMany(q, 500);
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 1000}, c.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = c.WaitFor(ids.size());
+  EXPECT_THAT(Ids(got), ElementsAreArray(ids));
+  for (const Delivery& d : got) {
+    EXPECT_EQ(d.queue, q);
+    EXPECT_EQ(*d.payload, absl::StrCat("payload-", d.id));
+    EXPECT_FALSE(d.redelivered);
+  }
+  ASSERT_TRUE((*sub)->Ack(Tags(got)).ok());
+  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
+    return s.depth == 0 && s.unacked == 0;
+  }));
+}
+
+TEST_P(TransportConformanceTest, DeliversToSubscriberThatCameFirst) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Declare("live");
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 100}, c.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<std::string> ids = f.PublishMany(q, 50);
+  EXPECT_THAT(Ids(c.WaitFor(ids.size())), ElementsAreArray(ids));
+}
+
+TEST_P(TransportConformanceTest, OneMessageFansOutToEveryNamedQueue) {
+  ConformanceFixture f(GetParam());
+  std::string a = f.Declare("a");
+  std::string b = f.Declare("b");
+  ASSERT_TRUE(f.Publish({f.Message("x", {a, b})}).ok());
+  Collector ca, cb;
+  auto sa = f.t().Subscribe({{a}, 10}, ca.handler());
+  auto sb = f.t().Subscribe({{b}, 10}, cb.handler());
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  EXPECT_THAT(Ids(ca.WaitFor(1)), ElementsAreArray({"x"}));
+  EXPECT_THAT(Ids(cb.WaitFor(1)), ElementsAreArray({"x"}));
+}
+
+TEST_P(TransportConformanceTest, OneSubscriptionConsumesSeveralQueues) {
+  ConformanceFixture f(GetParam());
+  std::string a = f.Declare("a");
+  std::string b = f.Declare("b");
+  f.PublishMany(a, 10, "a");
+  f.PublishMany(b, 10, "b");
+  Collector c;
+  auto sub = f.t().Subscribe({{a, b}, 100}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> got = c.WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  std::map<std::string, std::vector<std::string>> by_queue;
+  for (const Delivery& d : got) by_queue[d.queue].push_back(d.id);
+  EXPECT_EQ(by_queue[a].size(), 10u);
+  EXPECT_EQ(by_queue[b].size(), 10u);
+  EXPECT_EQ(by_queue[a].front(), "a0");
+  EXPECT_EQ(by_queue[b].back(), "b9");
+}
+
+TEST_P(TransportConformanceTest, SubscribeValidatesItsArguments) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Declare("q");
+  Collector c;
+  EXPECT_EQ(f.t().Subscribe({{f.Q("nope")}, 1}, c.handler()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(f.t().Subscribe({{}, 1}, c.handler()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.t().Subscribe({{q}, 0}, c.handler()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.t().GetQueueStats({f.Q("nope")}).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TransportConformanceTest, PrefetchBoundsUnackedDeliveries) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  std::string q = f.Declare("credit");
+  f.PublishMany(q, 20);
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 5}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> first = c.WaitFor(5);
+  ASSERT_EQ(first.size(), 5u);
+  ASSERT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
+    return s.unacked == 5 && s.depth == 15;
+  }));
+  EXPECT_EQ(c.size(), 5u);
+  // Acking two frees exactly two places in the window.
+  ASSERT_TRUE((*sub)->Ack({first[0].tag, first[1].tag}).ok());
+  EXPECT_EQ(c.WaitFor(7).size(), 7u);
+  ASSERT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
+    return s.unacked == 5 && s.depth == 13;
+  }));
+  EXPECT_EQ(c.size(), 7u);
+}
+
+TEST_P(TransportConformanceTest, UnackedComeBackInOrderWhenSubscriptionEnds) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  std::string q = f.Declare("redeliver");
+  std::vector<std::string> ids = f.PublishMany(q, 30);
+  {
+    Collector first;
+    auto sub = f.t().Subscribe({{q}, 10}, first.handler());
+    ASSERT_TRUE(sub.ok());
+    std::vector<Delivery> got = first.WaitFor(10);
+    ASSERT_EQ(got.size(), 10u);
+    // Ack the first three only; seven stay unacked when the sub ends.
+    ASSERT_TRUE((*sub)->Ack({got[0].tag, got[1].tag, got[2].tag}).ok());
+    first.WaitFor(13);
+  }
+  Collector second;
+  auto sub = f.t().Subscribe({{q}, 100}, second.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> got = second.WaitFor(27);
+  std::vector<std::string> expected(ids.begin() + 3, ids.end());
+  EXPECT_THAT(Ids(got), ElementsAreArray(expected));
+  ASSERT_GE(got.size(), 10u);
+  EXPECT_TRUE(got[0].redelivered);
+  EXPECT_GE(got[0].delivery_count, 2u);
+}
+
+TEST_P(TransportConformanceTest, NackRequeuesAtHeadOrDrops) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  std::string q = f.Declare("nack");
+  f.PublishMany(q, 3);
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 1}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> got = c.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE((*sub)->Nack({got[0].tag}, /*requeue=*/true).ok());
+  got = c.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].id, "m0");
+  EXPECT_TRUE(got[1].redelivered);
+  ASSERT_TRUE((*sub)->Nack({got[1].tag}, /*requeue=*/false).ok());
+  got = c.WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].id, "m1");
+  ASSERT_TRUE((*sub)->Ack({got[2].tag}).ok());
+  got = c.WaitFor(4);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3].id, "m2");
+  ASSERT_TRUE((*sub)->Ack({got[3].tag}).ok());
+  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
+    return s.depth == 0 && s.unacked == 0;
+  }));
+}
+
+TEST_P(TransportConformanceTest, AckOfUnknownTagFailsAndAcksNothing) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  std::string q = f.Declare("badack");
+  f.PublishMany(q, 1);
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 10}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> got = c.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  absl::Status s = (*sub)->Ack({got[0].tag, got[0].tag + 1000});
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_EQ(f.Stats(q).unacked, 1u);
+  EXPECT_TRUE((*sub)->Ack({got[0].tag}).ok());
+  EXPECT_EQ((*sub)->Ack({got[0].tag}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(TransportConformanceTest, CompetingConsumersEachGetDistinctMessages) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Declare("compete");
+  Collector c1, c2;
+  auto s1 = f.t().Subscribe({{q}, 1000}, c1.handler());
+  auto s2 = f.t().Subscribe({{q}, 1000}, c2.handler());
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  std::vector<std::string> ids = f.PublishMany(q, 200);
+  absl::Time deadline = absl::Now() + kWait;
+  while (c1.size() + c2.size() < ids.size() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  std::vector<std::string> all = Ids(c1.WaitFor(0));
+  std::vector<std::string> more = Ids(c2.WaitFor(0));
+  all.insert(all.end(), more.begin(), more.end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::string> expected = ids;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_THAT(all, ElementsAreArray(expected));
+}
+
+TEST_P(TransportConformanceTest, LastValueQueueKeepsOnlyTheNewest) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, last_value);
+  std::string q = f.Declare("link.1", QueueOptions{/*last_value=*/true});
+  ASSERT_TRUE(f.Publish({f.Message("down1", {q})}).ok());
+  ASSERT_TRUE(f.Publish({f.Message("up", {q})}).ok());
+  ASSERT_TRUE(f.Publish({f.Message("down2", {q})}).ok());
+  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
+    return s.depth == 1 && s.last_value;
+  }));
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 10}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  EXPECT_THAT(Ids(c.WaitFor(1)), ElementsAreArray({"down2"}));
+}
+
+TEST_P(TransportConformanceTest, ConcurrentPublishersKeepTheirOwnOrder) {
+  ConformanceFixture f(GetParam());
+  std::string q = f.Declare("concurrent");
+  constexpr int kPublishers = 4;
+  constexpr int kEach = 500;
+  Collector c;
+  auto sub = f.t().Subscribe({{q}, 10000}, c.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kPublishers; ++p) {
+    threads.emplace_back([&f, &q, p] {
+      f.PublishMany(q, kEach, absl::StrCat("p", p, "-"), 25);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<Delivery> got = c.WaitFor(kPublishers * kEach);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kPublishers * kEach));
+  std::map<std::string, int> next;
+  for (const Delivery& d : got) {
+    std::string publisher = d.id.substr(0, d.id.find('-'));
+    int seq = std::stoi(d.id.substr(d.id.find('-') + 1));
+    EXPECT_EQ(seq, next[publisher]) << "out of order: " << d.id;
+    next[publisher] = seq + 1;
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::bridge::testing

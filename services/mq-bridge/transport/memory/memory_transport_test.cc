@@ -1,0 +1,81 @@
+#include "services/mq-bridge/transport/memory/memory_transport.h"
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/mq-bridge/transport/conformance/transport_conformance.h"
+#include "services/mq-bridge/transport/registry.h"
+
+namespace switchboard::bridge {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TransportConformanceTest;
+
+INSTANTIATE_TEST_SUITE_P(
+    Memory, TransportConformanceTest,
+    ::testing::Values(testing::TransportUnderTest{
+        "memory", [] {
+          return std::make_unique<MemoryTransport>(MemoryTransport::Settings{});
+        }}));
+
+absl::Status PublishOne(Transport& t, const std::string& queue,
+                        size_t payload_size) {
+  absl::Status result;
+  absl::Notification done;
+  t.Publish({OutgoingMessage{"id", std::make_shared<const std::string>(
+                                       payload_size, 'x'),
+                             {queue}}},
+            [&](absl::Status s) {
+              result = s;
+              done.Notify();
+            });
+  done.WaitForNotification();
+  return result;
+}
+
+TEST(MemoryTransportTest, QueueDepthLimitRejectsTheBatchWithAClearError) {
+  MemoryTransport t(MemoryTransport::Settings{/*max_queue_depth=*/2});
+  ASSERT_TRUE(t.DeclareQueue("q", {}).ok());
+  EXPECT_TRUE(PublishOne(t, "q", 10).ok());
+  EXPECT_TRUE(PublishOne(t, "q", 10).ok());
+  absl::Status s = PublishOne(t, "q", 10);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("max_queue_depth"));
+  EXPECT_EQ((*t.GetQueueStats({"q"}))[0].depth, 2u);
+}
+
+TEST(MemoryTransportTest, ByteLimitRejectsTheBatch) {
+  MemoryTransport t(MemoryTransport::Settings{1000, /*max_total_bytes=*/100});
+  ASSERT_TRUE(t.DeclareQueue("q", {}).ok());
+  EXPECT_TRUE(PublishOne(t, "q", 60).ok());
+  EXPECT_EQ(PublishOne(t, "q", 60).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(MemoryTransportTest, RegistryCreatesByNameAndListsKnownOnUnknown) {
+  auto created = TransportRegistry::Global().Create("memory", ConfigNode());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)->driver(), "memory");
+
+  auto unknown = TransportRegistry::Global().Create("kafka", ConfigNode());
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown.status().message()),
+              HasSubstr("unknown transport driver 'kafka' (known: memory"));
+}
+
+TEST(MemoryTransportTest, SettingsAreValidatedWithFieldNames) {
+  auto node = ConfigNode::Parse("max_queue_depth: 0\n", "bridge.yaml");
+  ASSERT_TRUE(node.ok());
+  auto created = MemoryTransport::Create(*node);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(created.status().message()),
+              HasSubstr("max_queue_depth: must be at least 1"));
+
+  node = ConfigNode::Parse("max_depth: 3\n", "bridge.yaml");
+  EXPECT_THAT(std::string(MemoryTransport::Create(*node).status().message()),
+              HasSubstr("max_depth: unknown setting"));
+}
+
+}  // namespace
+}  // namespace switchboard::bridge

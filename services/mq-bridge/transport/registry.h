@@ -1,0 +1,53 @@
+#ifndef SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_
+#define SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/config.h"
+#include "services/mq-bridge/transport/transport.h"
+
+namespace switchboard::bridge {
+
+// Builds a driver from its own settings (the `transport.<driver>` section of
+// the bridge config). Drivers validate their settings and reject unknown
+// keys.
+using TransportFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Transport>>(
+        const ConfigNode& settings)>;
+
+// Drivers by name. Drivers register themselves at static-initialisation time
+// with SB_REGISTER_TRANSPORT (their cc_library is alwayslink), so linking a
+// driver is all it takes to make it selectable. Thread-safe.
+class TransportRegistry {
+ public:
+  static TransportRegistry& Global();
+
+  // Returns false if the name is taken.
+  bool Register(const std::string& name, TransportFactory factory);
+
+  // NotFound, listing the known drivers, for an unknown name.
+  absl::StatusOr<std::unique_ptr<Transport>> Create(
+      const std::string& name, const ConfigNode& settings) const;
+
+  // Sorted.
+  std::vector<std::string> Names() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, TransportFactory> factories_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace switchboard::bridge
+
+#define SB_REGISTER_TRANSPORT(name, factory)                           \
+  static const bool sb_transport_registered_##__LINE__ =               \
+      ::switchboard::bridge::TransportRegistry::Global().Register(name, \
+                                                                  factory)
+
+#endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_
