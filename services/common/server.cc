@@ -120,14 +120,14 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
     auto loaded = ConfigNode::LoadFile(path);
     if (!loaded.ok()) {
-      log->critical("invalid config: {}", loaded.status().ToString());
+      log->critical("invalid config: {}", std::string(loaded.status().message()));
       return 2;
     }
     config = *std::move(loaded);
   }
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
-    log->critical("invalid config: {}", service.status().ToString());
+    log->critical("invalid config: {}", std::string(service.status().message()));
     return 2;
   }
   auto server = RunningServer::Start(service->get());

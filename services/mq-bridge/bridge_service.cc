@@ -1,0 +1,271 @@
+#include "services/mq-bridge/bridge_service.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/logging.h"
+#include "services/common/status.h"
+#include "services/mq-bridge/transport/registry.h"
+
+namespace switchboard::bridge {
+namespace {
+
+using switchboard::v1::ConsumeRequest;
+using switchboard::v1::ConsumeResponse;
+using switchboard::v1::ProduceRequest;
+using switchboard::v1::ProduceResponse;
+
+// Deliveries are bounded by the prefetch window, and reading acks is what
+// frees the window: a Consume stream never stops reading.
+constexpr size_t kNeverPause = std::numeric_limits<size_t>::max();
+constexpr uint32_t kMaxPrefetch = 65535;
+
+class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
+ public:
+  ProduceStream(Transport* transport, StreamSet* streams, size_t max_pending)
+      : BidiStream(streams, max_pending), transport_(transport) {
+    StartStream();
+  }
+
+ private:
+  void OnRequest(ProduceRequest& request) override {
+    const uint64_t batch_id = request.batch_id();
+    absl::Status status = Prepare(request);
+    if (!status.ok()) {
+      Answer(*writer(), batch_id, status);
+      return;
+    }
+    std::vector<OutgoingMessage> batch;
+    batch.reserve(request.events_size());
+    for (auto& event : *request.mutable_events()) {
+      batch.push_back(OutgoingMessage{
+          std::move(*event.mutable_id()),
+          std::make_shared<const std::string>(
+              std::move(*event.mutable_event())),
+          {std::make_move_iterator(event.mutable_queues()->begin()),
+           std::make_move_iterator(event.mutable_queues()->end())}});
+    }
+    transport_->Publish(std::move(batch),
+                        [writer = writer(), batch_id](absl::Status s) {
+                          Answer(*writer, batch_id, s);
+                        });
+  }
+
+  // Declares the batch's queues and checks its events; any error fails the
+  // whole batch before anything of it is published.
+  absl::Status Prepare(const ProduceRequest& request) {
+    for (const auto& spec : request.declare()) {
+      QueueOptions options;
+      options.last_value = spec.last_value();
+      SB_RETURN_IF_ERROR(transport_->DeclareQueue(spec.name(), options));
+    }
+    for (int i = 0; i < request.events_size(); ++i) {
+      if (request.events(i).queues().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("events[", i, "] (id '", request.events(i).id(),
+                         "') names no queue"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  static void Answer(Writer& writer, uint64_t batch_id,
+                     const absl::Status& status) {
+    ProduceResponse response;
+    response.set_batch_id(batch_id);
+    response.set_code(static_cast<int32_t>(status.code()));
+    if (!status.ok()) {
+      response.set_message(std::string(status.message()));
+      Logger("bridge")->warn("batch {} failed: {}", batch_id,
+                             status.ToString());
+    }
+    writer.Send(std::move(response));
+  }
+
+  Transport* const transport_;
+};
+
+class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
+ public:
+  ConsumeStream(Transport* transport, StreamSet* streams)
+      : BidiStream(streams, kNeverPause), transport_(transport) {
+    StartStream();
+  }
+
+ private:
+  void OnRequest(ConsumeRequest& request) override {
+    absl::Status status;
+    switch (request.request_case()) {
+      case ConsumeRequest::kOpen:
+        status = Open(request.open());
+        break;
+      case ConsumeRequest::kAck:
+        status = Opened();
+        if (status.ok()) {
+          status = subscription_->Ack(
+              {request.ack().tags().data(),
+               static_cast<size_t>(request.ack().tags_size())});
+        }
+        break;
+      case ConsumeRequest::kNack:
+        status = Opened();
+        if (status.ok()) {
+          status = subscription_->Nack(
+              {request.nack().tags().data(),
+               static_cast<size_t>(request.nack().tags_size())},
+              request.nack().requeue());
+        }
+        break;
+      default:
+        status = absl::InvalidArgumentError(
+            "empty request: set one of open, ack or nack");
+    }
+    if (!status.ok()) writer()->Finish(ToGrpcStatus(status));
+  }
+
+  absl::Status Opened() const {
+    if (subscription_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "the first message of a Consume stream must be 'open'");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Open(const switchboard::v1::ConsumeOpen& open) {
+    if (subscription_ != nullptr) {
+      return absl::FailedPreconditionError("'open' was already sent");
+    }
+    if (open.prefetch() == 0 || open.prefetch() > kMaxPrefetch) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prefetch must be 1 to ", kMaxPrefetch, ", got ",
+                       open.prefetch()));
+    }
+    SubscribeOptions options;
+    options.queues.assign(open.queues().begin(), open.queues().end());
+    options.prefetch = open.prefetch();
+    auto subscription = transport_->Subscribe(
+        options, [writer = writer()](std::vector<Delivery> batch) {
+          ConsumeResponse response;
+          response.mutable_deliveries()->Reserve(batch.size());
+          for (Delivery& d : batch) {
+            auto* out = response.add_deliveries();
+            out->set_tag(d.tag);
+            out->set_queue(std::move(d.queue));
+            out->set_id(std::move(d.id));
+            out->set_event(*d.payload);
+            out->set_redelivered(d.redelivered);
+            out->set_delivery_count(d.delivery_count);
+          }
+          writer->Send(std::move(response));
+        });
+    if (!subscription.ok()) return subscription.status();
+    subscription_ = *std::move(subscription);
+    Logger("bridge")->debug("consuming {} (prefetch {})",
+                            absl::StrJoin(options.queues, ","),
+                            options.prefetch);
+    return absl::OkStatus();
+  }
+
+  void OnStreamEnded() override {
+    // Returns the unacked deliveries to their queues.
+    subscription_.reset();
+  }
+
+  Transport* const transport_;
+  std::unique_ptr<Subscription> subscription_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
+    const ConfigNode& config, const std::string& listen_override) {
+  BridgeConfig parsed;
+  SB_RETURN_IF_ERROR(config.Get("listen", &parsed.listen));
+  SB_RETURN_IF_ERROR(
+      config.Get("max_pending_batches", &parsed.max_pending_batches));
+  SB_ASSIGN_OR_RETURN(ConfigNode transport, config.Child("transport"));
+  SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(transport.Get("driver", &parsed.driver));
+  if (!listen_override.empty()) parsed.listen = listen_override;
+  if (parsed.listen.empty()) return config.Error("listen", "must be set");
+  if (parsed.max_pending_batches == 0) {
+    return config.Error("max_pending_batches", "must be at least 1");
+  }
+
+  // Every registered driver may keep a settings section; only the chosen
+  // one's is read.
+  ConfigNode driver_settings;
+  for (const std::string& name : TransportRegistry::Global().Names()) {
+    SB_ASSIGN_OR_RETURN(ConfigNode section, transport.Child(name));
+    if (name == parsed.driver) driver_settings = section;
+  }
+  SB_RETURN_IF_ERROR(transport.CheckAllKeysKnown());
+  auto created =
+      TransportRegistry::Global().Create(parsed.driver, driver_settings);
+  if (!created.ok()) {
+    if (absl::IsNotFound(created.status())) {
+      // Keep NotFound, with the field named.
+      return absl::NotFoundError(
+          transport.Error("driver", created.status().message()).message());
+    }
+    return created.status();
+  }
+  Logger("bridge")->info("transport driver: {}", parsed.driver);
+  return std::make_unique<BridgeService>(parsed, *std::move(created));
+}
+
+BridgeService::BridgeService(BridgeConfig config,
+                             std::unique_ptr<Transport> transport)
+    : config_(std::move(config)), transport_(std::move(transport)) {}
+
+void BridgeService::Drain() { streams_.CloseAll(); }
+
+grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>*
+BridgeService::Produce(grpc::CallbackServerContext* context) {
+  return new ProduceStream(transport_.get(), &streams_,
+                           config_.max_pending_batches);
+}
+
+grpc::ServerBidiReactor<ConsumeRequest, ConsumeResponse>*
+BridgeService::Consume(grpc::CallbackServerContext* context) {
+  return new ConsumeStream(transport_.get(), &streams_);
+}
+
+grpc::ServerUnaryReactor* BridgeService::GetQueueStats(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::GetQueueStatsRequest* request,
+    switchboard::v1::GetQueueStatsResponse* response) {
+  std::vector<std::string> names(request->queues().begin(),
+                                 request->queues().end());
+  auto stats = transport_->GetQueueStats(names);
+  if (stats.ok()) {
+    for (const QueueStats& s : *stats) {
+      auto* out = response->add_queues();
+      out->set_name(s.name);
+      out->set_depth(s.depth);
+      out->set_unacked(s.unacked);
+      out->set_consumers(s.consumers);
+      out->set_last_value(s.last_value);
+    }
+  }
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(stats.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::GetTransportInfoRequest* request,
+    switchboard::v1::TransportInfo* response) {
+  Capabilities caps = transport_->capabilities();
+  response->set_driver(std::string(transport_->driver()));
+  response->set_durable(caps.durable);
+  response->set_acks(caps.acks);
+  response->set_last_value(caps.last_value);
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace switchboard::bridge
