@@ -1,0 +1,101 @@
+#ifndef SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_SERVICE_H_
+#define SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/broadcaster/event_buffer.h"
+#include "services/broadcaster/forwarder.h"
+#include "services/broadcaster/router.h"
+#include "services/common/bidi_stream.h"
+#include "services/common/config.h"
+#include "services/common/server.h"
+#include "switchboard/v1/broadcaster.grpc.pb.h"
+
+namespace switchboard::broadcaster {
+
+// The broadcaster's settings; see README.md "Configuration reference".
+struct BroadcasterConfig {
+  std::string listen = "0.0.0.0:50051";
+  Forwarder::Options bridge;
+  EventBuffer::Limits buffer;
+  // Largest serialized event accepted.
+  uint64_t max_event_bytes = 1 << 20;
+  // Most events in one PublishRequest.
+  uint32_t max_batch_events = 10000;
+  // Answers queued on one Publish stream before it stops reading.
+  uint32_t max_pending_batches = 64;
+  // On shutdown, how long the buffer may take to drain to the bridge.
+  absl::Duration flush_timeout = absl::Seconds(10);
+  Router::Settings routing;
+
+  // Validates every field; errors name it.
+  static absl::StatusOr<BroadcasterConfig> Parse(
+      const ConfigNode& config, const std::string& listen_override);
+};
+
+// Checks an event as a producer sent it: required fields and size.
+// InvalidArgument naming the field.
+absl::Status ValidateEvent(const switchboard::v1::Event& event,
+                           uint64_t max_event_bytes);
+
+// A random UUID v4 in its 36-character text form.
+std::string NewEventId();
+
+// The broadcaster service. Thread-safe.
+class BroadcasterService final
+    : public ServiceBase,
+      public switchboard::v1::Broadcaster::CallbackService {
+ public:
+  static absl::StatusOr<std::unique_ptr<BroadcasterService>> Create(
+      const ConfigNode& config, const std::string& listen_override);
+
+  explicit BroadcasterService(BroadcasterConfig config);
+
+  std::string listen_address() const override { return config_.listen; }
+  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  absl::Status Start() override;
+  void Drain() override;
+  void Stop() override;
+
+  grpc::ServerBidiReactor<switchboard::v1::PublishRequest,
+                          switchboard::v1::PublishResponse>*
+  Publish(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* GetStats(
+      grpc::CallbackServerContext* context,
+      const switchboard::v1::GetStatsRequest* request,
+      switchboard::v1::BroadcasterStats* response) override;
+
+  // Handles one batch: validation, defaults, routing, buffering.
+  switchboard::v1::PublishResponse Accept(
+      switchboard::v1::PublishRequest& request);
+
+  switchboard::v1::BroadcasterStats Stats() const;
+
+ private:
+  // Gives events without a sequence the next number of their source.
+  void AssignSequences(std::vector<switchboard::v1::Event*>& events);
+
+  const BroadcasterConfig config_;
+  const Router router_;
+  EventBuffer buffer_;
+  Forwarder forwarder_;
+  StreamSet streams_;
+
+  absl::Mutex sequence_mu_;
+  absl::flat_hash_map<std::string, uint64_t> sequences_
+      ABSL_GUARDED_BY(sequence_mu_);
+
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> rejected_invalid_{0};
+  std::atomic<uint64_t> rejected_full_{0};
+};
+
+}  // namespace switchboard::broadcaster
+
+#endif  // SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_SERVICE_H_

@@ -1,0 +1,161 @@
+// The broadcaster in-process, forwarding to an in-process bridge.
+#include "services/broadcaster/broadcaster_service.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/mq-bridge/bridge_service.h"
+
+namespace switchboard::broadcaster {
+namespace {
+
+using ::testing::HasSubstr;
+using switchboard::v1::Event;
+using switchboard::v1::PublishRequest;
+
+ConfigNode Yaml(const std::string& text) {
+  auto node = ConfigNode::Parse(text, "broadcaster.yaml");
+  EXPECT_TRUE(node.ok()) << node.status();
+  return *node;
+}
+
+PublishRequest Batch(const std::string& source, int n) {
+  PublishRequest request;
+  for (int i = 0; i < n; ++i) {
+    Event* e = request.add_events();
+    e->set_source(source);
+    e->set_type("kytos/topology.link_down");
+  }
+  return request;
+}
+
+TEST(BroadcasterConfigTest, DefaultsAreValid) {
+  auto config = BroadcasterConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "0.0.0.0:50051");
+  EXPECT_EQ(config->bridge.bridge_address, "127.0.0.1:50053");
+  EXPECT_EQ(config->buffer.overflow, OverflowPolicy::kReject);
+}
+
+TEST(BroadcasterConfigTest, ErrorsNameTheField) {
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bridge:\n  batch_max_events: 0\n",
+            "bridge.batch_max_events: must be at least 1"},
+           {"bridge:\n  backoff_initial: 2s\n  backoff_max: 1s\n",
+            "bridge.backoff_max: must be at least backoff_initial"},
+           {"buffer:\n  overflow: drop_newest\n",
+            "buffer.overflow: unknown overflow policy"},
+           {"max_event_bytes: 2000000\nbuffer:\n  max_bytes: 100000\n",
+            "max_event_bytes: must not exceed buffer.max_bytes"},
+           {"routing:\n  verbose: x\n", "routing.verbose: unknown setting"},
+           {"flush_timeout: soon\n", "flush_timeout: expected a duration"},
+       }) {
+    auto config = BroadcasterConfig::Parse(Yaml(c.yaml), "");
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.yaml;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("broadcaster.yaml: " + c.expected));
+  }
+}
+
+TEST(NewEventIdTest, IsAUuidV4AndUnique) {
+  std::string a = NewEventId();
+  std::string b = NewEventId();
+  EXPECT_NE(a, b);
+  ASSERT_EQ(a.size(), 36u);
+  EXPECT_EQ(a[8], '-');
+  EXPECT_EQ(a[14], '4');
+  EXPECT_THAT(std::string("89ab"), HasSubstr(std::string(1, a[19])));
+}
+
+class BroadcasterServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bridge_ = *bridge::BridgeService::Create(ConfigNode(), "127.0.0.1:0");
+    bridge_server_ = *RunningServer::Start(bridge_.get());
+  }
+
+  std::unique_ptr<BroadcasterService> Broadcaster(const std::string& yaml) {
+    auto config = BroadcasterConfig::Parse(
+        Yaml("bridge:\n  address: " + bridge_server_->dial_address() +
+             "\n  backoff_initial: 10ms\n" + yaml),
+        "127.0.0.1:0");
+    EXPECT_TRUE(config.ok()) << config.status();
+    auto service = std::make_unique<BroadcasterService>(*config);
+    EXPECT_TRUE(service->Start().ok());
+    return service;
+  }
+
+  uint64_t Depth(const std::string& queue) {
+    auto stats = bridge_->transport().GetQueueStats({queue});
+    return stats.ok() ? (*stats)[0].depth : 0;
+  }
+
+  bool Eventually(const std::function<bool()>& pred) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline && !pred()) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return pred();
+  }
+
+  std::unique_ptr<bridge::BridgeService> bridge_;
+  std::unique_ptr<RunningServer> bridge_server_;
+};
+
+TEST_F(BroadcasterServiceTest, AssignsIdsTimesAndPerSourceSequences) {
+  auto service = Broadcaster("");
+  PublishRequest first = Batch("kytos/topology", 3);
+  first.mutable_events(1)->set_id("producer-chosen");
+  auto answer = service->Accept(first);
+  EXPECT_EQ(answer.accepted(), 3u);
+  EXPECT_EQ(answer.event_ids(1), "producer-chosen");
+  EXPECT_EQ(answer.event_ids(0).size(), 36u);
+  PublishRequest other = Batch("kytos/of_core", 1);
+  service->Accept(other);
+  PublishRequest second = Batch("kytos/topology", 1);
+  service->Accept(second);
+  EXPECT_EQ(first.events(0).sequence(), 1u);
+  EXPECT_EQ(first.events(2).sequence(), 3u);
+  EXPECT_EQ(other.events(0).sequence(), 1u);
+  EXPECT_EQ(second.events(0).sequence(), 4u);
+  EXPECT_TRUE(first.events(0).has_time());
+  EXPECT_TRUE(Eventually([&] { return Depth("verbose") == 5; }));
+  EXPECT_EQ(Depth("app.kytos.topology"), 4u);
+  service->Stop();
+}
+
+TEST_F(BroadcasterServiceTest, OversizedBatchIsRejectedWhole) {
+  auto service = Broadcaster("max_batch_events: 10\n");
+  PublishRequest batch = Batch("a", 11);
+  auto answer = service->Accept(batch);
+  EXPECT_EQ(answer.accepted(), 0u);
+  ASSERT_EQ(answer.rejections_size(), 11);
+  EXPECT_THAT(answer.rejections(0).reason(),
+              HasSubstr("limit is 10 (max_batch_events)"));
+  service->Stop();
+}
+
+TEST_F(BroadcasterServiceTest, DropOldestAcceptsEverythingAndCountsDrops) {
+  // No bridge: point at a port nothing listens on.
+  auto config = BroadcasterConfig::Parse(
+      Yaml("bridge:\n  address: 127.0.0.1:1\nbuffer:\n  max_events: 10\n"
+           "  overflow: drop_oldest\n"),
+      "127.0.0.1:0");
+  ASSERT_TRUE(config.ok());
+  BroadcasterService service(*config);
+  ASSERT_TRUE(service.Start().ok());
+  PublishRequest batch = Batch("a", 25);
+  EXPECT_EQ(service.Accept(batch).accepted(), 25u);
+  auto stats = service.Stats();
+  EXPECT_EQ(stats.dropped(), 15u);
+  EXPECT_EQ(stats.buffered(), 10u);
+  EXPECT_FALSE(stats.bridge_connected());
+  service.Stop();
+}
+
+}  // namespace
+}  // namespace switchboard::broadcaster

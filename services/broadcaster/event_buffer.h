@@ -1,0 +1,94 @@
+#ifndef SWITCHBOARD_SERVICES_BROADCASTER_EVENT_BUFFER_H_
+#define SWITCHBOARD_SERVICES_BROADCASTER_EVENT_BUFFER_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "switchboard/v1/bridge.pb.h"
+
+namespace switchboard::broadcaster {
+
+// What happens to an event that arrives when the buffer is full.
+enum class OverflowPolicy {
+  // The producer is told (RESOURCE_EXHAUSTED for that event and the rest of
+  // its batch) and may retry; nothing accepted is ever dropped.
+  kReject,
+  // The event is accepted and the oldest events not yet handed to the
+  // bridge are dropped to make room, and counted: for producers that want
+  // the newest data over completeness.
+  kDropOldest,
+};
+
+absl::StatusOr<OverflowPolicy> ParseOverflowPolicy(const std::string& text);
+
+// The bounded queue between publishing producers and the bridge forwarder:
+// producers never wait on the bridge, and memory stays bounded. An event
+// counts against the limits from Push until the bridge confirms it
+// (Release), including while it is in flight to the bridge.
+//
+// Thread-safe. Push takes the lock once per batch.
+class EventBuffer {
+ public:
+  struct Limits {
+    uint64_t max_events = 1'000'000;
+    uint64_t max_bytes = uint64_t{256} << 20;
+    OverflowPolicy overflow = OverflowPolicy::kReject;
+  };
+
+  struct Stats {
+    uint64_t events = 0;  // buffered or in flight
+    uint64_t bytes = 0;
+    uint64_t dropped = 0;
+  };
+
+  explicit EventBuffer(Limits limits);
+
+  // Appends `events` in order; returns how many of them, from the front,
+  // were accepted. Under kReject the first event that does not fit and all
+  // after it are refused, so that a producer's retry keeps its order.
+  // Accepted events are moved from; refused ones are left as they were.
+  size_t Push(std::vector<switchboard::v1::RoutedEvent>& events);
+
+  // Waits up to `wait` for events, then moves up to `max_events` (at least
+  // one if any) of them, totalling at most about `max_bytes`, into `out`.
+  // Returns false once Close() was called and nothing is left.
+  bool Take(size_t max_events, size_t max_bytes, absl::Duration wait,
+            std::vector<switchboard::v1::RoutedEvent>* out);
+
+  // The bridge confirmed taken events: their room is free again.
+  void Release(uint64_t events, uint64_t bytes);
+  // Taken events that must be sent again go back to the front, in order,
+  // ahead of everything still waiting.
+  void Return(std::vector<switchboard::v1::RoutedEvent> events);
+  // Taken events that will never be sent (the bridge refused them for
+  // good): freed and counted as dropped.
+  void Discard(uint64_t events, uint64_t bytes);
+
+  // Waits until nothing is buffered or in flight. False on timeout.
+  bool WaitEmpty(absl::Duration timeout);
+  // Wakes Take callers; Take drains what is left, then returns false.
+  void Close();
+
+  Stats stats() const;
+
+  // Bytes one event costs against max_bytes.
+  static uint64_t Cost(const switchboard::v1::RoutedEvent& event);
+
+ private:
+  const Limits limits_;
+  mutable absl::Mutex mu_;
+  std::deque<switchboard::v1::RoutedEvent> waiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace switchboard::broadcaster
+
+#endif  // SWITCHBOARD_SERVICES_BROADCASTER_EVENT_BUFFER_H_

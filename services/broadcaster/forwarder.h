@@ -1,0 +1,78 @@
+#ifndef SWITCHBOARD_SERVICES_BROADCASTER_FORWARDER_H_
+#define SWITCHBOARD_SERVICES_BROADCASTER_FORWARDER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "services/broadcaster/event_buffer.h"
+
+namespace switchboard::broadcaster {
+
+// Moves events from the buffer to the bridge over one long-lived Produce
+// stream, in batches, with up to `max_inflight_batches` unanswered at once
+// (never one round trip per event). An event leaves the buffer only once
+// the bridge confirmed it. When the stream breaks, unconfirmed batches go
+// back to the front of the buffer and the forwarder reconnects with
+// exponential backoff; each new stream declares its queues again.
+class Forwarder {
+ public:
+  struct Options {
+    std::string bridge_address = "127.0.0.1:50053";
+    uint32_t batch_max_events = 1000;
+    uint32_t batch_max_bytes = 1 << 20;
+    uint32_t max_inflight_batches = 8;
+    absl::Duration backoff_initial = absl::Milliseconds(100);
+    absl::Duration backoff_max = absl::Seconds(5);
+    // Declared on every new stream, before any event, so subscribers can
+    // attach to them early (e.g. the verbose queue).
+    std::vector<std::string> static_queues;
+  };
+
+  struct Stats {
+    uint64_t forwarded = 0;
+    uint64_t connects = 0;
+    bool connected = false;
+  };
+
+  // Queue options the bridge must declare a queue with (last-value...).
+  using QueueSpecFn = std::function<switchboard::v1::QueueSpec(
+      const std::string& queue)>;
+
+  Forwarder(Options options, EventBuffer* buffer, QueueSpecFn queue_spec);
+  ~Forwarder();
+
+  void Start();
+  // Waits up to `flush_timeout` for the buffer to drain to the bridge, then
+  // stops. What is left is logged as lost.
+  void Stop(absl::Duration flush_timeout);
+
+  Stats stats() const;
+
+ private:
+  class Connection;
+
+  void Run();
+  // Sleeps, or returns early (false) when stopping.
+  bool Backoff(absl::Duration* delay);
+
+  const Options options_;
+  EventBuffer* const buffer_;
+  const QueueSpecFn queue_spec_;
+  std::thread thread_;
+  absl::Notification stopping_;
+  std::atomic<uint64_t> forwarded_{0};
+  std::atomic<uint64_t> connects_{0};
+  std::atomic<bool> connected_{false};
+};
+
+}  // namespace switchboard::broadcaster
+
+#endif  // SWITCHBOARD_SERVICES_BROADCASTER_FORWARDER_H_
