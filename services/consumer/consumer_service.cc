@@ -1,0 +1,322 @@
+#include "services/consumer/consumer_service.h"
+
+#include <deque>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/logging.h"
+#include "services/common/queue_name.h"
+#include "services/common/status.h"
+
+namespace switchboard::consumer {
+namespace {
+
+using switchboard::v1::ConsumeRequest;
+using switchboard::v1::ConsumeResponse;
+using switchboard::v1::SubscribeRequest;
+using switchboard::v1::SubscribeResponse;
+
+using AppWriter = BidiStream<SubscribeRequest, SubscribeResponse>::Writer;
+
+// Deliveries are bounded by the credit window and acks free it, so the app
+// stream always reads.
+constexpr size_t kNeverPause = std::numeric_limits<size_t>::max();
+
+class BridgeCall;
+
+// How the app side reaches its bridge call, which may end (and delete
+// itself) at any time: through this lock, which the call takes to detach.
+struct CallHandle {
+  absl::Mutex mu;
+  BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
+};
+
+// The client side of one bridge Consume stream, on gRPC's callback API. It
+// turns bridge deliveries into app deliveries and carries the app's acks
+// to the bridge. Deletes itself when the call is over.
+class BridgeCall final
+    : public grpc::ClientBidiReactor<ConsumeRequest, ConsumeResponse> {
+ public:
+  // Starts the call; `open` is the first request.
+  static std::shared_ptr<CallHandle> Start(
+      switchboard::v1::Bridge::Stub* stub, ConsumeRequest open,
+      std::shared_ptr<AppWriter> app) {
+    auto* call = new BridgeCall(std::move(app));
+    auto handle = call->handle_;
+    {
+      absl::MutexLock lock(&handle->mu);
+      handle->call = call;
+    }
+    stub->async()->Consume(&call->context_, call);
+    call->Send(std::move(open));
+    call->StartRead(&call->response_);
+    call->StartCall();
+    return handle;
+  }
+
+  // Queues a request to the bridge. Requests after Cancel are dropped.
+  void Send(ConsumeRequest request) {
+    const ConsumeRequest* to_write = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_writing_) return;
+      queue_.push_back(std::move(request));
+      if (writing_) return;
+      writing_ = true;
+      to_write = &queue_.front();
+    }
+    StartWrite(to_write);
+  }
+
+  // Ends the call; the bridge then returns unacked deliveries.
+  void Cancel() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_writing_ = true;
+    }
+    context_.TryCancel();
+  }
+
+ private:
+  explicit BridgeCall(std::shared_ptr<AppWriter> app)
+      : app_(std::move(app)), handle_(std::make_shared<CallHandle>()) {}
+
+  void OnWriteDone(bool ok) override {
+    const ConsumeRequest* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        done_writing_ = true;
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+      }
+    }
+    if (next != nullptr) StartWrite(next);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows with the status.
+    SubscribeResponse out;
+    out.mutable_deliveries()->Reserve(response_.deliveries_size());
+    for (auto& d : *response_.mutable_deliveries()) {
+      auto* delivery = out.add_deliveries();
+      delivery->set_tag(d.tag());
+      delivery->set_queue(std::move(*d.mutable_queue()));
+      delivery->set_redelivered(d.redelivered());
+      delivery->set_delivery_count(d.delivery_count());
+      if (!delivery->mutable_event()->ParseFromString(d.event())) {
+        // Not ours to fix: say which delivery is broken and let the app
+        // nack or ack it; its id stays known.
+        Logger("consumer")->error("delivery {} from {} is not a valid Event",
+                                  d.id(), delivery->queue());
+        delivery->mutable_event()->set_id(d.id());
+      }
+    }
+    app_->Send(std::move(out));
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
+      app_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the bridge ended the subscription; "
+                                "subscribe again"));
+    } else {
+      app_->Finish(status);
+    }
+    {
+      absl::MutexLock lock(&handle_->mu);
+      handle_->call = nullptr;
+    }
+    delete this;
+  }
+
+  grpc::ClientContext context_;
+  std::shared_ptr<AppWriter> app_;
+  std::shared_ptr<CallHandle> handle_;
+  ConsumeResponse response_;
+  absl::Mutex mu_;
+  std::deque<ConsumeRequest> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_writing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class SubscribeStream final
+    : public BidiStream<SubscribeRequest, SubscribeResponse> {
+ public:
+  SubscribeStream(const ConsumerConfig* config,
+                  switchboard::v1::Bridge::Stub* bridge, StreamSet* streams)
+      : BidiStream(streams, kNeverPause), config_(config), bridge_(bridge) {
+    StartStream();
+  }
+
+ private:
+  void OnRequest(SubscribeRequest& request) override {
+    absl::Status status;
+    ConsumeRequest forward;
+    switch (request.request_case()) {
+      case SubscribeRequest::kOpen:
+        status = Open(request.open());
+        return writer_finish_if_error(status);
+      case SubscribeRequest::kAck:
+        *forward.mutable_ack()->mutable_tags() =
+            std::move(*request.mutable_ack()->mutable_tags());
+        break;
+      case SubscribeRequest::kNack:
+        *forward.mutable_nack()->mutable_tags() =
+            std::move(*request.mutable_nack()->mutable_tags());
+        forward.mutable_nack()->set_requeue(request.nack().requeue());
+        break;
+      default:
+        return writer_finish_if_error(absl::InvalidArgumentError(
+            "empty request: set one of open, ack or nack"));
+    }
+    if (handle_ == nullptr) {
+      return writer()->Finish(grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          "the first message of a Subscribe stream must be 'open'"));
+    }
+    absl::MutexLock lock(&handle_->mu);
+    if (handle_->call != nullptr) handle_->call->Send(std::move(forward));
+  }
+
+  void writer_finish_if_error(const absl::Status& status) {
+    if (!status.ok()) writer()->Finish(ToGrpcStatus(status));
+  }
+
+  absl::Status Open(const switchboard::v1::SubscribeOpen& open) {
+    if (handle_ != nullptr) {
+      return absl::FailedPreconditionError("'open' was already sent");
+    }
+    if (open.queues().empty()) {
+      return absl::InvalidArgumentError(
+          "open.queues is empty: name at least one queue, e.g. 'verbose'");
+    }
+    for (const std::string& q : open.queues()) {
+      SB_RETURN_IF_ERROR(ValidateQueueName(q));
+    }
+    uint32_t credit = open.credit() == 0 ? config_->default_credit
+                                         : open.credit();
+    if (credit > config_->max_credit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("open.credit is ", credit, "; the limit is ",
+                       config_->max_credit, " (max_credit)"));
+    }
+    ConsumeRequest request;
+    auto* bridge_open = request.mutable_open();
+    *bridge_open->mutable_queues() = open.queues();
+    bridge_open->set_prefetch(credit);
+    Logger("consumer")->info("subscription to {} (credit {})",
+                             absl::StrJoin(open.queues(), ","), credit);
+    handle_ = BridgeCall::Start(bridge_, std::move(request), writer());
+    return absl::OkStatus();
+  }
+
+  void OnStreamEnded() override {
+    if (handle_ == nullptr) return;
+    absl::MutexLock lock(&handle_->mu);
+    if (handle_->call != nullptr) handle_->call->Cancel();
+  }
+
+  const ConsumerConfig* const config_;
+  switchboard::v1::Bridge::Stub* const bridge_;
+  // Set by the first 'open'. OnRequest calls never overlap and
+  // OnStreamEnded comes after the last, so no lock guards the pointer.
+  std::shared_ptr<CallHandle> handle_;
+};
+
+}  // namespace
+
+absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
+    const ConfigNode& config, const std::string& listen_override) {
+  ConsumerConfig c;
+  SB_RETURN_IF_ERROR(config.Get("listen", &c.listen));
+  SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
+  SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
+  SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
+  SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(bridge.Get("address", &c.bridge_address));
+  SB_RETURN_IF_ERROR(bridge.CheckAllKeysKnown());
+  if (!listen_override.empty()) c.listen = listen_override;
+  if (c.listen.empty()) return config.Error("listen", "must be set");
+  if (c.bridge_address.empty()) return bridge.Error("address", "must be set");
+  if (c.max_credit == 0 || c.max_credit > 65535) {
+    return config.Error("max_credit", "must be 1 to 65535");
+  }
+  if (c.default_credit == 0 || c.default_credit > c.max_credit) {
+    return config.Error("default_credit", "must be 1 to max_credit");
+  }
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
+    const ConfigNode& config, const std::string& listen_override) {
+  SB_ASSIGN_OR_RETURN(ConsumerConfig parsed,
+                      ConsumerConfig::Parse(config, listen_override));
+  return std::make_unique<ConsumerService>(std::move(parsed));
+}
+
+ConsumerService::ConsumerService(ConsumerConfig config)
+    : config_(std::move(config)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(
+      config_.bridge_address, grpc::InsecureChannelCredentials(), args);
+  bridge_ = switchboard::v1::Bridge::NewStub(channel_);
+}
+
+void ConsumerService::Drain() { streams_.CloseAll(); }
+
+grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
+ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
+  return new SubscribeStream(&config_, bridge_.get(), &streams_);
+}
+
+grpc::ServerUnaryReactor* ConsumerService::ListQueues(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::ListQueuesRequest* request,
+    switchboard::v1::ListQueuesResponse* response) {
+  struct Call {
+    grpc::ClientContext context;
+    switchboard::v1::GetQueueStatsRequest request;
+    switchboard::v1::GetQueueStatsResponse response;
+  };
+  auto* reactor = context->DefaultReactor();
+  auto* call = new Call;
+  *call->request.mutable_queues() = request->queues();
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(10));
+  bridge_->async()->GetQueueStats(
+      &call->context, &call->request, &call->response,
+      [call, reactor, response](grpc::Status status) {
+        if (status.ok()) {
+          for (const auto& q : call->response.queues()) {
+            auto* out = response->add_queues();
+            out->set_name(q.name());
+            out->set_depth(q.depth());
+            out->set_unacked(q.unacked());
+            out->set_subscribers(q.consumers());
+            out->set_last_value(q.last_value());
+          }
+        } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                   status.error_code() ==
+                       grpc::StatusCode::DEADLINE_EXCEEDED) {
+          status = grpc::Status(
+              status.error_code(),
+              absl::StrCat("the bridge is unreachable: ",
+                           status.error_message()));
+        }
+        delete call;
+        reactor->Finish(status);
+      });
+  return reactor;
+}
+
+}  // namespace switchboard::consumer

@@ -1,0 +1,66 @@
+#ifndef SWITCHBOARD_SERVICES_CONSUMER_CONSUMER_SERVICE_H_
+#define SWITCHBOARD_SERVICES_CONSUMER_CONSUMER_SERVICE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "services/common/bidi_stream.h"
+#include "services/common/config.h"
+#include "services/common/server.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
+#include "switchboard/v1/consumer.grpc.pb.h"
+
+namespace switchboard::consumer {
+
+// The consumer service's settings (consumer.yaml).
+struct ConsumerConfig {
+  std::string listen = "0.0.0.0:50052";
+  std::string bridge_address = "127.0.0.1:50053";
+  // Credit window of a subscription that asks for 0.
+  uint32_t default_credit = 100;
+  // Largest credit window an app may ask for.
+  uint32_t max_credit = 10000;
+
+  static absl::StatusOr<ConsumerConfig> Parse(
+      const ConfigNode& config, const std::string& listen_override);
+};
+
+// Where applications subscribe. Each Subscribe stream is relayed to one
+// bridge Consume stream, so a subscriber's credit window is the bridge's
+// prefetch and its unacked deliveries return to their queues whenever
+// either stream ends. Thread-safe.
+class ConsumerService final
+    : public ServiceBase,
+      public switchboard::v1::Consumer::CallbackService {
+ public:
+  static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(
+      const ConfigNode& config, const std::string& listen_override);
+
+  explicit ConsumerService(ConsumerConfig config);
+
+  std::string listen_address() const override { return config_.listen; }
+  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  void Drain() override;
+
+  grpc::ServerBidiReactor<switchboard::v1::SubscribeRequest,
+                          switchboard::v1::SubscribeResponse>*
+  Subscribe(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* ListQueues(
+      grpc::CallbackServerContext* context,
+      const switchboard::v1::ListQueuesRequest* request,
+      switchboard::v1::ListQueuesResponse* response) override;
+
+ private:
+  const ConsumerConfig config_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<switchboard::v1::Bridge::Stub> bridge_;
+  StreamSet streams_;
+};
+
+}  // namespace switchboard::consumer
+
+#endif  // SWITCHBOARD_SERVICES_CONSUMER_CONSUMER_SERVICE_H_
