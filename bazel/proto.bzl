@@ -2,7 +2,9 @@
 
 Bazel 4's native proto rules want protobuf built from source, which cannot be
 downloaded here; this runs Debian's protoc and grpc_cpp_plugin instead.
-Protos are rooted at //protos, so imports read "switchboard/v1/event.proto".
+Protos are rooted at their package: in //protos, imports read
+"switchboard/v1/event.proto". Works in external repositories too (see
+third_party/grpc_proto.BUILD).
 """
 
 def sb_proto(name, src, deps = [], grpc = False, visibility = None):
@@ -19,10 +21,10 @@ def sb_proto(name, src, deps = [], grpc = False, visibility = None):
     outs = [base + ".pb.h", base + ".pb.cc"]
     if grpc:
         outs += [base + ".grpc.pb.h", base + ".grpc.pb.cc"]
-    cmd = "/usr/bin/protoc --proto_path={root} --cpp_out=$(RULEDIR) $(location {src})".format(
-        root = native.package_name() or ".",
-        src = src,
-    )
+    # The proto root is the file's location minus its import path, which
+    # also holds inside external repositories.
+    cmd = ("src=$(location {src}); root=$${{src%/{src}}}; " +
+           "/usr/bin/protoc --proto_path=$$root --cpp_out=$(RULEDIR) $$src").format(src = src)
     if grpc:
         cmd += (" --grpc_out=$(RULEDIR)" +
                 " --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin")

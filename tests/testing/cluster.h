@@ -1,0 +1,142 @@
+#ifndef SWITCHBOARD_TESTS_TESTING_CLUSTER_H_
+#define SWITCHBOARD_TESTS_TESTING_CLUSTER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "switchboard/v1/broadcaster.grpc.pb.h"
+#include "switchboard/v1/consumer.grpc.pb.h"
+#include "tests/testing/process.h"
+
+namespace switchboard::testing {
+
+// The three service binaries as real processes on loopback, each on a port
+// it picked itself (port 0, reported through --port_file). Configs are YAML
+// templates in which $BRIDGE stands for the bridge's address.
+class Cluster {
+ public:
+  struct Options {
+    std::string bridge_yaml = "listen: 127.0.0.1:0\n";
+    std::string broadcaster_yaml =
+        "listen: 127.0.0.1:0\n"
+        "bridge:\n"
+        "  address: $BRIDGE\n"
+        "  backoff_initial: 20ms\n"
+        "  backoff_max: 200ms\n";
+    std::string consumer_yaml =
+        "listen: 127.0.0.1:0\n"
+        "bridge:\n"
+        "  address: $BRIDGE\n";
+  };
+
+  // Starts bridge, broadcaster and consumer, in that order.
+  static absl::StatusOr<std::unique_ptr<Cluster>> Start(Options options);
+
+  // (Re)starts one service; the bridge keeps its port across restarts.
+  absl::Status StartBridge();
+  absl::Status StartBroadcaster();
+  absl::Status StartConsumer();
+
+  Process& bridge() { return *bridge_; }
+  Process& broadcaster() { return *broadcaster_; }
+  Process& consumer() { return *consumer_; }
+
+  std::string bridge_address() const { return Address(bridge_port_); }
+  std::string broadcaster_address() const {
+    return Address(broadcaster_port_);
+  }
+  std::string consumer_address() const { return Address(consumer_port_); }
+  const std::string& dir() const { return dir_; }
+  // The service's stderr so far, for failure messages.
+  std::string Log(const std::string& service) const;
+
+ private:
+  explicit Cluster(Options options);
+  static std::string Address(int port) {
+    return "127.0.0.1:" + std::to_string(port);
+  }
+  absl::StatusOr<std::unique_ptr<Process>> StartService(
+      const std::string& name, const std::string& binary,
+      const std::string& yaml, int* port);
+
+  Options options_;
+  std::string dir_;
+  int bridge_port_ = 0;
+  int broadcaster_port_ = 0;
+  int consumer_port_ = 0;
+  std::unique_ptr<Process> bridge_;
+  std::unique_ptr<Process> broadcaster_;
+  std::unique_ptr<Process> consumer_;
+};
+
+// `n` events from `source`, each with `payload_bytes` of binary data and
+// its index in attribute "i".
+std::vector<switchboard::v1::Event> MakeEvents(const std::string& source,
+                                               const std::string& type, int n,
+                                               size_t payload_bytes = 64);
+
+// Publishes `events` on one Publish stream, `per_batch` per request, and
+// returns the answers in order.
+absl::StatusOr<std::vector<switchboard::v1::PublishResponse>> Publish(
+    const std::string& address, std::vector<switchboard::v1::Event> events,
+    size_t per_batch = 100);
+
+absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
+    const std::string& consumer_address);
+
+absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
+    const std::string& broadcaster_address);
+
+// Polls until `pred` holds or `timeout` passes: for state that other
+// processes reach asynchronously.
+bool Eventually(const std::function<bool()>& pred,
+                absl::Duration timeout = absl::Seconds(30));
+
+// An application's Subscribe stream, read by a background thread.
+class Subscriber {
+ public:
+  static absl::StatusOr<std::unique_ptr<Subscriber>> Open(
+      const std::string& consumer_address,
+      const std::vector<std::string>& queues, uint32_t credit, bool auto_ack);
+  ~Subscriber();
+
+  // Waits until at least `n` deliveries arrived (or the stream ended, or
+  // `timeout` passed) and returns all so far.
+  std::vector<switchboard::v1::EventDelivery> WaitFor(
+      size_t n, absl::Duration timeout = absl::Seconds(30));
+  size_t count();
+  void Ack(const std::vector<uint64_t>& tags);
+  // Ends the stream from the app's side without acking anything more.
+  void Cancel();
+  // Waits for the stream to end and returns its status.
+  grpc::Status Wait(absl::Duration timeout = absl::Seconds(30));
+
+ private:
+  Subscriber() = default;
+  void ReadLoop();
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<switchboard::v1::Consumer::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<switchboard::v1::SubscribeRequest,
+                                           switchboard::v1::SubscribeResponse>>
+      stream_;
+  bool auto_ack_ = false;
+  std::thread reader_;
+  absl::Mutex write_mu_;
+  absl::Mutex mu_;
+  std::vector<switchboard::v1::EventDelivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace switchboard::testing
+
+#endif  // SWITCHBOARD_TESTS_TESTING_CLUSTER_H_
