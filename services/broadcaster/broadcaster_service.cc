@@ -1,7 +1,5 @@
 #include "services/broadcaster/broadcaster_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -215,6 +213,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     return response;
   }
 
+  const absl::Time now = absl::Now();
   std::vector<Event*> valid;
   std::vector<int> valid_index;
   std::vector<std::string> invalid_reason(n);
@@ -227,7 +226,9 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     }
     if (e->id().empty()) e->set_id(NewEventId());
     if (!e->has_time()) {
-      *e->mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+      const int64_t ns = absl::ToUnixNanos(now);
+      e->mutable_time()->set_seconds(ns / 1'000'000'000);
+      e->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
     }
     valid.push_back(e);
     valid_index.push_back(i);

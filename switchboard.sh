@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# switchboard's two commands on a fresh Debian 12 machine:
+#   ./switchboard.sh run    build, start the three services on the embedded
+#                           transport and show an event flowing through them
+#   ./switchboard.sh test   build and run every test
+# Both install what they need first (Debian packages; root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(
+  bazel-bootstrap g++ pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  grpc-proto libabsl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+setup() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+build() {
+  say "building"
+  bazel build //services/... //tools/switchboardctl
+}
+
+# Sums the test cases of every test target's JUnit XML into the closing
+# "N passed, N failed" line.
+summarize() {
+  local total=0 failed=0 t f
+  while IFS= read -r xml; do
+    t=$(grep -o '<testsuites[^>]* tests="[0-9]*"' "$xml" | grep -o 'tests="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    f=$(grep -o '<testsuites[^>]* failures="[0-9]*"' "$xml" | grep -o 'failures="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    f2=$(grep -o '<testsuites[^>]* errors="[0-9]*"' "$xml" | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    total=$((total + ${t:-0}))
+    failed=$((failed + ${f:-0} + ${f2:-0}))
+  done < <(find -L bazel-testlogs/ -name test.xml 2>/dev/null)
+  echo "$((total - failed)) passed, ${failed} failed"
+}
+
+cmd_test() {
+  setup
+  say "running every test (bazel test //...)"
+  local rc=0
+  bazel test //... "$@" || rc=$?
+  summarize
+  return $rc
+}
+
+cmd_run() {
+  setup
+  build
+  local bin=bazel-bin logs
+  logs=$(mktemp -d /tmp/switchboard.XXXXXX)
+  local pids=()
+  stop() {
+    say "stopping"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  }
+  trap stop EXIT
+  trap 'exit 130' INT TERM
+
+  start() {  # name binary config
+    "$bin/$2" --config "config/$3.yaml" --port_file "$logs/$1.port" 2>"$logs/$1.log" &
+    pids+=($!)
+    for _ in $(seq 1 100); do
+      [[ -s "$logs/$1.port" ]] && { say "$1 listening on port $(cat "$logs/$1.port") (log: $logs/$1.log)"; return; }
+      kill -0 "${pids[-1]}" 2>/dev/null || { cat "$logs/$1.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    echo "$1 did not start; log: $logs/$1.log" >&2
+    exit 1
+  }
+  start bridge services/mq-bridge/mq-bridge bridge
+  start broadcaster services/broadcaster/broadcaster broadcaster
+  start consumer services/consumer/consumer consumer
+
+  local ctl=$bin/tools/switchboardctl/switchboardctl
+  # The verbose queue appears once the broadcaster has reached the bridge.
+  for _ in $(seq 1 100); do
+    "$ctl" queues --consumer=localhost:50052 --queue=verbose >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  say "an app subscribes to the verbose queue; a controller publishes a link-down event"
+  "$ctl" tail --consumer=localhost:50052 --queue=verbose --count=1 &
+  local tail_pid=$!
+  "$ctl" publish --broadcaster=localhost:50051 --source=kytos/topology \
+    --type=kytos/topology.link_down --link=s1:eth1-s2:eth1 --link_state=down
+  wait "$tail_pid"
+  say "queues now:"
+  "$ctl" queues --consumer=localhost:50052
+
+  if [[ "${1:-}" == "--once" ]]; then
+    return 0
+  fi
+  cat >&2 <<EOT
+
+switchboard is running: broadcaster localhost:50051, consumer localhost:50052,
+bridge localhost:50053 (logs in $logs). Try, in another terminal:
+  $ctl tail --consumer=localhost:50052 --queue=verbose
+  $ctl publish --broadcaster=localhost:50051 --source=kytos/topology --type=kytos/topology.link_up --link=s1:eth1-s2:eth1 --link_state=up
+Ctrl-C stops everything.
+EOT
+  wait "${pids[@]}"
+}
+
+case "${1:-}" in
+  run) shift; cmd_run "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  setup) setup ;;
+  *)
+    echo "usage: $0 run [--once] | test [bazel test flags] | setup" >&2
+    exit 2
+    ;;
+esac

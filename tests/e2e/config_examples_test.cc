@@ -1,0 +1,60 @@
+// The shipped example configs (config/*.yaml) are what the README documents:
+// each must load, and must equal the built-in defaults it claims to show.
+#include "gtest/gtest.h"
+#include "services/broadcaster/broadcaster_service.h"
+#include "services/consumer/consumer_service.h"
+#include "services/mq-bridge/bridge_service.h"
+#include "tests/testing/process.h"
+
+namespace switchboard::testing {
+namespace {
+
+ConfigNode Load(const std::string& name) {
+  auto node = ConfigNode::LoadFile(Runfile("config/" + name));
+  EXPECT_TRUE(node.ok()) << node.status();
+  return node.ok() ? *node : ConfigNode();
+}
+
+TEST(ConfigExamplesTest, BroadcasterExampleShowsTheDefaults) {
+  auto file = broadcaster::BroadcasterConfig::Parse(Load("broadcaster.yaml"), "");
+  auto defaults = broadcaster::BroadcasterConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(file->listen, defaults->listen);
+  EXPECT_EQ(file->max_event_bytes, defaults->max_event_bytes);
+  EXPECT_EQ(file->max_batch_events, defaults->max_batch_events);
+  EXPECT_EQ(file->max_pending_batches, defaults->max_pending_batches);
+  EXPECT_EQ(file->flush_timeout, defaults->flush_timeout);
+  EXPECT_EQ(file->bridge.bridge_address, defaults->bridge.bridge_address);
+  EXPECT_EQ(file->bridge.batch_max_events, defaults->bridge.batch_max_events);
+  EXPECT_EQ(file->bridge.batch_max_bytes, defaults->bridge.batch_max_bytes);
+  EXPECT_EQ(file->bridge.max_inflight_batches,
+            defaults->bridge.max_inflight_batches);
+  EXPECT_EQ(file->bridge.backoff_initial, defaults->bridge.backoff_initial);
+  EXPECT_EQ(file->bridge.backoff_max, defaults->bridge.backoff_max);
+  EXPECT_EQ(file->buffer.max_events, defaults->buffer.max_events);
+  EXPECT_EQ(file->buffer.max_bytes, defaults->buffer.max_bytes);
+  EXPECT_EQ(file->buffer.overflow, defaults->buffer.overflow);
+  EXPECT_EQ(file->routing.app_queue_prefix, defaults->routing.app_queue_prefix);
+  EXPECT_EQ(file->routing.verbose_queue, defaults->routing.verbose_queue);
+}
+
+TEST(ConfigExamplesTest, BridgeExampleLoads) {
+  auto service = bridge::BridgeService::Create(Load("bridge.yaml"), "");
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_EQ((*service)->listen_address(), "0.0.0.0:50053");
+  EXPECT_EQ((*service)->transport().driver(), "memory");
+}
+
+TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
+  auto file = consumer::ConsumerConfig::Parse(Load("consumer.yaml"), "");
+  auto defaults = consumer::ConsumerConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->listen, defaults->listen);
+  EXPECT_EQ(file->bridge_address, defaults->bridge_address);
+  EXPECT_EQ(file->default_credit, defaults->default_credit);
+  EXPECT_EQ(file->max_credit, defaults->max_credit);
+}
+
+}  // namespace
+}  // namespace switchboard::testing
