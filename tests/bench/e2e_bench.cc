@@ -1,0 +1,299 @@
+// End-to-end throughput and latency: producer -> broadcaster -> bridge
+// (memory) -> consumer -> subscriber, every service a real process on
+// loopback, next to a raw batched gRPC stream on one hop measured in the
+// same run on the same machine.
+//
+//   bazel run //tests/bench:e2e_bench -- --events=500000
+//
+// Prints numbers and asserts nothing: these machines are noisy.
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "services/common/bidi_stream.h"
+#include "services/common/server.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
+#include "tests/testing/cluster.h"
+
+ABSL_FLAG(int, events, 300000, "Events per throughput run.");
+ABSL_FLAG(int, event_bytes, 256, "Serialized size of each event.");
+ABSL_FLAG(int, batch, 1000, "Events per batch, pipeline and raw.");
+ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
+ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
+ABSL_FLAG(int, paced_rate, 10000,
+          "Events/s of the light-load latency run (0 skips it).");
+ABSL_FLAG(bool, verbose_queue, false,
+          "Also route every event to the verbose queue (two queues per "
+          "event instead of one).");
+
+namespace switchboard::bench {
+namespace {
+
+using switchboard::v1::Event;
+
+int64_t NowNanos() { return absl::GetCurrentTimeNanos(); }
+
+// Acquire a slot of a window of in-flight batches; released by answers.
+class Window {
+ public:
+  explicit Window(int size) : free_(size) {}
+  void Acquire() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* free) { return *free > 0; }, &free_));
+    --free_;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    ++free_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int free_;
+};
+
+// ---- Raw baseline: one batched gRPC stream, one hop, answer per batch ----
+
+// Answers every Produce batch at once: gRPC and protobuf cost only.
+class NullBridge final : public switchboard::v1::Bridge::CallbackService,
+                         public ServiceBase {
+ public:
+  std::string listen_address() const override { return "127.0.0.1:0"; }
+  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+
+  grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
+                          switchboard::v1::ProduceResponse>*
+  Produce(grpc::CallbackServerContext*) override {
+    class Stream final : public BidiStream<switchboard::v1::ProduceRequest,
+                                           switchboard::v1::ProduceResponse> {
+     public:
+      Stream() : BidiStream(nullptr, 64) { StartStream(); }
+      void OnRequest(switchboard::v1::ProduceRequest& r) override {
+        switchboard::v1::ProduceResponse answer;
+        answer.set_batch_id(r.batch_id());
+        writer()->Send(std::move(answer));
+      }
+    };
+    return new Stream();
+  }
+};
+
+double RawOneHopRate(int n, int bytes, int batch, int window) {
+  NullBridge service;
+  auto server = RunningServer::Start(&service);
+  auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateChannel(
+      (*server)->dial_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->Produce(&context);
+  Window slots(window);
+  std::thread reader([&] {
+    switchboard::v1::ProduceResponse r;
+    while (stream->Read(&r)) slots.Release();
+  });
+  const std::string payload(bytes, 'x');
+  const int64_t start = NowNanos();
+  for (int sent = 0; sent < n;) {
+    slots.Acquire();
+    switchboard::v1::ProduceRequest request;
+    request.set_batch_id(sent);
+    const int k = std::min(batch, n - sent);
+    for (int i = 0; i < k; ++i) {
+      auto* e = request.add_events();
+      e->set_id("00000000-0000-4000-8000-000000000000");
+      e->set_event(payload);
+      e->add_queues("app.bench.producer");
+    }
+    sent += k;
+    stream->Write(request);
+  }
+  for (int i = 0; i < window; ++i) slots.Acquire();  // every answer in
+  const double secs = (NowNanos() - start) / 1e9;
+  stream->WritesDone();
+  reader.join();
+  stream->Finish();
+  return n / secs;
+}
+
+// ---- The pipeline ----
+
+// An event whose serialized form is about `bytes` long once the
+// broadcaster has given it an id.
+Event Template(int bytes) {
+  Event e;
+  e.set_source("bench/producer");
+  e.set_type("bench.event");
+  e.set_id("00000000-0000-4000-8000-000000000000");
+  e.set_sequence(1000000);
+  e.mutable_time()->set_seconds(1700000000);
+  e.mutable_time()->set_nanos(100000000);
+  int pad = bytes - static_cast<int>(e.ByteSizeLong()) - 3;
+  e.set_binary_data(std::string(std::max(pad, 0), 'x'));
+  e.clear_id();
+  e.clear_sequence();
+  return e;
+}
+
+// Publishes `n` events, at most `rate` per second (0: as fast as the
+// window allows), each stamped with its send time.
+void Produce(const std::string& address, int n, int bytes, int batch,
+             int window, int rate) {
+  auto stub = switchboard::v1::Broadcaster::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->Publish(&context);
+  Window slots(window);
+  std::thread reader([&] {
+    switchboard::v1::PublishResponse r;
+    while (stream->Read(&r)) slots.Release();
+  });
+  const Event tmpl = Template(bytes);
+  const int64_t start = NowNanos();
+  for (int sent = 0; sent < n;) {
+    if (rate > 0) {
+      const int64_t due = start + int64_t{1000000000} * sent / rate;
+      const int64_t wait = due - NowNanos();
+      if (wait > 0) absl::SleepFor(absl::Nanoseconds(wait));
+    }
+    slots.Acquire();
+    switchboard::v1::PublishRequest request;
+    const int k = std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
+    const int64_t now = NowNanos();
+    for (int i = 0; i < k; ++i) {
+      Event* e = request.add_events();
+      *e = tmpl;
+      e->mutable_time()->set_seconds(now / 1000000000);
+      e->mutable_time()->set_nanos(now % 1000000000);
+    }
+    sent += k;
+    if (!stream->Write(request)) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  stream->Finish();
+}
+
+struct Result {
+  int received = 0;
+  double seconds = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+// Subscribes, then runs `produce`, until `n` events arrived; acks every
+// response; latency is arrival time minus the producer's stamp.
+Result Measure(const std::string& consumer, int n, int credit,
+               const std::function<void()>& produce) {
+  auto stub = switchboard::v1::Consumer::NewStub(
+      grpc::CreateChannel(consumer, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->Subscribe(&context);
+  switchboard::v1::SubscribeRequest open;
+  open.mutable_open()->add_queues("app.bench.producer");
+  open.mutable_open()->set_credit(credit);
+  stream->Write(open);
+  std::vector<int64_t> latencies;
+  latencies.reserve(n);
+  const int64_t start = NowNanos();
+  std::thread producer(produce);
+  switchboard::v1::SubscribeResponse response;
+  while (static_cast<int>(latencies.size()) < n && stream->Read(&response)) {
+    const int64_t now = NowNanos();
+    switchboard::v1::SubscribeRequest ack;
+    for (const auto& d : response.deliveries()) {
+      const auto& t = d.event().time();
+      latencies.push_back(now - (t.seconds() * 1000000000 + t.nanos()));
+      ack.mutable_ack()->add_tags(d.tag());
+    }
+    stream->Write(ack);
+  }
+  const int64_t end = NowNanos();
+  producer.join();
+  context.TryCancel();
+  stream->Finish();
+  Result r;
+  r.received = latencies.size();
+  r.seconds = (end - start) / 1e9;
+  std::sort(latencies.begin(), latencies.end());
+  auto at = [&](double q) {
+    if (latencies.empty()) return 0.0;
+    return latencies[std::min(latencies.size() - 1,
+                              static_cast<size_t>(q * latencies.size()))] /
+           1e6;
+  };
+  r.p50_ms = at(0.50);
+  r.p99_ms = at(0.99);
+  return r;
+}
+
+int Main() {
+  const int n = absl::GetFlag(FLAGS_events);
+  const int bytes = absl::GetFlag(FLAGS_event_bytes);
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const int window = absl::GetFlag(FLAGS_window);
+  std::printf("machine: %u cores; %d events of %d bytes, batches of %d, "
+              "window %d\n",
+              std::thread::hardware_concurrency(), n, bytes, batch, window);
+
+  const double raw = RawOneHopRate(n, bytes, batch, window);
+  std::printf("raw one-hop batched gRPC stream: %.0f events/s\n", raw);
+
+  testing::Cluster::Options options;
+  options.broadcaster_yaml = absl::StrCat(
+      "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n",
+      absl::GetFlag(FLAGS_verbose_queue) ? ""
+                                         : "routing:\n  verbose_queue: ''\n");
+  auto cluster = testing::Cluster::Start(options);
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "cannot start the services: %s\n",
+                 cluster.status().ToString().c_str());
+    return 1;
+  }
+  const std::string broadcaster = (*cluster)->broadcaster_address();
+  const std::string consumer = (*cluster)->consumer_address();
+  // One event creates the app queue, so the subscriber can attach first.
+  Produce(broadcaster, 1, bytes, 1, 1, 0);
+  testing::Eventually([&] {
+    auto q = testing::ListQueues(consumer);
+    return q.ok() && q->queues_size() > 0;
+  });
+  Measure(consumer, 1, 1, [] {});  // takes that first event out
+
+  Result full = Measure(consumer, n, absl::GetFlag(FLAGS_credit), [&] {
+    Produce(broadcaster, n, bytes, batch, window, 0);
+  });
+  const double rate = full.received / full.seconds;
+  std::printf(
+      "pipeline producer->broadcaster->bridge(memory)->consumer->subscriber "
+      "(%s): %d events in %.2f s = %.0f events/s = %.2fx raw; latency at "
+      "saturation p50 %.1f ms, p99 %.1f ms\n",
+      absl::GetFlag(FLAGS_verbose_queue) ? "2 queues/event" : "1 queue/event",
+      full.received, full.seconds, rate, rate / raw, full.p50_ms, full.p99_ms);
+
+  const int paced = absl::GetFlag(FLAGS_paced_rate);
+  if (paced > 0) {
+    const int m = paced * 3;
+    Result light = Measure(consumer, m, absl::GetFlag(FLAGS_credit), [&] {
+      Produce(broadcaster, m, bytes, batch, window, paced);
+    });
+    std::printf("pipeline at %d events/s: latency p50 %.2f ms, p99 %.2f ms\n",
+                paced, light.p50_ms, light.p99_ms);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace switchboard::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return switchboard::bench::Main();
+}
