@@ -14,6 +14,12 @@ namespace switchboard::bridge {
 
 class MemoryTransport::MemorySubscription final : public Subscription {
  public:
+  struct Unacked {
+    Queue* queue;
+    Stored message;
+    bool settled;
+  };
+
   MemorySubscription(MemoryTransport* transport, DeliveryHandler handler,
                      uint32_t prefetch, std::vector<Queue*> queues)
       : transport_(transport),
@@ -54,7 +60,35 @@ class MemoryTransport::MemorySubscription final : public Subscription {
  private:
   friend class MemoryTransport;
 
-  bool HasCreditLocked() const { return unacked_.size() < prefetch_; }
+  bool HasCreditLocked() const { return unsettled_ < prefetch_; }
+
+  // The unsettled delivery with `tag`, or null.
+  Unacked* FindLocked(uint64_t tag) {
+    if (tag < first_tag_ || tag >= next_tag_) return nullptr;
+    Unacked& entry = window_[tag - first_tag_];
+    return entry.settled ? nullptr : &entry;
+  }
+
+  // Records a delivery; tags are handed out in order, so the window is a
+  // deque indexed by tag (no allocation per delivery).
+  uint64_t AddLocked(Queue* queue, Stored message) {
+    window_.push_back(Unacked{queue, std::move(message), false});
+    ++unsettled_;
+    return next_tag_++;
+  }
+
+  void SettleLocked(Unacked* entry) {
+    entry->settled = true;
+    entry->message = Stored();  // frees the payload now
+    --entry->queue->unacked;
+    --unsettled_;
+    // Settled entries behind an older unsettled one stay until it settles;
+    // each is a few empty words.
+    while (!window_.empty() && window_.front().settled) {
+      window_.pop_front();
+      ++first_tag_;
+    }
+  }
 
   // Ack or nack-drop (requeue false) or nack-requeue, all or nothing.
   absl::Status Settle(absl::Span<const uint64_t> tags, bool requeue) {
@@ -62,7 +96,7 @@ class MemoryTransport::MemorySubscription final : public Subscription {
     {
       absl::MutexLock lock(&transport_->mu_);
       for (uint64_t tag : tags) {
-        if (unacked_.count(tag) == 0) {
+        if (FindLocked(tag) == nullptr) {
           return absl::NotFoundError(absl::StrCat(
               "delivery tag ", tag,
               " is not an unacked delivery of this subscription (already "
@@ -70,20 +104,20 @@ class MemoryTransport::MemorySubscription final : public Subscription {
         }
       }
       std::map<Queue*, std::vector<Stored>> back;
-      // Sorting keeps requeued messages in their delivery order.
       std::vector<uint64_t> sorted(tags.begin(), tags.end());
-      std::sort(sorted.begin(), sorted.end());
+      if (requeue) {
+        // Requeued messages keep their delivery order.
+        std::sort(sorted.begin(), sorted.end());
+      }
       for (uint64_t tag : sorted) {
-        auto it = unacked_.find(tag);
-        if (it == unacked_.end()) continue;  // a tag listed twice
-        Queue* queue = it->second.first;
-        --queue->unacked;
+        Unacked* entry = FindLocked(tag);
+        if (entry == nullptr) continue;  // a tag listed twice
         if (requeue) {
-          back[queue].push_back(std::move(it->second.second));
+          back[entry->queue].push_back(std::move(entry->message));
         } else {
-          transport_->DropLocked(it->second.second);
+          transport_->DropLocked(entry->message);
         }
-        unacked_.erase(it);
+        SettleLocked(entry);
       }
       for (auto& [queue, messages] : back) {
         transport_->RequeueLocked(queue, std::move(messages));
@@ -97,11 +131,13 @@ class MemoryTransport::MemorySubscription final : public Subscription {
 
   std::map<Queue*, std::vector<Stored>> TakeUnackedLocked() {
     std::map<Queue*, std::vector<Stored>> by_queue;
-    for (auto& [tag, entry] : unacked_) {  // ordered by tag
-      --entry.first->unacked;
-      by_queue[entry.first].push_back(std::move(entry.second));
+    for (Unacked& entry : window_) {  // in tag order
+      if (entry.settled) continue;
+      --entry.queue->unacked;
+      by_queue[entry.queue].push_back(std::move(entry.message));
     }
-    unacked_.clear();
+    window_.clear();
+    unsettled_ = 0;
     return by_queue;
   }
 
@@ -109,10 +145,13 @@ class MemoryTransport::MemorySubscription final : public Subscription {
   const DeliveryHandler handler_;
   const uint32_t prefetch_;
   const std::vector<Queue*> queues_;
-  // Guarded by transport_->mu_. Pending deliveries are also unacked.
-  std::map<uint64_t, std::pair<Queue*, Stored>> unacked_;
-  std::vector<Delivery> pending_;
+  // Guarded by transport_->mu_. Deliveries of tags [first_tag_, next_tag_);
+  // pending (not yet handed to the handler) ones are unacked too.
+  std::deque<Unacked> window_;
+  uint64_t first_tag_ = 1;
   uint64_t next_tag_ = 1;
+  size_t unsettled_ = 0;
+  std::vector<Delivery> pending_;
   bool dispatching_ = false;
   bool closed_ = false;
 };
@@ -312,12 +351,10 @@ void MemoryTransport::DispatchLocked(Queue* queue,
     queue->ready.pop_front();
     ++queue->unacked;
     ++message.delivery_count;
-    uint64_t tag = chosen->next_tag_++;
-    chosen->pending_.push_back(Delivery{tag, queue->name, message.id,
-                                        message.payload,
-                                        message.delivery_count > 1,
-                                        message.delivery_count});
-    chosen->unacked_.emplace(tag, std::make_pair(queue, std::move(message)));
+    Delivery delivery{0, queue->name, message.id, message.payload,
+                      message.delivery_count > 1, message.delivery_count};
+    delivery.tag = chosen->AddLocked(queue, std::move(message));
+    chosen->pending_.push_back(std::move(delivery));
     if (!chosen->dispatching_) {
       chosen->dispatching_ = true;
       to_run->push_back(chosen);
