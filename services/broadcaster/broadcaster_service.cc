@@ -75,8 +75,7 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("listen", &c.listen));
   SB_RETURN_IF_ERROR(config.Get("max_event_bytes", &c.max_event_bytes));
   SB_RETURN_IF_ERROR(config.Get("max_batch_events", &c.max_batch_events));
-  SB_RETURN_IF_ERROR(
-      config.Get("max_pending_batches", &c.max_pending_batches));
+  SB_RETURN_IF_ERROR(config.Get("max_pending_batches", &c.max_pending_batches));
   SB_RETURN_IF_ERROR(config.Get("flush_timeout", &c.flush_timeout));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode buffer, config.Child("buffer"));
@@ -110,9 +109,9 @@ absl::Status ValidateEvent(const Event& event, uint64_t max_event_bytes) {
         "source is empty: name the producing app, e.g. 'kytos/topology'");
   }
   if (event.source().size() > kMaxSourceLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "source is ", event.source().size(), " characters; the limit is ",
-        kMaxSourceLength));
+    return absl::InvalidArgumentError(
+        absl::StrCat("source is ", event.source().size(),
+                     " characters; the limit is ", kMaxSourceLength));
   }
   if (event.type().empty()) {
     return absl::InvalidArgumentError(
@@ -125,9 +124,9 @@ absl::Status ValidateEvent(const Event& event, uint64_t max_event_bytes) {
   }
   const size_t size = event.ByteSizeLong();
   if (size > max_event_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "event is ", size, " bytes serialized; the limit is ",
-        max_event_bytes, " (max_event_bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("event is ", size, " bytes serialized; the limit is ",
+                     max_event_bytes, " (max_event_bytes)"));
   }
   return absl::OkStatus();
 }
@@ -136,7 +135,7 @@ std::string NewEventId() {
   thread_local absl::BitGen gen;
   uint64_t hi = absl::Uniform<uint64_t>(gen);
   uint64_t lo = absl::Uniform<uint64_t>(gen);
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                  // version 4
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
   lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 1
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32,
                          (hi >> 16) & 0xFFFF, hi & 0xFFFF, lo >> 48,
@@ -164,13 +163,13 @@ BroadcasterService::BroadcasterService(BroadcasterConfig config)
 absl::Status BroadcasterService::Start() {
   forwarder_.Start();
   Logger("broadcaster")
-      ->info("forwarding to bridge {} (buffer: {} events, {} bytes, "
-             "overflow {})",
-             config_.bridge.bridge_address, config_.buffer.max_events,
-             config_.buffer.max_bytes,
-             config_.buffer.overflow == OverflowPolicy::kReject
-                 ? "reject"
-                 : "drop_oldest");
+      ->info(
+          "forwarding to bridge {} (buffer: {} events, {} bytes, "
+          "overflow {})",
+          config_.bridge.bridge_address, config_.buffer.max_events,
+          config_.buffer.max_bytes,
+          config_.buffer.overflow == OverflowPolicy::kReject ? "reject"
+                                                             : "drop_oldest");
   return absl::OkStatus();
 }
 
@@ -277,8 +276,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
 
 namespace {
 
-class PublishStream final
-    : public BidiStream<PublishRequest, PublishResponse> {
+class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
  public:
   PublishStream(BroadcasterService* service, StreamSet* streams,
                 size_t max_pending)

@@ -8,9 +8,9 @@
 namespace switchboard::broadcaster {
 namespace {
 
-using ::testing::HasSubstr;
 using switchboard::v1::Event;
 using switchboard::v1::PublishRequest;
+using ::testing::HasSubstr;
 
 ConfigNode Yaml(const std::string& text) {
   auto node = ConfigNode::Parse(text, "broadcaster.yaml");

@@ -48,8 +48,8 @@ size_t EventBuffer::Push(std::vector<RoutedEvent>& events) {
   return accepted;
 }
 
-bool EventBuffer::Take(size_t max_events, size_t max_bytes,
-                       absl::Duration wait, std::vector<RoutedEvent>* out) {
+bool EventBuffer::Take(size_t max_events, size_t max_bytes, absl::Duration wait,
+                       std::vector<RoutedEvent>* out) {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !waiting_.empty() || closed_;
@@ -88,9 +88,8 @@ void EventBuffer::Discard(uint64_t events, uint64_t bytes) {
 
 bool EventBuffer::WaitEmpty(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return events_ == 0;
-  };
+  auto empty = [this]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return events_ == 0; };
   return mu_.AwaitWithTimeout(absl::Condition(&empty), timeout);
 }
 

@@ -1,10 +1,10 @@
 #include "services/broadcaster/forwarder.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <map>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "services/common/logging.h"
@@ -62,7 +62,8 @@ class Forwarder::Connection {
       {
         absl::MutexLock lock(&mu_);
         auto can_send = [this, &o]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return broken_ || (!paused_ && inflight_.size() < o.max_inflight_batches) ||
+          return broken_ ||
+                 (!paused_ && inflight_.size() < o.max_inflight_batches) ||
                  (paused_ && inflight_.empty());
         };
         mu_.Await(absl::Condition(&can_send));
@@ -72,7 +73,8 @@ class Forwarder::Connection {
           // first, in their original order, then a pause before retrying.
           std::vector<RoutedEvent> again;
           for (auto& [id, batch] : failed_) {
-            for (auto& e : *batch.mutable_events()) again.push_back(std::move(e));
+            for (auto& e : *batch.mutable_events())
+              again.push_back(std::move(e));
           }
           failed_.clear();
           forwarder_->buffer_->Return(std::move(again));
@@ -140,14 +142,16 @@ class Forwarder::Connection {
       } else if (IsPermanent(code)) {
         forwarder_->buffer_->Discard(n, bytes);
         Logger("broadcaster")
-            ->error("bridge refused a batch of {} events for good, dropped "
-                    "them: {}",
-                    n, answer.message());
+            ->error(
+                "bridge refused a batch of {} events for good, dropped "
+                "them: {}",
+                n, answer.message());
       } else {
         Logger("broadcaster")
-            ->warn("bridge could not take a batch of {} events ({}); "
-                   "retrying",
-                   n, answer.message());
+            ->warn(
+                "bridge could not take a batch of {} events ({}); "
+                "retrying",
+                n, answer.message());
         failed_.emplace(it->first, std::move(it->second));
         paused_ = true;
       }
@@ -171,9 +175,10 @@ class Forwarder::Connection {
     }
     if (!again.empty()) {
       Logger("broadcaster")
-          ->warn("bridge stream ended ({}); {} unconfirmed events will be "
-                 "sent again",
-                 status.error_message(), again.size());
+          ->warn(
+              "bridge stream ended ({}); {} unconfirmed events will be "
+              "sent again",
+              status.error_message(), again.size());
     }
     forwarder_->buffer_->Return(std::move(again));
     return confirmed_any_;
@@ -212,9 +217,10 @@ void Forwarder::Stop(absl::Duration flush_timeout) {
   if (!thread_.joinable()) return;
   if (!buffer_->WaitEmpty(flush_timeout)) {
     Logger("broadcaster")
-        ->error("shutting down with {} events not confirmed by the bridge "
-                "(they are lost)",
-                buffer_->stats().events);
+        ->error(
+            "shutting down with {} events not confirmed by the bridge "
+            "(they are lost)",
+            buffer_->stats().events);
   }
   stopping_.Notify();
   buffer_->Close();
@@ -246,8 +252,7 @@ void Forwarder::Run() {
     if (!channel->WaitForConnected(
             absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)))) {
       if (connected_.exchange(false)) {
-        log->warn("bridge {} unreachable; buffering",
-                  options_.bridge_address);
+        log->warn("bridge {} unreachable; buffering", options_.bridge_address);
       }
       if (!Backoff(&delay)) break;
       continue;

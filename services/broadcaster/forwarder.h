@@ -43,8 +43,8 @@ class Forwarder {
   };
 
   // Queue options the bridge must declare a queue with (last-value...).
-  using QueueSpecFn = std::function<switchboard::v1::QueueSpec(
-      const std::string& queue)>;
+  using QueueSpecFn =
+      std::function<switchboard::v1::QueueSpec(const std::string& queue)>;
 
   Forwarder(Options options, EventBuffer* buffer, QueueSpecFn queue_spec);
   ~Forwarder();

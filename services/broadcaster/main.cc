@@ -5,13 +5,6 @@
 int main(int argc, char** argv) {
   return switchboard::ServiceMain(
       argc, argv,
-      {"broadcaster",
-       [](const switchboard::ConfigNode& config, const std::string& listen)
-           -> absl::StatusOr<std::unique_ptr<switchboard::ServiceBase>> {
-         auto service = switchboard::broadcaster::BroadcasterService::Create(
-             config, listen);
-         if (!service.ok()) return service.status();
-         return std::unique_ptr<switchboard::ServiceBase>(
-             *std::move(service));
-       }});
+      switchboard::SpecFor<switchboard::broadcaster::BroadcasterService>(
+          "broadcaster"));
 }

@@ -1,11 +1,11 @@
 #ifndef SWITCHBOARD_SERVICES_COMMON_BIDI_STREAM_H_
 #define SWITCHBOARD_SERVICES_COMMON_BIDI_STREAM_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <memory>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -158,8 +158,8 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
         queue_.clear();
         if (!finish_requested_) {
           finish_requested_ = true;
-          finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED,
-                                        "the client went away");
+          finish_status_ =
+              grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
         }
       }
       if (!queue_.empty()) {
@@ -180,8 +180,8 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   }
 
   void OnCancel() override {
-    writer_->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                 "the stream was cancelled"));
+    writer_->Finish(
+        grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
   }
 
   void OnDone() override {

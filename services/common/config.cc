@@ -80,8 +80,8 @@ absl::StatusOr<std::optional<std::string>> ConfigNode::Scalar(
   YAML::Node value = node_[std::string(key)];
   if (!value.IsDefined() || value.IsNull()) return std::nullopt;
   if (!value.IsScalar()) {
-    return Error(key, absl::StrCat("expected a single value, got ",
-                                   Describe(value)));
+    return Error(
+        key, absl::StrCat("expected a single value, got ", Describe(value)));
   }
   return value.Scalar();
 }
@@ -103,8 +103,8 @@ absl::Status ConfigNode::Get(absl::string_view key, bool* out) const {
   } else if (text == "false" || text == "no" || text == "off") {
     *out = false;
   } else {
-    return Error(key, absl::StrCat("expected true or false, got '",
-                                   **value, "'"));
+    return Error(key,
+                 absl::StrCat("expected true or false, got '", **value, "'"));
   }
   return absl::OkStatus();
 }
@@ -115,8 +115,7 @@ absl::Status ConfigNode::Get(absl::string_view key, int64_t* out) const {
   if (!value->has_value()) return absl::OkStatus();
   int64_t parsed;
   if (!absl::SimpleAtoi(**value, &parsed)) {
-    return Error(key, absl::StrCat("expected an integer, got '",
-                                   **value, "'"));
+    return Error(key, absl::StrCat("expected an integer, got '", **value, "'"));
   }
   *out = parsed;
   return absl::OkStatus();
@@ -154,8 +153,7 @@ absl::Status ConfigNode::Get(absl::string_view key, double* out) const {
   if (!value->has_value()) return absl::OkStatus();
   double parsed;
   if (!absl::SimpleAtod(**value, &parsed)) {
-    return Error(key, absl::StrCat("expected a number, got '",
-                                   **value, "'"));
+    return Error(key, absl::StrCat("expected a number, got '", **value, "'"));
   }
   *out = parsed;
   return absl::OkStatus();
@@ -209,8 +207,7 @@ absl::StatusOr<ConfigNode> ConfigNode::Child(absl::string_view key) const {
   used_->insert(std::string(key));
   YAML::Node value = node_[std::string(key)];
   if (!value.IsDefined() || value.IsNull()) {
-    return ConfigNode(YAML::Node(YAML::NodeType::Map), origin_,
-                      FieldName(key));
+    return ConfigNode(YAML::Node(YAML::NodeType::Map), origin_, FieldName(key));
   }
   if (!value.IsMap()) {
     return Error(key, absl::StrCat("expected a mapping of settings, got ",

@@ -18,7 +18,8 @@ namespace switchboard {
 
 // A read-only view of one mapping in a YAML (or JSON, which is YAML) config
 // file, that knows its place in the file so every error names the field:
-//   "bridge.yaml: transport.memory.max_queue_depth: expected an integer, got 'ten'".
+//   "bridge.yaml: transport.memory.max_queue_depth: expected an integer, got
+//   'ten'".
 // Typed getters leave the output untouched when the key is absent, so a
 // config struct's member initializers are its defaults. Each getter records
 // the key; CheckAllKeysKnown() then rejects the keys nobody read, which
@@ -67,7 +68,8 @@ class ConfigNode {
  private:
   ConfigNode(YAML::Node node, std::string origin, std::string path);
   // The scalar text at `key`; nullopt when absent or null.
-  absl::StatusOr<std::optional<std::string>> Scalar(absl::string_view key) const;
+  absl::StatusOr<std::optional<std::string>> Scalar(
+      absl::string_view key) const;
   std::string FieldName(absl::string_view key) const;
 
   YAML::Node node_;

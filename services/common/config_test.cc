@@ -74,7 +74,8 @@ TEST(ConfigNodeTest, RejectsNegativeAndOutOfRangeNumbers) {
 TEST(ConfigNodeTest, SyntaxErrorsNameTheLine) {
   auto node = ConfigNode::Parse("a: 1\nb: [unclosed\n", "bad.yaml");
   ASSERT_FALSE(node.ok());
-  EXPECT_THAT(std::string(node.status().message()), HasSubstr("bad.yaml: line"));
+  EXPECT_THAT(std::string(node.status().message()),
+              HasSubstr("bad.yaml: line"));
 }
 
 TEST(ConfigNodeTest, TopLevelMustBeAMapping) {

@@ -16,16 +16,14 @@ bool IsQueueNameChar(char c) {
 absl::Status ValidateQueueName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("queue name is empty");
   if (name.size() > kMaxQueueNameLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("queue name '", name.substr(0, 40), "...' is ",
-                     name.size(), " characters long; the limit is ",
-                     kMaxQueueNameLength));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queue name '", name.substr(0, 40), "...' is ", name.size(),
+        " characters long; the limit is ", kMaxQueueNameLength));
   }
   for (char c : name) {
     if (!IsQueueNameChar(c)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "queue name '", name,
-          "' has a character outside [A-Za-z0-9._:-]"));
+          "queue name '", name, "' has a character outside [A-Za-z0-9._:-]"));
     }
   }
   return absl::OkStatus();

@@ -1,12 +1,11 @@
 #include "services/common/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <fstream>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -55,9 +54,9 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on '", address,
-        "' (address in use, not local, or malformed)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on '", address,
+                     "' (address in use, not local, or malformed)"));
   }
   auto running = std::unique_ptr<RunningServer>(
       new RunningServer(service, std::move(server), port));
@@ -98,9 +97,9 @@ bool WritePortFile(const std::string& path, int port) {
 }  // namespace
 
 int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
-  absl::SetProgramUsageMessage(absl::StrCat(
-      "switchboard ", spec.name,
-      " service. See README.md for the configuration reference."));
+  absl::SetProgramUsageMessage(
+      absl::StrCat("switchboard ", spec.name,
+                   " service. See README.md for the configuration reference."));
   absl::ParseCommandLine(argc, argv);
   auto log = Logger(spec.name);
   if (absl::Status s = SetLogLevel(absl::GetFlag(FLAGS_log_level)); !s.ok()) {
@@ -120,14 +119,16 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
     auto loaded = ConfigNode::LoadFile(path);
     if (!loaded.ok()) {
-      log->critical("invalid config: {}", std::string(loaded.status().message()));
+      log->critical("invalid config: {}",
+                    std::string(loaded.status().message()));
       return 2;
     }
     config = *std::move(loaded);
   }
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
-    log->critical("invalid config: {}", std::string(service.status().message()));
+    log->critical("invalid config: {}",
+                  std::string(service.status().message()));
     return 2;
   }
   auto server = RunningServer::Start(service->get());

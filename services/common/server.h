@@ -1,12 +1,12 @@
 #ifndef SWITCHBOARD_SERVICES_COMMON_SERVER_H_
 #define SWITCHBOARD_SERVICES_COMMON_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -76,6 +76,21 @@ struct ServiceSpec {
       const ConfigNode& config, const std::string& listen_override)>
       create;
 };
+
+// The ServiceSpec of a ServiceBase subclass with a static
+//   absl::StatusOr<std::unique_ptr<T>> Create(const ConfigNode&, const
+//   std::string&).
+template <typename T>
+ServiceSpec SpecFor(std::string name) {
+  return ServiceSpec{
+      std::move(name),
+      [](const ConfigNode& config, const std::string& listen_override)
+          -> absl::StatusOr<std::unique_ptr<ServiceBase>> {
+        auto service = T::Create(config, listen_override);
+        if (!service.ok()) return service.status();
+        return std::unique_ptr<ServiceBase>(*std::move(service));
+      }};
+}
 
 // The whole main() of a service: flags (--config, --listen, --port_file,
 // --log_level, --shutdown_grace), config validation (exit code 2 with the

@@ -40,9 +40,9 @@ class BridgeCall final
     : public grpc::ClientBidiReactor<ConsumeRequest, ConsumeResponse> {
  public:
   // Starts the call; `open` is the first request.
-  static std::shared_ptr<CallHandle> Start(
-      switchboard::v1::Bridge::Stub* stub, ConsumeRequest open,
-      std::shared_ptr<AppWriter> app) {
+  static std::shared_ptr<CallHandle> Start(switchboard::v1::Bridge::Stub* stub,
+                                           ConsumeRequest open,
+                                           std::shared_ptr<AppWriter> app) {
     auto* call = new BridgeCall(std::move(app));
     auto handle = call->handle_;
     {
@@ -114,8 +114,9 @@ class BridgeCall final
       if (!delivery->mutable_event()->ParseFromString(d.event())) {
         // Not ours to fix: say which delivery is broken and let the app
         // nack or ack it; its id stays known.
-        Logger("consumer")->error("delivery {} from {} is not a valid Event",
-                                  d.id(), delivery->queue());
+        Logger("consumer")
+            ->error("delivery {} from {} is not a valid Event", d.id(),
+                    delivery->queue());
         delivery->mutable_event()->set_id(d.id());
       }
     }
@@ -202,8 +203,8 @@ class SubscribeStream final
     for (const std::string& q : open.queues()) {
       SB_RETURN_IF_ERROR(ValidateQueueName(q));
     }
-    uint32_t credit = open.credit() == 0 ? config_->default_credit
-                                         : open.credit();
+    uint32_t credit =
+        open.credit() == 0 ? config_->default_credit : open.credit();
     if (credit > config_->max_credit) {
       return absl::InvalidArgumentError(
           absl::StrCat("open.credit is ", credit, "; the limit is ",
@@ -213,8 +214,9 @@ class SubscribeStream final
     auto* bridge_open = request.mutable_open();
     *bridge_open->mutable_queues() = open.queues();
     bridge_open->set_prefetch(credit);
-    Logger("consumer")->info("subscription to {} (credit {})",
-                             absl::StrJoin(open.queues(), ","), credit);
+    Logger("consumer")
+        ->info("subscription to {} (credit {})",
+               absl::StrJoin(open.queues(), ","), credit);
     handle_ = BridgeCall::Start(bridge_, std::move(request), writer());
     return absl::OkStatus();
   }
@@ -306,12 +308,10 @@ grpc::ServerUnaryReactor* ConsumerService::ListQueues(
             out->set_last_value(q.last_value());
           }
         } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                   status.error_code() ==
-                       grpc::StatusCode::DEADLINE_EXCEEDED) {
-          status = grpc::Status(
-              status.error_code(),
-              absl::StrCat("the bridge is unreachable: ",
-                           status.error_message()));
+                   status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+          status = grpc::Status(status.error_code(),
+                                absl::StrCat("the bridge is unreachable: ",
+                                             status.error_message()));
         }
         delete call;
         reactor->Finish(status);

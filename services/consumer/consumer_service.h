@@ -1,11 +1,11 @@
 #ifndef SWITCHBOARD_SERVICES_CONSUMER_CONSUMER_SERVICE_H_
 #define SWITCHBOARD_SERVICES_CONSUMER_CONSUMER_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "services/common/bidi_stream.h"

@@ -62,9 +62,9 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
     }
     for (int i = 0; i < request.events_size(); ++i) {
       if (request.events(i).queues().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("events[", i, "] (id '", request.events(i).id(),
-                         "') names no queue"));
+        return absl::InvalidArgumentError(absl::StrCat("events[", i, "] (id '",
+                                                       request.events(i).id(),
+                                                       "') names no queue"));
       }
     }
     return absl::OkStatus();
@@ -137,9 +137,8 @@ class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
       return absl::FailedPreconditionError("'open' was already sent");
     }
     if (open.prefetch() == 0 || open.prefetch() > kMaxPrefetch) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prefetch must be 1 to ", kMaxPrefetch, ", got ",
-                       open.prefetch()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prefetch must be 1 to ", kMaxPrefetch, ", got ", open.prefetch()));
     }
     SubscribeOptions options;
     options.queues.assign(open.queues().begin(), open.queues().end());

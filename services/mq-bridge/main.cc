@@ -5,13 +5,5 @@
 int main(int argc, char** argv) {
   return switchboard::ServiceMain(
       argc, argv,
-      {"bridge",
-       [](const switchboard::ConfigNode& config, const std::string& listen)
-           -> absl::StatusOr<std::unique_ptr<switchboard::ServiceBase>> {
-         auto service =
-             switchboard::bridge::BridgeService::Create(config, listen);
-         if (!service.ok()) return service.status();
-         return std::unique_ptr<switchboard::ServiceBase>(
-             *std::move(service));
-       }});
+      switchboard::SpecFor<switchboard::bridge::BridgeService>("bridge"));
 }

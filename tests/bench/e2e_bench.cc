@@ -6,12 +6,12 @@
 //   bazel run //tests/bench:e2e_bench -- --events=500000
 //
 // Prints numbers and asserts nothing: these machines are noisy.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -165,7 +165,8 @@ void Produce(const std::string& address, int n, int bytes, int batch,
     }
     slots.Acquire();
     switchboard::v1::PublishRequest request;
-    const int k = std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
+    const int k =
+        std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
     const int64_t now = NowNanos();
     for (int i = 0; i < k; ++i) {
       Event* e = request.add_events();
@@ -239,9 +240,10 @@ int Main() {
   const int bytes = absl::GetFlag(FLAGS_event_bytes);
   const int batch = absl::GetFlag(FLAGS_batch);
   const int window = absl::GetFlag(FLAGS_window);
-  std::printf("machine: %u cores; %d events of %d bytes, batches of %d, "
-              "window %d\n",
-              std::thread::hardware_concurrency(), n, bytes, batch, window);
+  std::printf(
+      "machine: %u cores; %d events of %d bytes, batches of %d, "
+      "window %d\n",
+      std::thread::hardware_concurrency(), n, bytes, batch, window);
 
   const double raw = RawOneHopRate(n, bytes, batch, window);
   std::printf("raw one-hop batched gRPC stream: %.0f events/s\n", raw);

@@ -16,7 +16,8 @@ ConfigNode Load(const std::string& name) {
 }
 
 TEST(ConfigExamplesTest, BroadcasterExampleShowsTheDefaults) {
-  auto file = broadcaster::BroadcasterConfig::Parse(Load("broadcaster.yaml"), "");
+  auto file =
+      broadcaster::BroadcasterConfig::Parse(Load("broadcaster.yaml"), "");
   auto defaults = broadcaster::BroadcasterConfig::Parse(ConfigNode(), "");
   ASSERT_TRUE(file.ok()) << file.status();
   ASSERT_TRUE(defaults.ok());

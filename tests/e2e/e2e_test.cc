@@ -63,8 +63,8 @@ TEST(EndToEndTest, EveryEventArrivesExactlyOncePerQueueInSourceOrder) {
   const int total = 6000;
   // App 1 watches everything from the start.
   ASSERT_TRUE(Eventually([&] { return QueueExists(*cluster, "verbose"); }));
-  auto verbose = Subscriber::Open(cluster->consumer_address(), {"verbose"},
-                                  500, /*auto_ack=*/true);
+  auto verbose = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 500,
+                                  /*auto_ack=*/true);
   ASSERT_TRUE(verbose.ok()) << verbose.status();
 
   std::vector<std::thread> producers;
@@ -86,9 +86,9 @@ TEST(EndToEndTest, EveryEventArrivesExactlyOncePerQueueInSourceOrder) {
   ExpectExactlyOnceInSourceOrder(all, sent);
 
   // App 2 subscribes afterwards to two per-app queues.
-  auto apps = Subscriber::Open(
-      cluster->consumer_address(),
-      {"app.kytos.topology", "app.speaker.region-a"}, 100, true);
+  auto apps = Subscriber::Open(cluster->consumer_address(),
+                               {"app.kytos.topology", "app.speaker.region-a"},
+                               100, true);
   ASSERT_TRUE(apps.ok());
   std::vector<EventDelivery> mine = (*apps)->WaitFor(4000);
   ASSERT_EQ(mine.size(), 4000u);
@@ -131,8 +131,8 @@ TEST(EndToEndTest, UnackedEventsComeBackToTheNextSubscriberInOrder) {
   // The requeue travels app -> consumer -> bridge asynchronously.
   ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "verbose") == 98; }));
 
-  auto second = Subscriber::Open(cluster->consumer_address(), {"verbose"},
-                                 1000, /*auto_ack=*/true);
+  auto second = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 1000,
+                                 /*auto_ack=*/true);
   ASSERT_TRUE(second.ok());
   std::vector<EventDelivery> got = (*second)->WaitFor(98);
   ASSERT_EQ(got.size(), 98u);
@@ -164,13 +164,14 @@ TEST(EndToEndTest, KilledSubscriberProcessLosesNothing) {
   ASSERT_TRUE(Eventually([&] {
     std::string text = ReadFile(out);
     return std::count(text.begin(), text.end(), '\n') == 20;
-  })) << ReadFile(out) << ReadFile(o.stderr_path);
+  })) << ReadFile(out)
+      << ReadFile(o.stderr_path);
   (*tail)->Signal(SIGKILL);
   (*tail)->Wait(absl::Seconds(10));
   ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "verbose") == 50; }));
 
-  auto next = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 100,
-                               true);
+  auto next =
+      Subscriber::Open(cluster->consumer_address(), {"verbose"}, 100, true);
   ASSERT_TRUE(next.ok());
   std::vector<EventDelivery> got = (*next)->WaitFor(50);
   ASSERT_EQ(got.size(), 50u);
@@ -208,8 +209,8 @@ TEST(EndToEndTest, BadEventsAreRejectedWithReasonsAndTheRestIsDelivered) {
   EXPECT_FALSE(a.event_ids(0).empty());
   EXPECT_TRUE(a.event_ids(1).empty());
 
-  auto sub = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 10,
-                              true);
+  auto sub =
+      Subscriber::Open(cluster->consumer_address(), {"verbose"}, 10, true);
   ASSERT_TRUE(sub.ok());
   std::vector<EventDelivery> got = (*sub)->WaitFor(2);
   ASSERT_EQ(got.size(), 2u);
@@ -227,15 +228,15 @@ TEST(EndToEndTest, BadEventsAreRejectedWithReasonsAndTheRestIsDelivered) {
 TEST(EndToEndTest, SubscribingToAnUnknownQueueIsNotFound) {
   auto cluster = MustStart();
   ASSERT_NE(cluster, nullptr);
-  auto sub = Subscriber::Open(cluster->consumer_address(), {"app.nobody"},
-                              10, true);
+  auto sub =
+      Subscriber::Open(cluster->consumer_address(), {"app.nobody"}, 10, true);
   ASSERT_TRUE(sub.ok());
   grpc::Status s = (*sub)->Wait();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(s.error_message(), HasSubstr("app.nobody"));
 
-  auto bad = Subscriber::Open(cluster->consumer_address(), {"no spaces"},
-                              10, true);
+  auto bad =
+      Subscriber::Open(cluster->consumer_address(), {"no spaces"}, 10, true);
   ASSERT_TRUE(bad.ok());
   s = (*bad)->Wait();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

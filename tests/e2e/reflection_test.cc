@@ -62,8 +62,9 @@ std::map<std::string, std::string> DescribeService(const std::string& address,
     for (const auto& s : file.service()) {
       if (file.package() + "." + s.name() != service) continue;
       for (const auto& m : s.method()) {
-        methods[m.name()] = std::string(m.client_streaming() ? "stream" : "unary") +
-                            "->" + (m.server_streaming() ? "stream" : "unary");
+        methods[m.name()] =
+            std::string(m.client_streaming() ? "stream" : "unary") + "->" +
+            (m.server_streaming() ? "stream" : "unary");
       }
     }
   }
@@ -98,17 +99,16 @@ TEST(ReflectionTest, EveryServiceListsAndDescribesItsRpcsAndIsHealthy) {
                     service, "grpc.health.v1.Health",
                     "grpc.reflection.v1alpha.ServerReflection"}))
         << address;
-    EXPECT_EQ(Health(address),
-              grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_EQ(Health(address), grpc::health::v1::HealthCheckResponse::SERVING);
   }
 
   EXPECT_EQ(DescribeService(b, "switchboard.v1.Broadcaster"),
-            (std::map<std::string, std::string>{
-                {"Publish", "stream->stream"}, {"GetStats", "unary->unary"}}));
-  EXPECT_EQ(DescribeService(c, "switchboard.v1.Consumer"),
-            (std::map<std::string, std::string>{
-                {"Subscribe", "stream->stream"},
-                {"ListQueues", "unary->unary"}}));
+            (std::map<std::string, std::string>{{"Publish", "stream->stream"},
+                                                {"GetStats", "unary->unary"}}));
+  EXPECT_EQ(
+      DescribeService(c, "switchboard.v1.Consumer"),
+      (std::map<std::string, std::string>{{"Subscribe", "stream->stream"},
+                                          {"ListQueues", "unary->unary"}}));
   EXPECT_EQ(DescribeService(m, "switchboard.v1.Bridge"),
             (std::map<std::string, std::string>{
                 {"Produce", "stream->stream"},

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "services/common/status.h"
 
 namespace switchboard::testing {
 
@@ -41,16 +42,18 @@ std::string Cluster::Log(const std::string& service) const {
   return ReadFile(absl::StrCat(dir_, "/", service, ".log"));
 }
 
-absl::StatusOr<std::unique_ptr<Process>> Cluster::StartService(
-    const std::string& name, const std::string& binary,
-    const std::string& yaml, int* port) {
+absl::Status Cluster::StartService(const std::string& name,
+                                   const std::string& binary,
+                                   const std::string& yaml, int* port,
+                                   std::unique_ptr<Process>* slot) {
+  slot->reset();
   std::string config = absl::StrCat(dir_, "/", name, ".yaml");
   std::string port_file = absl::StrCat(dir_, "/", name, ".port");
   std::string log = absl::StrCat(dir_, "/", name, ".log");
   WriteFile(config, absl::StrReplaceAll(yaml, {{"$BRIDGE", bridge_address()}}));
   std::remove(port_file.c_str());
-  std::vector<std::string> args = {"--config", config, "--port_file",
-                                   port_file, "--shutdown_grace", "2s"};
+  std::vector<std::string> args = {
+      "--config", config, "--port_file", port_file, "--shutdown_grace", "2s"};
   // A restarted service keeps its port, so clients can find it again.
   if (*port != 0) args.push_back(absl::StrCat("--listen=", Address(*port)));
   Process::Options o;
@@ -61,34 +64,24 @@ absl::StatusOr<std::unique_ptr<Process>> Cluster::StartService(
   auto bound = WaitForPortFile(port_file, **process, log, kStartTimeout);
   if (!bound.ok()) return bound.status();
   *port = *bound;
-  return process;
+  *slot = *std::move(process);
+  return absl::OkStatus();
 }
 
 absl::Status Cluster::StartBridge() {
-  bridge_.reset();
-  auto p = StartService("bridge", "services/mq-bridge/mq-bridge",
-                        options_.bridge_yaml, &bridge_port_);
-  if (!p.ok()) return p.status();
-  bridge_ = *std::move(p);
-  return absl::OkStatus();
+  return StartService("bridge", "services/mq-bridge/mq-bridge",
+                      options_.bridge_yaml, &bridge_port_, &bridge_);
 }
 
 absl::Status Cluster::StartBroadcaster() {
-  broadcaster_.reset();
-  auto p = StartService("broadcaster", "services/broadcaster/broadcaster",
-                        options_.broadcaster_yaml, &broadcaster_port_);
-  if (!p.ok()) return p.status();
-  broadcaster_ = *std::move(p);
-  return absl::OkStatus();
+  return StartService("broadcaster", "services/broadcaster/broadcaster",
+                      options_.broadcaster_yaml, &broadcaster_port_,
+                      &broadcaster_);
 }
 
 absl::Status Cluster::StartConsumer() {
-  consumer_.reset();
-  auto p = StartService("consumer", "services/consumer/consumer",
-                        options_.consumer_yaml, &consumer_port_);
-  if (!p.ok()) return p.status();
-  consumer_ = *std::move(p);
-  return absl::OkStatus();
+  return StartService("consumer", "services/consumer/consumer",
+                      options_.consumer_yaml, &consumer_port_, &consumer_);
 }
 
 std::vector<Event> MakeEvents(const std::string& source,
@@ -104,8 +97,9 @@ std::vector<Event> MakeEvents(const std::string& source,
   return events;
 }
 
-absl::StatusOr<std::vector<PublishResponse>> Publish(
-    const std::string& address, std::vector<Event> events, size_t per_batch) {
+absl::StatusOr<std::vector<PublishResponse>> Publish(const std::string& address,
+                                                     std::vector<Event> events,
+                                                     size_t per_batch) {
   auto stub = switchboard::v1::Broadcaster::NewStub(Channel(address));
   grpc::ClientContext context;
   auto stream = stub->Publish(&context);
@@ -126,14 +120,10 @@ absl::StatusOr<std::vector<PublishResponse>> Publish(
   stream->WritesDone();
   reader.join();
   grpc::Status status = stream->Finish();
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
-  }
+  if (!status.ok()) return FromGrpcStatus(status);
   if (answers.size() != batches) {
-    return absl::InternalError(absl::StrCat("sent ", batches,
-                                            " batches, got ", answers.size(),
-                                            " answers"));
+    return absl::InternalError(absl::StrCat("sent ", batches, " batches, got ",
+                                            answers.size(), " answers"));
   }
   return answers;
 }
@@ -145,12 +135,9 @@ absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
   switchboard::v1::ListQueuesResponse response;
-  grpc::Status s =
-      stub->ListQueues(&context, switchboard::v1::ListQueuesRequest(), &response);
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        s.error_message());
-  }
+  grpc::Status s = stub->ListQueues(
+      &context, switchboard::v1::ListQueuesRequest(), &response);
+  if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }
 
@@ -164,10 +151,7 @@ absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
   switchboard::v1::BroadcasterStats response;
   grpc::Status s =
       stub->GetStats(&context, switchboard::v1::GetStatsRequest(), &response);
-  if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        s.error_message());
-  }
+  if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }
 
@@ -181,8 +165,8 @@ bool Eventually(const std::function<bool()>& pred, absl::Duration timeout) {
 }
 
 absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
-    const std::string& consumer_address,
-    const std::vector<std::string>& queues, uint32_t credit, bool auto_ack) {
+    const std::string& consumer_address, const std::vector<std::string>& queues,
+    uint32_t credit, bool auto_ack) {
   auto s = std::unique_ptr<Subscriber>(new Subscriber());
   s->channel_ = Channel(consumer_address);
   s->stub_ = switchboard::v1::Consumer::NewStub(s->channel_);

@@ -1,13 +1,13 @@
 #ifndef SWITCHBOARD_TESTS_TESTING_CLUSTER_H_
 #define SWITCHBOARD_TESTS_TESTING_CLUSTER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -49,9 +49,7 @@ class Cluster {
   Process& consumer() { return *consumer_; }
 
   std::string bridge_address() const { return Address(bridge_port_); }
-  std::string broadcaster_address() const {
-    return Address(broadcaster_port_);
-  }
+  std::string broadcaster_address() const { return Address(broadcaster_port_); }
   std::string consumer_address() const { return Address(consumer_port_); }
   const std::string& dir() const { return dir_; }
   // The service's stderr so far, for failure messages.
@@ -62,9 +60,10 @@ class Cluster {
   static std::string Address(int port) {
     return "127.0.0.1:" + std::to_string(port);
   }
-  absl::StatusOr<std::unique_ptr<Process>> StartService(
-      const std::string& name, const std::string& binary,
-      const std::string& yaml, int* port);
+  // Starts (or restarts, on the same port) one service into `slot`.
+  absl::Status StartService(const std::string& name, const std::string& binary,
+                            const std::string& yaml, int* port,
+                            std::unique_ptr<Process>* slot);
 
   Options options_;
   std::string dir_;

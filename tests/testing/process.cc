@@ -27,7 +27,8 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(
   }
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
@@ -100,8 +101,8 @@ std::optional<int> Process::Wait(absl::Duration timeout) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return exit_code_;
     }
     if (absl::Now() >= deadline) return std::nullopt;
@@ -118,8 +119,8 @@ std::string Runfile(const std::string& path) {
 std::string NewTempDir(const std::string& name) {
   const char* base = std::getenv("TEST_TMPDIR");
   static int counter = 0;
-  std::string dir = absl::StrCat(base ? base : "/tmp", "/", name, "-",
-                                 getpid(), "-", ++counter);
+  std::string dir = absl::StrCat(base ? base : "/tmp", "/", name, "-", getpid(),
+                                 "-", ++counter);
   mkdir(dir.c_str(), 0755);
   return dir;
 }

@@ -26,8 +26,8 @@ absl::StatusOr<std::unique_ptr<Transport>> TransportRegistry::Create(
   }
   if (!factory) {
     return absl::NotFoundError(
-        absl::StrCat("unknown transport driver '", name, "' (known: ",
-                     absl::StrJoin(Names(), ", "), ")"));
+        absl::StrCat("unknown transport driver '", name,
+                     "' (known: ", absl::StrJoin(Names(), ", "), ")"));
   }
   return factory(settings);
 }

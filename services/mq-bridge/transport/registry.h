@@ -45,8 +45,8 @@ class TransportRegistry {
 
 }  // namespace switchboard::bridge
 
-#define SB_REGISTER_TRANSPORT(name, factory)                           \
-  static const bool sb_transport_registered_##__LINE__ =               \
+#define SB_REGISTER_TRANSPORT(name, factory)                            \
+  static const bool sb_transport_registered_##__LINE__ =                \
       ::switchboard::bridge::TransportRegistry::Global().Register(name, \
                                                                   factory)
 

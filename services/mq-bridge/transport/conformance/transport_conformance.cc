@@ -177,8 +177,8 @@ TEST_P(TransportConformanceTest, RedeclaringWithOtherOptionsFails) {
 TEST_P(TransportConformanceTest, BatchWithUndeclaredQueueFailsWhole) {
   ConformanceFixture f(GetParam());
   std::string good = f.Declare("good");
-  absl::Status s = f.Publish({f.Message("a", {good}),
-                              f.Message("b", {good, f.Q("missing")})});
+  absl::Status s = f.Publish(
+      {f.Message("a", {good}), f.Message("b", {good, f.Q("missing")})});
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("missing"));
   EXPECT_EQ(f.Stats(good).depth, 0u);
@@ -199,9 +199,8 @@ TEST_P(TransportConformanceTest, DeliversInPublishOrder) {
     EXPECT_FALSE(d.redelivered);
   }
   ASSERT_TRUE((*sub)->Ack(Tags(got)).ok());
-  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
-    return s.depth == 0 && s.unacked == 0;
-  }));
+  EXPECT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.depth == 0 && s.unacked == 0; }));
 }
 
 TEST_P(TransportConformanceTest, DeliversToSubscriberThatCameFirst) {
@@ -270,16 +269,14 @@ TEST_P(TransportConformanceTest, PrefetchBoundsUnackedDeliveries) {
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> first = c.WaitFor(5);
   ASSERT_EQ(first.size(), 5u);
-  ASSERT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
-    return s.unacked == 5 && s.depth == 15;
-  }));
+  ASSERT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.unacked == 5 && s.depth == 15; }));
   EXPECT_EQ(c.size(), 5u);
   // Acking two frees exactly two places in the window.
   ASSERT_TRUE((*sub)->Ack({first[0].tag, first[1].tag}).ok());
   EXPECT_EQ(c.WaitFor(7).size(), 7u);
-  ASSERT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
-    return s.unacked == 5 && s.depth == 13;
-  }));
+  ASSERT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.unacked == 5 && s.depth == 13; }));
   EXPECT_EQ(c.size(), 7u);
 }
 
@@ -333,9 +330,8 @@ TEST_P(TransportConformanceTest, NackRequeuesAtHeadOrDrops) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[3].id, "m2");
   ASSERT_TRUE((*sub)->Ack({got[3].tag}).ok());
-  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
-    return s.depth == 0 && s.unacked == 0;
-  }));
+  EXPECT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.depth == 0 && s.unacked == 0; }));
 }
 
 TEST_P(TransportConformanceTest, AckOfUnknownTagFailsAndAcksNothing) {
@@ -383,9 +379,8 @@ TEST_P(TransportConformanceTest, LastValueQueueKeepsOnlyTheNewest) {
   ASSERT_TRUE(f.Publish({f.Message("down1", {q})}).ok());
   ASSERT_TRUE(f.Publish({f.Message("up", {q})}).ok());
   ASSERT_TRUE(f.Publish({f.Message("down2", {q})}).ok());
-  EXPECT_TRUE(f.StatsEventually(q, [](const QueueStats& s) {
-    return s.depth == 1 && s.last_value;
-  }));
+  EXPECT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.depth == 1 && s.last_value; }));
   Collector c;
   auto sub = f.t().Subscribe({{q}, 10}, c.handler());
   ASSERT_TRUE(sub.ok());

@@ -198,10 +198,10 @@ absl::Status MemoryTransport::DeclareQueue(absl::string_view name,
     return absl::OkStatus();
   }
   if (!(it->second->options == options)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "queue '", name, "' exists with last_value=",
-        it->second->options.last_value ? "true" : "false",
-        "; it cannot be redeclared with other options"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("queue '", name, "' exists with last_value=",
+                     it->second->options.last_value ? "true" : "false",
+                     "; it cannot be redeclared with other options"));
   }
   return absl::OkStatus();
 }
@@ -233,17 +233,16 @@ void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
       if (queue->options.last_value) continue;
       uint64_t depth = queue->ready.size() + queue->unacked;
       if (depth + count > settings_.max_queue_depth) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "queue '", queue->name, "' holds ", depth,
-            " messages; the limit is ", settings_.max_queue_depth,
-            " (transport.memory.max_queue_depth)"));
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("queue '", queue->name, "' holds ", depth,
+                         " messages; the limit is ", settings_.max_queue_depth,
+                         " (transport.memory.max_queue_depth)"));
       }
     }
     if (status.ok() && total_bytes_ + added_bytes > settings_.max_total_bytes) {
       status = absl::ResourceExhaustedError(absl::StrCat(
-          "the memory transport holds ", total_bytes_,
-          " bytes; the limit is ", settings_.max_total_bytes,
-          " (transport.memory.max_total_bytes)"));
+          "the memory transport holds ", total_bytes_, " bytes; the limit is ",
+          settings_.max_total_bytes, " (transport.memory.max_total_bytes)"));
     }
     if (status.ok()) {
       for (OutgoingMessage& m : batch) {
@@ -320,10 +319,9 @@ absl::StatusOr<std::vector<QueueStats>> MemoryTransport::GetQueueStats(
       add(*it->second);
     }
   }
-  std::sort(stats.begin(), stats.end(),
-            [](const QueueStats& a, const QueueStats& b) {
-              return a.name < b.name;
-            });
+  std::sort(
+      stats.begin(), stats.end(),
+      [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
   stats.erase(std::unique(stats.begin(), stats.end(),
                           [](const QueueStats& a, const QueueStats& b) {
                             return a.name == b.name;
@@ -351,8 +349,12 @@ void MemoryTransport::DispatchLocked(Queue* queue,
     queue->ready.pop_front();
     ++queue->unacked;
     ++message.delivery_count;
-    Delivery delivery{0, queue->name, message.id, message.payload,
-                      message.delivery_count > 1, message.delivery_count};
+    Delivery delivery{0,
+                      queue->name,
+                      message.id,
+                      message.payload,
+                      message.delivery_count > 1,
+                      message.delivery_count};
     delivery.tag = chosen->AddLocked(queue, std::move(message));
     chosen->pending_.push_back(std::move(delivery));
     if (!chosen->dispatching_) {
@@ -380,7 +382,8 @@ void MemoryTransport::RunDispatchers(
   }
 }
 
-void MemoryTransport::RequeueLocked(Queue* queue, std::vector<Stored> messages) {
+void MemoryTransport::RequeueLocked(Queue* queue,
+                                    std::vector<Stored> messages) {
   if (messages.empty()) return;
   if (queue->options.last_value) {
     // A newer value supersedes whatever comes back; with none, only the

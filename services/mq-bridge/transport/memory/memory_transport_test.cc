@@ -12,24 +12,25 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TransportConformanceTest;
 
-INSTANTIATE_TEST_SUITE_P(
-    Memory, TransportConformanceTest,
-    ::testing::Values(testing::TransportUnderTest{
-        "memory", [] {
-          return std::make_unique<MemoryTransport>(MemoryTransport::Settings{});
-        }}));
+INSTANTIATE_TEST_SUITE_P(Memory, TransportConformanceTest,
+                         ::testing::Values(testing::TransportUnderTest{
+                             "memory", [] {
+                               return std::make_unique<MemoryTransport>(
+                                   MemoryTransport::Settings{});
+                             }}));
 
 absl::Status PublishOne(Transport& t, const std::string& queue,
                         size_t payload_size) {
   absl::Status result;
   absl::Notification done;
-  t.Publish({OutgoingMessage{"id", std::make_shared<const std::string>(
-                                       payload_size, 'x'),
-                             {queue}}},
-            [&](absl::Status s) {
-              result = s;
-              done.Notify();
-            });
+  t.Publish(
+      {OutgoingMessage{"id",
+                       std::make_shared<const std::string>(payload_size, 'x'),
+                       {queue}}},
+      [&](absl::Status s) {
+        result = s;
+        done.Notify();
+      });
   done.WaitForNotification();
   return result;
 }
