@@ -1,0 +1,599 @@
+// The consumer service in-process, relaying to an in-process bridge (memory
+// transport), driven by real gRPC clients.
+#include "services/consumer/consumer_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "services/common/server.h"
+#include "services/mq-bridge/bridge_service.h"
+#include "switchboard/v1/consumer.grpc.pb.h"
+
+namespace switchboard::consumer {
+namespace {
+
+using switchboard::v1::Event;
+using switchboard::v1::EventDelivery;
+using switchboard::v1::ListQueuesRequest;
+using switchboard::v1::ListQueuesResponse;
+using switchboard::v1::SubscribeRequest;
+using switchboard::v1::SubscribeResponse;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Bound on every wait: a broken service fails the test instead of hanging.
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+std::chrono::system_clock::time_point Deadline() {
+  return absl::ToChronoTime(absl::Now() + kWait);
+}
+
+ConfigNode Yaml(const std::string& text) {
+  auto node = ConfigNode::Parse(text, "consumer.yaml");
+  EXPECT_TRUE(node.ok()) << node.status();
+  return node.ok() ? *node : ConfigNode();
+}
+
+// A Subscribe stream on the sync API: a reader thread collects the
+// deliveries; the test thread writes, waits for deliveries and finishes.
+class SubscribeStream {
+ public:
+  explicit SubscribeStream(switchboard::v1::Consumer::Stub* stub) {
+    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
+    stream_ = stub->Subscribe(&context_);
+    reader_ = std::thread([this] { ReadAll(); });
+  }
+
+  ~SubscribeStream() {
+    context_.TryCancel();
+    Finish();
+  }
+
+  bool Write(const SubscribeRequest& request) {
+    return stream_->Write(request);
+  }
+
+  bool Open(std::vector<std::string> queues, uint32_t credit) {
+    SubscribeRequest request;
+    for (auto& q : queues) request.mutable_open()->add_queues(std::move(q));
+    request.mutable_open()->set_credit(credit);
+    return Write(request);
+  }
+
+  bool Ack(const std::vector<uint64_t>& tags) {
+    SubscribeRequest request;
+    for (uint64_t tag : tags) request.mutable_ack()->add_tags(tag);
+    return Write(request);
+  }
+
+  // Cancels the call, as an app that goes away does.
+  void Cancel() { context_.TryCancel(); }
+
+  // Waits until at least `n` deliveries have come (or the stream ended, or
+  // kWait passed) and returns all of them so far.
+  std::vector<EventDelivery> AwaitDeliveries(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return deliveries_.size() >= n || read_done_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+    return deliveries_;
+  }
+
+  size_t delivery_count() {
+    absl::MutexLock lock(&mu_);
+    return deliveries_.size();
+  }
+
+  // Waits (bounded) for the stream to end; returns its status. Cancels the
+  // call if it does not end in time.
+  grpc::Status Finish() {
+    if (finished_) return status_;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!mu_.AwaitWithTimeout(absl::Condition(&read_done_), kWait)) {
+        context_.TryCancel();
+      }
+    }
+    reader_.join();
+    status_ = stream_->Finish();
+    finished_ = true;
+    return status_;
+  }
+
+ private:
+  void ReadAll() {
+    SubscribeResponse response;
+    while (stream_->Read(&response)) {
+      absl::MutexLock lock(&mu_);
+      for (const auto& d : response.deliveries()) deliveries_.push_back(d);
+    }
+    absl::MutexLock lock(&mu_);
+    read_done_ = true;
+  }
+
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<SubscribeRequest, SubscribeResponse>>
+      stream_;
+  std::thread reader_;
+  absl::Mutex mu_;
+  std::vector<EventDelivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+std::vector<uint64_t> TagsOf(const std::vector<EventDelivery>& deliveries) {
+  std::vector<uint64_t> tags;
+  for (const auto& d : deliveries) tags.push_back(d.tag());
+  return tags;
+}
+
+std::vector<std::string> IdsOf(const std::vector<EventDelivery>& deliveries) {
+  std::vector<std::string> ids;
+  for (const auto& d : deliveries) ids.push_back(d.event().id());
+  return ids;
+}
+
+// A link-down event with id "ev-<i>".
+Event MakeEvent(int i) {
+  Event event;
+  event.set_id("ev-" + std::to_string(i));
+  event.set_source("kytos/topology");
+  event.set_type("kytos/topology.link_down");
+  event.set_sequence(i + 1);
+  event.set_subject("s1:eth1-s2:eth1");
+  event.mutable_time()->set_seconds(1700000000 + i);
+  (*event.mutable_attributes())["i"] = std::to_string(i);
+  event.mutable_link_status()->set_link_id("s1:eth1-s2:eth1");
+  event.mutable_link_status()->set_state(switchboard::v1::LinkStatus::DOWN);
+  return event;
+}
+
+// A running ConsumerService.
+struct Consumer {
+  std::unique_ptr<ConsumerService> service;
+  std::unique_ptr<RunningServer> server;
+  std::unique_ptr<switchboard::v1::Consumer::Stub> stub;
+};
+
+class ConsumerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto bridge = bridge::BridgeService::Create(ConfigNode(), "127.0.0.1:0");
+    ASSERT_TRUE(bridge.ok()) << bridge.status();
+    bridge_ = *std::move(bridge);
+    auto server = RunningServer::Start(bridge_.get());
+    ASSERT_TRUE(server.ok()) << server.status();
+    bridge_server_ = *std::move(server);
+    consumer_ = StartConsumer(
+        "bridge:\n  address: " + bridge_server_->dial_address() + "\n");
+    ASSERT_NE(consumer_.stub, nullptr);
+  }
+
+  // Starts a consumer with this config (consumer.yaml).
+  Consumer StartConsumer(const std::string& yaml) {
+    Consumer consumer;
+    auto service = ConsumerService::Create(Yaml(yaml), "127.0.0.1:0");
+    EXPECT_TRUE(service.ok()) << service.status();
+    if (!service.ok()) return consumer;
+    consumer.service = *std::move(service);
+    auto server = RunningServer::Start(consumer.service.get());
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return consumer;
+    consumer.server = *std::move(server);
+    consumer.stub = switchboard::v1::Consumer::NewStub(grpc::CreateChannel(
+        consumer.server->dial_address(), grpc::InsecureChannelCredentials()));
+    return consumer;
+  }
+
+  // Declares `queue` on the bridge and publishes `events` to it through the
+  // bridge's transport.
+  void Publish(const std::string& queue, const std::vector<Event>& events,
+               bool last_value = false) {
+    bridge::QueueOptions options;
+    options.last_value = last_value;
+    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, options).ok());
+    std::vector<bridge::OutgoingMessage> batch;
+    for (const Event& event : events) {
+      bridge::OutgoingMessage& m = batch.emplace_back();
+      m.id = event.id();
+      m.payload =
+          std::make_shared<const std::string>(event.SerializeAsString());
+      m.queues = {queue};
+    }
+    auto done = std::make_shared<absl::Notification>();
+    auto status = std::make_shared<absl::Status>();
+    bridge_->transport().Publish(std::move(batch),
+                                 [done, status](absl::Status s) {
+                                   *status = s;
+                                   done->Notify();
+                                 });
+    ASSERT_TRUE(done->WaitForNotificationWithTimeout(kWait));
+    ASSERT_TRUE(status->ok()) << *status;
+  }
+
+  void Publish(const std::string& queue, int n) {
+    std::vector<Event> events;
+    for (int i = 0; i < n; ++i) events.push_back(MakeEvent(i));
+    Publish(queue, events);
+  }
+
+  // Polls the bridge's stats (bounded) until `queue` has this depth and
+  // unacked count.
+  ::testing::AssertionResult EventuallyBridgeStats(const std::string& queue,
+                                                   uint64_t depth,
+                                                   uint64_t unacked) {
+    const absl::Time deadline = absl::Now() + kWait;
+    absl::StatusOr<std::vector<bridge::QueueStats>> stats;
+    for (;;) {
+      stats = bridge_->transport().GetQueueStats({queue});
+      if (stats.ok() && (*stats)[0].depth == depth &&
+          (*stats)[0].unacked == unacked) {
+        return ::testing::AssertionSuccess();
+      }
+      if (absl::Now() >= deadline) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    auto result = ::testing::AssertionFailure();
+    result << "queue " << queue << ": wanted depth " << depth << " unacked "
+           << unacked << ", last saw ";
+    if (stats.ok()) {
+      result << "depth " << (*stats)[0].depth << " unacked "
+             << (*stats)[0].unacked;
+    } else {
+      result << stats.status();
+    }
+    return result;
+  }
+
+  grpc::Status ListQueues(const Consumer& consumer,
+                          const std::vector<std::string>& queues,
+                          ListQueuesResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    ListQueuesRequest request;
+    for (const auto& q : queues) request.add_queues(q);
+    return consumer.stub->ListQueues(&context, request, response);
+  }
+
+  // Opens a subscription with `open` (and nothing else) and returns how the
+  // stream ended.
+  grpc::Status OpenAndFinish(const std::vector<std::string>& queues,
+                             uint32_t credit, size_t* deliveries) {
+    SubscribeStream stream(consumer_.stub.get());
+    EXPECT_TRUE(stream.Open(queues, credit));
+    grpc::Status status = stream.Finish();
+    *deliveries = stream.delivery_count();
+    return status;
+  }
+
+  std::unique_ptr<bridge::BridgeService> bridge_;
+  std::unique_ptr<RunningServer> bridge_server_;
+  Consumer consumer_;
+};
+
+// -------------------------------------------------------------- Subscribe
+
+TEST_F(ConsumerServiceTest, RelaysDeliveriesWithTheParsedEventAndAcks) {
+  std::vector<Event> events = {MakeEvent(0), MakeEvent(1), MakeEvent(2)};
+  events[2].clear_link_status();
+  events[2].set_binary_data(std::string("\x00\x01\xff", 3));
+  Publish("app.kytos.topology", events);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"app.kytos.topology"}, 10));
+
+  auto deliveries = stream.AwaitDeliveries(3);
+
+  ASSERT_EQ(deliveries.size(), 3u);
+  for (size_t i = 0; i < deliveries.size(); ++i) {
+    const EventDelivery& d = deliveries[i];
+    EXPECT_EQ(d.queue(), "app.kytos.topology");
+    EXPECT_NE(d.tag(), 0u);
+    EXPECT_FALSE(d.redelivered());
+    EXPECT_EQ(d.delivery_count(), 1u);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(d.event(),
+                                                                   events[i]))
+        << "got " << d.event().ShortDebugString() << "\nwanted "
+        << events[i].ShortDebugString();
+  }
+  EXPECT_TRUE(EventuallyBridgeStats("app.kytos.topology", 0, 3));
+
+  ASSERT_TRUE(stream.Ack(TagsOf(deliveries)));
+
+  EXPECT_TRUE(EventuallyBridgeStats("app.kytos.topology", 0, 0));
+  // Acked means gone: ending the subscription brings nothing back.
+  stream.Cancel();
+  stream.Finish();
+  EXPECT_TRUE(EventuallyBridgeStats("app.kytos.topology", 0, 0));
+}
+
+TEST_F(ConsumerServiceTest, CreditBoundsUnackedDeliveries) {
+  Publish("verbose", 10);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 3));
+
+  // The bridge hands out 3 and holds 7 back...
+  ASSERT_TRUE(EventuallyBridgeStats("verbose", 7, 3));
+  auto deliveries = stream.AwaitDeliveries(3);
+  // ...and the app gets exactly those 3 until it acks.
+  EXPECT_EQ(deliveries.size(), 3u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 7, 3));
+  EXPECT_EQ(stream.delivery_count(), 3u);
+
+  // Each ack frees credit for as many more.
+  ASSERT_TRUE(stream.Ack({deliveries[0].tag(), deliveries[1].tag()}));
+  deliveries = stream.AwaitDeliveries(5);
+  EXPECT_EQ(deliveries.size(), 5u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 5, 3));
+
+  std::vector<uint64_t> unacked = {deliveries[2].tag(), deliveries[3].tag(),
+                                   deliveries[4].tag()};
+  ASSERT_TRUE(stream.Ack(unacked));
+  deliveries = stream.AwaitDeliveries(8);
+  ASSERT_EQ(deliveries.size(), 8u);
+  ASSERT_TRUE(stream.Ack(
+      {deliveries[5].tag(), deliveries[6].tag(), deliveries[7].tag()}));
+  deliveries = stream.AwaitDeliveries(10);
+  ASSERT_EQ(deliveries.size(), 10u);
+  EXPECT_THAT(IdsOf(deliveries),
+              ElementsAre("ev-0", "ev-1", "ev-2", "ev-3", "ev-4", "ev-5",
+                          "ev-6", "ev-7", "ev-8", "ev-9"));
+  ASSERT_TRUE(stream.Ack({deliveries[8].tag(), deliveries[9].tag()}));
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 0));
+}
+
+TEST_F(ConsumerServiceTest, CreditZeroMeansDefaultCredit) {
+  Consumer consumer =
+      StartConsumer("bridge:\n  address: " + bridge_server_->dial_address() +
+                    "\ndefault_credit: 2\n");
+  ASSERT_NE(consumer.stub, nullptr);
+  Publish("verbose", 5);
+  SubscribeStream stream(consumer.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 0));
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 3, 2));
+  EXPECT_EQ(stream.AwaitDeliveries(2).size(), 2u);
+}
+
+TEST_F(ConsumerServiceTest, CreditAboveMaxCreditIsInvalidArgument) {
+  Consumer consumer =
+      StartConsumer("bridge:\n  address: " + bridge_server_->dial_address() +
+                    "\ndefault_credit: 10\nmax_credit: 50\n");
+  ASSERT_NE(consumer.stub, nullptr);
+  Publish("verbose", 1);
+  SubscribeStream stream(consumer.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 51));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("max_credit"));
+  EXPECT_THAT(status.error_message(), HasSubstr("50"));
+  EXPECT_EQ(stream.delivery_count(), 0u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 1, 0));
+}
+
+TEST_F(ConsumerServiceTest, EmptyQueueListIsInvalidArgument) {
+  Publish("verbose", 1);
+  size_t deliveries = 0;
+  grpc::Status status = OpenAndFinish({}, 10, &deliveries);
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("queues"));
+  EXPECT_EQ(deliveries, 0u);
+}
+
+TEST_F(ConsumerServiceTest, BadQueueNameIsInvalidArgument) {
+  Publish("verbose", 1);
+  size_t deliveries = 0;
+  grpc::Status status =
+      OpenAndFinish({"verbose", "app/kytos topology"}, 10, &deliveries);
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("app/kytos topology"));
+  EXPECT_EQ(deliveries, 0u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 1, 0));
+}
+
+TEST_F(ConsumerServiceTest, AckBeforeOpenIsFailedPrecondition) {
+  Publish("verbose", 1);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Ack({1}));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::FAILED_PRECONDITION)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("open"));
+  EXPECT_EQ(stream.delivery_count(), 0u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 1, 0));
+}
+
+TEST_F(ConsumerServiceTest, UnknownQueueIsNotFound) {
+  Publish("verbose", 1);
+  size_t deliveries = 0;
+  grpc::Status status =
+      OpenAndFinish({"verbose", "app.nobody"}, 10, &deliveries);
+  EXPECT_EQ(status.error_code(), grpc::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("app.nobody"));
+  EXPECT_EQ(deliveries, 0u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 1, 0));
+}
+
+TEST_F(ConsumerServiceTest, AckOfAnUnknownTagIsNotFound) {
+  Publish("verbose", 2);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  auto deliveries = stream.AwaitDeliveries(2);
+  ASSERT_EQ(deliveries.size(), 2u);
+  ASSERT_TRUE(stream.Ack({1000}));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("1000"));
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 2, 0));
+}
+
+TEST_F(ConsumerServiceTest, NacksReachTheBridge) {
+  Publish("verbose", 2);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  auto deliveries = stream.AwaitDeliveries(2);
+  ASSERT_EQ(deliveries.size(), 2u);
+
+  // Dropped: it leaves the queue.
+  SubscribeRequest drop;
+  drop.mutable_nack()->add_tags(deliveries[0].tag());
+  drop.mutable_nack()->set_requeue(false);
+  ASSERT_TRUE(stream.Write(drop));
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 1));
+
+  // Requeued: it comes again.
+  SubscribeRequest requeue;
+  requeue.mutable_nack()->add_tags(deliveries[1].tag());
+  requeue.mutable_nack()->set_requeue(true);
+  ASSERT_TRUE(stream.Write(requeue));
+  deliveries = stream.AwaitDeliveries(3);
+  ASSERT_EQ(deliveries.size(), 3u);
+  EXPECT_EQ(deliveries[2].event().id(), "ev-1");
+  EXPECT_TRUE(deliveries[2].redelivered());
+  EXPECT_EQ(deliveries[2].delivery_count(), 2u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 1));
+}
+
+TEST_F(ConsumerServiceTest, CancellingTheAppStreamReturnsUnackedDeliveries) {
+  Publish("verbose", 5);
+  {
+    SubscribeStream stream(consumer_.stub.get());
+    ASSERT_TRUE(stream.Open({"verbose"}, 10));
+    auto deliveries = stream.AwaitDeliveries(5);
+    ASSERT_EQ(deliveries.size(), 5u);
+    ASSERT_TRUE(stream.Ack({deliveries[0].tag(), deliveries[1].tag()}));
+    // The acks have reached the bridge before the app goes away.
+    ASSERT_TRUE(EventuallyBridgeStats("verbose", 0, 3));
+
+    stream.Cancel();
+    grpc::Status status = stream.Finish();
+    EXPECT_EQ(status.error_code(), grpc::CANCELLED) << status.error_message();
+  }
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 3, 0));
+
+  // The next subscriber gets them again, in order, marked as redelivered.
+  SubscribeStream next(consumer_.stub.get());
+  ASSERT_TRUE(next.Open({"verbose"}, 10));
+  auto deliveries = next.AwaitDeliveries(3);
+  ASSERT_EQ(deliveries.size(), 3u);
+  EXPECT_THAT(IdsOf(deliveries), ElementsAre("ev-2", "ev-3", "ev-4"));
+  for (const auto& d : deliveries) {
+    EXPECT_TRUE(d.redelivered());
+    EXPECT_EQ(d.delivery_count(), 2u);
+  }
+}
+
+TEST_F(ConsumerServiceTest, SubscribeWithTheBridgeUnreachableIsUnavailable) {
+  Consumer orphan = StartConsumer("bridge:\n  address: 127.0.0.1:1\n");
+  ASSERT_NE(orphan.stub, nullptr);
+  SubscribeStream stream(orphan.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE) << status.error_message();
+}
+
+// ------------------------------------------------------------- ListQueues
+
+TEST_F(ConsumerServiceTest, ListQueuesShowsDepthUnackedAndSubscribers) {
+  Publish("app.a", 4);
+  Publish("link.s1", {MakeEvent(0)}, /*last_value=*/true);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"app.a"}, 1));
+  ASSERT_EQ(stream.AwaitDeliveries(1).size(), 1u);
+  ASSERT_TRUE(EventuallyBridgeStats("app.a", 3, 1));
+
+  ListQueuesResponse response;
+  grpc::Status status = ListQueues(consumer_, {}, &response);
+
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.queues_size(), 2) << response.ShortDebugString();
+  const auto& a = response.queues(0);
+  EXPECT_EQ(a.name(), "app.a");
+  EXPECT_EQ(a.depth(), 3u);
+  EXPECT_EQ(a.unacked(), 1u);
+  EXPECT_EQ(a.subscribers(), 1u);
+  EXPECT_FALSE(a.last_value());
+  const auto& link = response.queues(1);
+  EXPECT_EQ(link.name(), "link.s1");
+  EXPECT_EQ(link.depth(), 1u);
+  EXPECT_EQ(link.unacked(), 0u);
+  EXPECT_EQ(link.subscribers(), 0u);
+  EXPECT_TRUE(link.last_value());
+
+  // Only the queues asked for.
+  response.Clear();
+  status = ListQueues(consumer_, {"link.s1"}, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.queues_size(), 1);
+  EXPECT_EQ(response.queues(0).name(), "link.s1");
+
+  // An unknown queue.
+  response.Clear();
+  status = ListQueues(consumer_, {"app.nobody"}, &response);
+  EXPECT_EQ(status.error_code(), grpc::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("app.nobody"));
+}
+
+TEST_F(ConsumerServiceTest, ListQueuesWithTheBridgeUnreachableIsUnavailable) {
+  // Nothing listens on port 1.
+  Consumer orphan = StartConsumer("bridge:\n  address: 127.0.0.1:1\n");
+  ASSERT_NE(orphan.stub, nullptr);
+  ListQueuesResponse response;
+  grpc::Status status = ListQueues(orphan, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("bridge is unreachable"));
+  EXPECT_EQ(response.queues_size(), 0);
+}
+
+// ----------------------------------------------------------------- Config
+
+TEST(ConsumerConfigTest, DefaultsAreValid) {
+  auto config = ConsumerConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "0.0.0.0:50052");
+  EXPECT_EQ(config->bridge_address, "127.0.0.1:50053");
+  EXPECT_EQ(config->default_credit, 100u);
+  EXPECT_EQ(config->max_credit, 10000u);
+}
+
+TEST(ConsumerConfigTest, ErrorsNameTheField) {
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"max_credit: 100\ndefault_credit: 200\n",
+            "default_credit: must be 1 to max_credit"},
+           {"default_credit: 0\n", "default_credit: must be 1 to max_credit"},
+           {"max_credit: 0\n", "max_credit: must be 1 to 65535"},
+           {"max_credit: 70000\n", "max_credit: must be 1 to 65535"},
+           {"credit: 5\n", "credit: unknown setting"},
+           {"bridge:\n  adress: 127.0.0.1:50053\n",
+            "bridge.adress: unknown setting"},
+           {"max_credit: lots\n", "max_credit: expected an integer"},
+       }) {
+    auto config = ConsumerConfig::Parse(Yaml(c.yaml), "");
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.yaml;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("consumer.yaml: " + c.expected));
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::consumer
