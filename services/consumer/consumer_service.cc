@@ -56,7 +56,7 @@ class BridgeCall final
     return handle;
   }
 
-  // Queues a request to the bridge. Requests after Cancel are dropped.
+  // Queues a request to the bridge. Requests after Close are dropped.
   void Send(ConsumeRequest request) {
     const ConsumeRequest* to_write = nullptr;
     {
@@ -70,13 +70,17 @@ class BridgeCall final
     StartWrite(to_write);
   }
 
-  // Ends the call; the bridge then returns unacked deliveries.
-  void Cancel() {
+  // Ends the call once every queued request (acks above all) is written:
+  // the bridge then returns what is still unacked. Cancelling instead
+  // could drop acks the app already sent.
+  void Close() {
     {
       absl::MutexLock lock(&mu_);
+      if (done_writing_) return;
       done_writing_ = true;
+      if (writing_) return;  // OnWriteDone closes after the last write.
     }
-    context_.TryCancel();
+    StartWritesDone();
   }
 
  private:
@@ -85,20 +89,26 @@ class BridgeCall final
 
   void OnWriteDone(bool ok) override {
     const ConsumeRequest* next = nullptr;
+    bool close = false;
     {
       absl::MutexLock lock(&mu_);
       queue_.pop_front();
       if (!ok) {
+        // The call is over; OnDone follows.
         done_writing_ = true;
         queue_.clear();
+        writing_ = false;
+        return;
       }
       if (!queue_.empty()) {
         next = &queue_.front();
       } else {
         writing_ = false;
+        close = done_writing_;
       }
     }
     if (next != nullptr) StartWrite(next);
+    if (close) StartWritesDone();
   }
 
   void OnReadDone(bool ok) override {
@@ -224,7 +234,7 @@ class SubscribeStream final
   void OnStreamEnded() override {
     if (handle_ == nullptr) return;
     absl::MutexLock lock(&handle_->mu);
-    if (handle_->call != nullptr) handle_->call->Cancel();
+    if (handle_->call != nullptr) handle_->call->Close();
   }
 
   const ConsumerConfig* const config_;
