@@ -237,6 +237,10 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   std::vector<RoutedEvent> routed(valid.size());
   for (size_t k = 0; k < valid.size(); ++k) {
     routed[k].set_id(valid[k]->id());
+    routed[k].set_source(valid[k]->source());
+    routed[k].set_type(valid[k]->type());
+    routed[k].set_time_unix_nanos(valid[k]->time().seconds() * 1'000'000'000 +
+                                  valid[k]->time().nanos());
     valid[k]->SerializeToString(routed[k].mutable_event());
     for (std::string& q : router_.Route(*valid[k])) {
       routed[k].add_queues(std::move(q));

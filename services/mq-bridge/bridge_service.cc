@@ -39,12 +39,15 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
     std::vector<OutgoingMessage> batch;
     batch.reserve(request.events_size());
     for (auto& event : *request.mutable_events()) {
-      batch.push_back(OutgoingMessage{
-          std::move(*event.mutable_id()),
-          std::make_shared<const std::string>(
-              std::move(*event.mutable_event())),
-          {std::make_move_iterator(event.mutable_queues()->begin()),
-           std::make_move_iterator(event.mutable_queues()->end())}});
+      OutgoingMessage& m = batch.emplace_back();
+      m.id = std::move(*event.mutable_id());
+      m.payload = std::make_shared<const std::string>(
+          std::move(*event.mutable_event()));
+      m.queues.assign(std::make_move_iterator(event.mutable_queues()->begin()),
+                      std::make_move_iterator(event.mutable_queues()->end()));
+      m.source = std::move(*event.mutable_source());
+      m.type = std::move(*event.mutable_type());
+      m.time_unix_nanos = event.time_unix_nanos();
     }
     transport_->Publish(std::move(batch),
                         [writer = writer(), batch_id](absl::Status s) {

@@ -47,6 +47,11 @@ struct OutgoingMessage {
   std::shared_ptr<const std::string> payload;
   // Declared queues to put it in.
   std::vector<std::string> queues;
+  // The event's source, type and time, for transports that expose them as
+  // message metadata (AMQP properties).
+  std::string source;
+  std::string type;
+  int64_t time_unix_nanos = 0;
 };
 
 // One message handed to a subscriber.
