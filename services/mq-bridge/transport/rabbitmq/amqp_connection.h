@@ -1,0 +1,93 @@
+#ifndef SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_RABBITMQ_AMQP_CONNECTION_H_
+#define SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_RABBITMQ_AMQP_CONNECTION_H_
+
+#include <amqp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace switchboard::bridge::rabbitmq {
+
+// Where and how to connect. The password is never logged.
+struct ConnectionSettings {
+  std::string host = "127.0.0.1";
+  int port = 5672;
+  std::string vhost = "/";
+  std::string user = "guest";
+  std::string password = "guest";
+  int heartbeat_seconds = 30;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // amqps: TLS with the broker's certificate checked against `ca_cert_file`.
+  bool tls = false;
+  std::string ca_cert_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+  bool verify_hostname = true;
+
+  // "amqp://user@host:port/vhost" (no password), for logs and errors.
+  std::string Describe() const;
+};
+
+// One AMQP connection (rabbitmq-c), owned by one thread: rabbitmq-c is not
+// thread-safe per connection. Every rabbitmq-c error becomes an
+// absl::Status here, and only here.
+class AmqpConnection {
+ public:
+  // Connects and logs in. Unavailable when the broker cannot be reached,
+  // PermissionDenied when it refuses the credentials or the vhost.
+  static absl::StatusOr<std::unique_ptr<AmqpConnection>> Open(
+      const ConnectionSettings& settings, absl::string_view purpose);
+
+  ~AmqpConnection();
+  AmqpConnection(const AmqpConnection&) = delete;
+  AmqpConnection& operator=(const AmqpConnection&) = delete;
+
+  amqp_connection_state_t get() const { return conn_; }
+
+  absl::Status OpenChannel(amqp_channel_t channel);
+
+  // The outcome of the last synchronous method on `channel`. A channel or
+  // connection closed by the broker is acknowledged (close-ok) so the
+  // connection stays usable when only the channel died.
+  absl::Status CheckReply(amqp_channel_t channel, absl::string_view what);
+  absl::Status Check(const amqp_rpc_reply_t& reply, amqp_channel_t channel,
+                     absl::string_view what);
+  // A status code returned by a rabbitmq-c function (AMQP_STATUS_*).
+  absl::Status CheckCode(int code, absl::string_view what);
+
+  // Handles a method frame that arrived out of band (channel.close,
+  // connection.close): acknowledges it and returns the error it carries.
+  absl::Status HandleClose(const amqp_frame_t& frame, absl::string_view what);
+
+  // Whether rabbitmq-c already holds unread input.
+  bool HasBufferedInput() const;
+  // Waits until the socket has input (true), `wake_fd` is readable (false)
+  // or the timeout passes (false).
+  absl::StatusOr<bool> WaitForInput(int wake_fd, absl::Duration timeout);
+
+  // After an error that killed the connection: skip the polite close.
+  void MarkBroken() { broken_ = true; }
+  bool broken() const { return broken_; }
+
+ private:
+  explicit AmqpConnection(amqp_connection_state_t conn) : conn_(conn) {}
+
+  amqp_connection_state_t conn_;
+  bool broken_ = false;
+};
+
+// Maps a broker reply code (AMQP 0-9-1 constants) to a status code.
+absl::StatusCode ReplyCodeToStatusCode(int reply_code);
+
+// Reads a wake-up eventfd dry.
+void DrainEventFd(int fd);
+void SignalEventFd(int fd);
+
+}  // namespace switchboard::bridge::rabbitmq
+
+#endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_RABBITMQ_AMQP_CONNECTION_H_

@@ -1,0 +1,930 @@
+#include "services/mq-bridge/transport/rabbitmq/rabbitmq_transport.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "services/common/logging.h"
+#include "services/common/queue_name.h"
+#include "services/common/status.h"
+#include "services/mq-bridge/transport/registry.h"
+
+namespace switchboard::bridge::rabbitmq {
+namespace {
+
+constexpr amqp_channel_t kPublishChannel = 1;
+// Declares and passive look-ups: a failed one closes its channel, which
+// must not be the confirm channel.
+constexpr amqp_channel_t kAdminChannel = 2;
+constexpr amqp_channel_t kConsumeChannel = 1;
+constexpr char kContentType[] = "application/x-protobuf";
+constexpr size_t kMaxDeliveriesPerBatch = 1024;
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("bridge.rabbitmq"); }
+
+amqp_bytes_t Bytes(absl::string_view s) {
+  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+std::string ToString(amqp_bytes_t b) {
+  return std::string(static_cast<const char*>(b.bytes), b.len);
+}
+
+}  // namespace
+
+struct RabbitMqTransport::PendingBatch {
+  std::vector<OutgoingMessage> messages;
+  PublishCallback done;
+  // Sequence numbers on the current publish channel, once published.
+  bool published = false;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  bool nacked = false;
+};
+
+struct RabbitMqTransport::Command {
+  enum Kind { kPublish, kDeclare, kStats } kind;
+  PendingBatch batch;
+  std::string name;
+  QueueOptions options;
+  std::vector<std::string> names;
+  std::vector<QueueStats>* stats = nullptr;
+  absl::Status* result = nullptr;
+  absl::Notification* finished = nullptr;
+};
+
+// ---- Subscription ----
+
+class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
+ public:
+  RabbitMqSubscription(RabbitMqTransport* transport, SubscribeOptions options,
+                       DeliveryHandler handler)
+      : transport_(transport),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+  // Starts consuming; the first connection's outcome is the result.
+  absl::Status Start() {
+    thread_ = std::thread([this] { Loop(); });
+    started_.WaitForNotification();
+    return start_status_;
+  }
+
+  ~RabbitMqSubscription() override {
+    transport_->Unregister(this);
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    SignalEventFd(wake_fd_);
+    if (thread_.joinable()) thread_.join();
+    close(wake_fd_);
+  }
+
+  absl::Status Ack(absl::Span<const uint64_t> tags) override {
+    return Settle(tags, Settlement::kAck);
+  }
+
+  absl::Status Nack(absl::Span<const uint64_t> tags, bool requeue) override {
+    return Settle(tags, requeue ? Settlement::kRequeue : Settlement::kDrop);
+  }
+
+  uint64_t UnackedIn(const std::string& queue) {
+    absl::MutexLock lock(&mu_);
+    uint64_t n = 0;
+    for (const auto& [tag, q] : outstanding_) n += (q == queue);
+    return n;
+  }
+
+ private:
+  enum class Settlement { kAck, kRequeue, kDrop };
+
+  absl::Status Settle(absl::Span<const uint64_t> tags, Settlement kind) {
+    {
+      absl::MutexLock lock(&mu_);
+      for (uint64_t tag : tags) {
+        // Tags of a previous connection were requeued by the broker when
+        // it dropped; settling them is moot, not an error.
+        if (tag > base_ && outstanding_.count(tag) == 0) {
+          return absl::NotFoundError(absl::StrCat(
+              "delivery tag ", tag,
+              " is not an unacked delivery of this subscription (already "
+              "acked, or never delivered)"));
+        }
+      }
+      for (uint64_t tag : tags) {
+        if (tag <= base_ || outstanding_.erase(tag) == 0) continue;
+        settlements_.push_back({tag - base_, kind});
+      }
+    }
+    SignalEventFd(wake_fd_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Setup() {
+    const ConnectionSettings& cs = transport_->settings_.connection;
+    SB_ASSIGN_OR_RETURN(conn_, AmqpConnection::Open(cs, "subscription"));
+    SB_RETURN_IF_ERROR(conn_->OpenChannel(kConsumeChannel));
+    // One window for the whole subscription; quorum queues only support
+    // per-consumer windows.
+    const bool global = options_.queues.size() > 1 &&
+                        transport_->settings_.queue_type != "quorum";
+    amqp_basic_qos(
+        conn_->get(), kConsumeChannel, 0,
+        static_cast<uint16_t>(std::min<uint32_t>(options_.prefetch, 65535)),
+        global);
+    SB_RETURN_IF_ERROR(conn_->CheckReply(kConsumeChannel, "basic.qos"));
+    consumer_queues_.clear();
+    for (const std::string& queue : options_.queues) {
+      auto* ok =
+          amqp_basic_consume(conn_->get(), kConsumeChannel, Bytes(queue),
+                             amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+      absl::Status s = conn_->CheckReply(
+          kConsumeChannel, absl::StrCat("consuming queue '", queue, "'"));
+      if (absl::IsNotFound(s)) {
+        return absl::NotFoundError(
+            absl::StrCat("queue '", queue, "' does not exist"));
+      }
+      SB_RETURN_IF_ERROR(s);
+      consumer_queues_[ToString(ok->consumer_tag)] = queue;
+    }
+    return absl::OkStatus();
+  }
+
+  void Drop(const absl::Status& why) {
+    Log()->warn(
+        "subscription connection lost ({}); the broker requeues its "
+        "unacked messages; reconnecting",
+        why.ToString());
+    conn_->MarkBroken();
+    conn_.reset();
+    absl::MutexLock lock(&mu_);
+    outstanding_.clear();
+    settlements_.clear();
+    base_ = last_tag_;
+  }
+
+  void Loop() {
+    start_status_ = Setup();
+    started_.Notify();
+    if (!start_status_.ok()) return;
+    absl::Duration backoff = transport_->settings_.reconnect_initial;
+    const absl::Duration idle = absl::Seconds(
+        std::max(1, transport_->settings_.connection.heartbeat_seconds / 2));
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+      }
+      if (conn_ == nullptr) {
+        {
+          absl::MutexLock lock(&mu_);
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+          if (stopping_) return;
+        }
+        absl::Status s = Setup();
+        if (!s.ok()) {
+          conn_.reset();
+          backoff = std::min(backoff * 2, transport_->settings_.reconnect_max);
+          continue;
+        }
+        backoff = transport_->settings_.reconnect_initial;
+        Log()->info("subscription reconnected");
+        continue;
+      }
+      if (absl::Status s = SendSettlements(); !s.ok()) {
+        Drop(s);
+        continue;
+      }
+      auto ready = conn_->WaitForInput(wake_fd_, idle);
+      DrainEventFd(wake_fd_);
+      if (!ready.ok()) {
+        Drop(ready.status());
+        continue;
+      }
+      if (!*ready) continue;
+      std::vector<Delivery> batch;
+      absl::Status s = ReadDeliveries(&batch);
+      if (!batch.empty()) handler_(std::move(batch));
+      if (!s.ok()) Drop(s);
+    }
+  }
+
+  absl::Status SendSettlements() {
+    std::vector<std::pair<uint64_t, Settlement>> todo;
+    uint64_t lowest_outstanding = UINT64_MAX;
+    {
+      absl::MutexLock lock(&mu_);
+      todo.swap(settlements_);
+      if (!outstanding_.empty()) {
+        lowest_outstanding = outstanding_.begin()->first - base_;
+      }
+    }
+    if (todo.empty()) return absl::OkStatus();
+    // The common case, an app acking in order, is one frame: ack up to the
+    // highest tag with `multiple` when nothing below it is outstanding.
+    bool all_acks = std::all_of(todo.begin(), todo.end(), [](const auto& t) {
+      return t.second == Settlement::kAck;
+    });
+    uint64_t highest = 0;
+    for (const auto& t : todo) highest = std::max(highest, t.first);
+    if (all_acks && highest < lowest_outstanding) {
+      return conn_->CheckCode(
+          amqp_basic_ack(conn_->get(), kConsumeChannel, highest, 1), "ack");
+    }
+    for (const auto& [tag, kind] : todo) {
+      int rc = kind == Settlement::kAck
+                   ? amqp_basic_ack(conn_->get(), kConsumeChannel, tag, 0)
+                   : amqp_basic_nack(conn_->get(), kConsumeChannel, tag, 0,
+                                     kind == Settlement::kRequeue);
+      SB_RETURN_IF_ERROR(conn_->CheckCode(rc, "ack/nack"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadDeliveries(std::vector<Delivery>* out) {
+    do {
+      amqp_maybe_release_buffers(conn_->get());
+      amqp_envelope_t envelope;
+      // Input is known to be there; the timeout only bounds a message
+      // whose frames straddle reads.
+      timeval timeout{1, 0};
+      amqp_rpc_reply_t reply =
+          amqp_consume_message(conn_->get(), &envelope, &timeout, 0);
+      if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+        out->push_back(ToDelivery(envelope));
+        amqp_destroy_envelope(&envelope);
+        continue;
+      }
+      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+          reply.library_error == AMQP_STATUS_TIMEOUT) {
+        break;
+      }
+      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+          reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+        // Not a delivery: a close, or a cancel (queue deleted).
+        amqp_frame_t frame;
+        SB_RETURN_IF_ERROR(conn_->CheckCode(
+            amqp_simple_wait_frame(conn_->get(), &frame), "reading"));
+        if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+        if (frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+          return absl::UnavailableError(
+              "the broker cancelled the consumer (queue deleted?)");
+        }
+        if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+            frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+          absl::Status s = conn_->HandleClose(frame, "consuming");
+          return absl::UnavailableError(s.message());
+        }
+        continue;
+      }
+      return conn_->Check(reply, kConsumeChannel, "consuming");
+    } while (conn_->HasBufferedInput() && out->size() < kMaxDeliveriesPerBatch);
+    return absl::OkStatus();
+  }
+
+  Delivery ToDelivery(const amqp_envelope_t& envelope) {
+    Delivery d;
+    const amqp_basic_properties_t& p = envelope.message.properties;
+    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) d.id = ToString(p.message_id);
+    d.payload =
+        std::make_shared<const std::string>(ToString(envelope.message.body));
+    d.redelivered = envelope.redelivered;
+    d.delivery_count = envelope.redelivered ? 2 : 1;
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
+      // Quorum queues count deliveries for us.
+      for (int i = 0; i < p.headers.num_entries; ++i) {
+        const amqp_table_entry_t& e = p.headers.entries[i];
+        if (ToString(e.key) == "x-delivery-count" &&
+            e.value.kind == AMQP_FIELD_KIND_I64) {
+          d.delivery_count = static_cast<uint32_t>(e.value.value.i64) + 1;
+        }
+      }
+    }
+    auto it = consumer_queues_.find(ToString(envelope.consumer_tag));
+    d.queue = it != consumer_queues_.end() ? it->second
+                                           : ToString(envelope.routing_key);
+    absl::MutexLock lock(&mu_);
+    d.tag = base_ + envelope.delivery_tag;
+    last_tag_ = std::max(last_tag_, d.tag);
+    outstanding_.emplace(d.tag, d.queue);
+    return d;
+  }
+
+  RabbitMqTransport* const transport_;
+  const SubscribeOptions options_;
+  const DeliveryHandler handler_;
+  const int wake_fd_;
+  std::thread thread_;
+  absl::Notification started_;
+  absl::Status start_status_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Our tags are base_ + the channel's delivery tag; base_ moves past every
+  // tag handed out when a connection is replaced, so tags never repeat.
+  uint64_t base_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_tag_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::btree_map<uint64_t, std::string> outstanding_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<uint64_t, Settlement>> settlements_
+      ABSL_GUARDED_BY(mu_);
+
+  // Subscription thread only.
+  std::unique_ptr<AmqpConnection> conn_;
+  absl::flat_hash_map<std::string, std::string> consumer_queues_;
+};
+
+// ---- Settings ----
+
+absl::StatusOr<RabbitMqTransport::Settings> RabbitMqTransport::ParseSettings(
+    const ConfigNode& config) {
+  Settings s;
+  ConnectionSettings& c = s.connection;
+  std::string password;
+  std::string password_env = "SWITCHBOARD_RABBITMQ_PASSWORD";
+  std::string password_file;
+  absl::Duration heartbeat = absl::Seconds(c.heartbeat_seconds);
+  uint32_t port = c.port;
+  SB_RETURN_IF_ERROR(config.Get("host", &c.host));
+  SB_RETURN_IF_ERROR(config.Get("port", &port));
+  SB_RETURN_IF_ERROR(config.Get("vhost", &c.vhost));
+  SB_RETURN_IF_ERROR(config.Get("user", &c.user));
+  SB_RETURN_IF_ERROR(config.Get("password", &password));
+  SB_RETURN_IF_ERROR(config.Get("password_env", &password_env));
+  SB_RETURN_IF_ERROR(config.Get("password_file", &password_file));
+  SB_RETURN_IF_ERROR(config.Get("heartbeat", &heartbeat));
+  SB_RETURN_IF_ERROR(config.Get("connect_timeout", &c.connect_timeout));
+  SB_RETURN_IF_ERROR(config.Get("exchange", &s.exchange));
+  SB_RETURN_IF_ERROR(config.Get("queue_type", &s.queue_type));
+  SB_RETURN_IF_ERROR(config.Get("durable", &s.durable));
+  SB_RETURN_IF_ERROR(config.Get("confirm_window", &s.confirm_window));
+  SB_RETURN_IF_ERROR(config.Get("reconnect_initial", &s.reconnect_initial));
+  SB_RETURN_IF_ERROR(config.Get("reconnect_max", &s.reconnect_max));
+  SB_ASSIGN_OR_RETURN(ConfigNode tls, config.Child("tls"));
+  SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(tls.Get("enabled", &c.tls));
+  SB_RETURN_IF_ERROR(tls.Get("ca_cert", &c.ca_cert_file));
+  SB_RETURN_IF_ERROR(tls.Get("client_cert", &c.client_cert_file));
+  SB_RETURN_IF_ERROR(tls.Get("client_key", &c.client_key_file));
+  SB_RETURN_IF_ERROR(tls.Get("verify_hostname", &c.verify_hostname));
+  SB_RETURN_IF_ERROR(tls.CheckAllKeysKnown());
+
+  if (c.host.empty()) return config.Error("host", "must be set");
+  if (port == 0 || port > 65535)
+    return config.Error("port", "must be 1 to 65535");
+  c.port = static_cast<int>(port);
+  if (s.queue_type != "classic" && s.queue_type != "quorum") {
+    return config.Error("queue_type", absl::StrCat("must be classic or quorum, "
+                                                   "got '",
+                                                   s.queue_type, "'"));
+  }
+  if (s.queue_type == "quorum" && !s.durable) {
+    return config.Error("durable", "quorum queues are always durable");
+  }
+  if (s.exchange.empty()) return config.Error("exchange", "must be set");
+  if (s.confirm_window == 0) {
+    return config.Error("confirm_window", "must be at least 1");
+  }
+  if (s.reconnect_max < s.reconnect_initial) {
+    return config.Error("reconnect_max", "must be at least reconnect_initial");
+  }
+  if (heartbeat < absl::ZeroDuration() || heartbeat > absl::Seconds(3600)) {
+    return config.Error("heartbeat", "must be 0 (off) to 1h");
+  }
+  c.heartbeat_seconds = static_cast<int>(absl::ToInt64Seconds(heartbeat));
+  if (c.client_cert_file.empty() != c.client_key_file.empty()) {
+    return tls.Error("client_cert", "client_cert and client_key go together");
+  }
+  // The password: a file, the environment, the config, in that order.
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    std::stringstream text;
+    if (!(in && text << in.rdbuf())) {
+      return config.Error("password_file",
+                          absl::StrCat("cannot read '", password_file, "'"));
+    }
+    c.password = std::string(absl::StripTrailingAsciiWhitespace(text.str()));
+  } else if (const char* env = password_env.empty()
+                                   ? nullptr
+                                   : std::getenv(password_env.c_str())) {
+    c.password = env;
+  } else if (config.Has("password")) {
+    c.password = password;
+  }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<Transport>> RabbitMqTransport::Create(
+    const ConfigNode& config) {
+  SB_ASSIGN_OR_RETURN(Settings settings, ParseSettings(config));
+  SB_ASSIGN_OR_RETURN(auto transport, Connect(std::move(settings)));
+  return std::unique_ptr<Transport>(std::move(transport));
+}
+
+// ---- Transport ----
+
+RabbitMqTransport::RabbitMqTransport(Settings settings)
+    : settings_(std::move(settings)),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+absl::StatusOr<std::unique_ptr<RabbitMqTransport>> RabbitMqTransport::Connect(
+    Settings settings) {
+  auto transport =
+      std::unique_ptr<RabbitMqTransport>(new RabbitMqTransport(settings));
+  // The first connection is made here, so a wrong address or password is a
+  // clear start-up error instead of a retry loop.
+  SB_RETURN_IF_ERROR(transport->Setup());
+  transport->publisher_ =
+      std::thread([t = transport.get()] { t->PublisherLoop(); });
+  Log()->info("connected to {} (exchange '{}', {} queues)",
+              settings.connection.Describe(), settings.exchange,
+              settings.queue_type);
+  return transport;
+}
+
+RabbitMqTransport::~RabbitMqTransport() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  SignalEventFd(wake_fd_);
+  if (publisher_.joinable()) publisher_.join();
+  close(wake_fd_);
+}
+
+Capabilities RabbitMqTransport::capabilities() const {
+  Capabilities caps;
+  caps.durable = settings_.durable;
+  caps.acks = true;
+  caps.last_value = true;
+  return caps;
+}
+
+absl::Status RabbitMqTransport::RunOnPublisher(
+    std::unique_ptr<Command> command) {
+  absl::Status result;
+  absl::Notification finished;
+  command->result = &result;
+  command->finished = &finished;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the transport is stopping");
+    commands_.push_back(std::move(command));
+  }
+  SignalEventFd(wake_fd_);
+  finished.WaitForNotification();
+  return result;
+}
+
+absl::Status RabbitMqTransport::DeclareQueue(absl::string_view name,
+                                             const QueueOptions& options) {
+  SB_RETURN_IF_ERROR(ValidateQueueName(name));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = declared_.find(name);
+    if (it != declared_.end()) {
+      if (it->second == options) return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "queue '", name,
+          "' exists with last_value=", it->second.last_value ? "true" : "false",
+          "; it cannot be redeclared with other options"));
+    }
+  }
+  auto command = std::make_unique<Command>();
+  command->kind = Command::kDeclare;
+  command->name = std::string(name);
+  command->options = options;
+  return RunOnPublisher(std::move(command));
+}
+
+void RabbitMqTransport::Publish(std::vector<OutgoingMessage> batch,
+                                PublishCallback done) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    // AMQP drops messages for unbound routing keys silently; the contract
+    // wants NotFound and nothing published.
+    for (const OutgoingMessage& m : batch) {
+      for (const std::string& q : m.queues) {
+        if (refused.ok() && !declared_.contains(q)) {
+          refused = absl::NotFoundError(
+              absl::StrCat("queue '", q, "' is not declared"));
+        }
+      }
+    }
+    if (refused.ok() && stopping_) {
+      refused = absl::UnavailableError("the transport is stopping");
+    }
+    if (refused.ok()) {
+      auto command = std::make_unique<Command>();
+      command->kind = Command::kPublish;
+      command->batch.messages = std::move(batch);
+      command->batch.done = std::move(done);
+      commands_.push_back(std::move(command));
+    }
+  }
+  if (!refused.ok()) {
+    done(refused);
+    return;
+  }
+  SignalEventFd(wake_fd_);
+}
+
+absl::StatusOr<std::unique_ptr<Subscription>> RabbitMqTransport::Subscribe(
+    const SubscribeOptions& options, DeliveryHandler handler) {
+  if (options.queues.empty()) {
+    return absl::InvalidArgumentError("subscribe needs at least one queue");
+  }
+  if (options.prefetch == 0) {
+    return absl::InvalidArgumentError("prefetch must be at least 1");
+  }
+  for (const std::string& q : options.queues) {
+    SB_RETURN_IF_ERROR(ValidateQueueName(q));
+  }
+  auto subscription =
+      std::make_unique<RabbitMqSubscription>(this, options, std::move(handler));
+  SB_RETURN_IF_ERROR(subscription->Start());
+  Register(subscription.get());
+  return std::unique_ptr<Subscription>(std::move(subscription));
+}
+
+void RabbitMqTransport::Register(RabbitMqSubscription* s) {
+  absl::MutexLock lock(&mu_);
+  subscriptions_.insert(s);
+}
+
+void RabbitMqTransport::Unregister(RabbitMqSubscription* s) {
+  absl::MutexLock lock(&mu_);
+  subscriptions_.erase(s);
+}
+
+absl::StatusOr<std::vector<QueueStats>> RabbitMqTransport::GetQueueStats(
+    absl::Span<const std::string> queues) {
+  std::vector<QueueStats> stats;
+  auto command = std::make_unique<Command>();
+  command->kind = Command::kStats;
+  command->names.assign(queues.begin(), queues.end());
+  command->stats = &stats;
+  SB_RETURN_IF_ERROR(RunOnPublisher(std::move(command)));
+  absl::MutexLock lock(&mu_);
+  for (QueueStats& s : stats) {
+    // AMQP reports ready messages only; unacked ones are counted by the
+    // subscriptions of this bridge.
+    for (RabbitMqSubscription* sub : subscriptions_) {
+      s.unacked += sub->UnackedIn(s.name);
+    }
+  }
+  std::sort(
+      stats.begin(), stats.end(),
+      [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
+  return stats;
+}
+
+// ---- Publisher thread ----
+
+absl::Status RabbitMqTransport::Setup() {
+  conn_.reset();
+  SB_ASSIGN_OR_RETURN(conn_,
+                      AmqpConnection::Open(settings_.connection, "publisher"));
+  SB_RETURN_IF_ERROR(conn_->OpenChannel(kPublishChannel));
+  SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
+  amqp_confirm_select(conn_->get(), kPublishChannel);
+  SB_RETURN_IF_ERROR(conn_->CheckReply(kPublishChannel, "confirm.select"));
+  amqp_exchange_declare(conn_->get(), kAdminChannel, Bytes(settings_.exchange),
+                        amqp_cstring_bytes("topic"), /*passive=*/0,
+                        /*durable=*/1, /*auto_delete=*/0, /*internal=*/0,
+                        amqp_empty_table);
+  SB_RETURN_IF_ERROR(conn_->CheckReply(
+      kAdminChannel,
+      absl::StrCat("declaring exchange '", settings_.exchange, "'")));
+  std::vector<std::pair<std::string, QueueOptions>> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    queues.assign(declared_.begin(), declared_.end());
+  }
+  for (const auto& [name, options] : queues) {
+    SB_RETURN_IF_ERROR(DeclareOnBroker(name, options));
+  }
+  // A new channel numbers confirms from 1: everything unconfirmed goes
+  // again, in order. The consumer side drops the duplicates by event id.
+  next_seq_ = 1;
+  unconfirmed_ = 0;
+  confirmed_upto_ = 0;
+  confirmed_above_.clear();
+  for (PendingBatch& batch : pending_) {
+    SB_RETURN_IF_ERROR(PublishOnBroker(batch));
+  }
+  if (!pending_.empty()) {
+    Log()->info("republished {} unconfirmed batches", pending_.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RabbitMqTransport::DeclareOnBroker(const std::string& name,
+                                                const QueueOptions& options) {
+  amqp_table_entry_t entries[3];
+  int n = 0;
+  entries[n].key = amqp_cstring_bytes("x-queue-type");
+  entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+  entries[n++].value.value.bytes = Bytes(settings_.queue_type);
+  if (options.last_value) {
+    entries[n].key = amqp_cstring_bytes("x-max-length");
+    entries[n].value.kind = AMQP_FIELD_KIND_I64;
+    entries[n++].value.value.i64 = 1;
+    entries[n].key = amqp_cstring_bytes("x-overflow");
+    entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[n++].value.value.bytes = amqp_cstring_bytes("drop-head");
+  }
+  amqp_table_t args{n, entries};
+  amqp_queue_declare(conn_->get(), kAdminChannel, Bytes(name), /*passive=*/0,
+                     settings_.durable, /*exclusive=*/0, /*auto_delete=*/0,
+                     args);
+  absl::Status s = conn_->CheckReply(
+      kAdminChannel, absl::StrCat("declaring queue '", name, "'"));
+  if (s.ok()) {
+    amqp_queue_bind(conn_->get(), kAdminChannel, Bytes(name),
+                    Bytes(settings_.exchange), Bytes(name), amqp_empty_table);
+    s = conn_->CheckReply(kAdminChannel,
+                          absl::StrCat("binding queue '", name, "'"));
+  }
+  if (!s.ok() && !conn_->broken()) {
+    // The broker closed the admin channel; the connection lives on.
+    SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
+  }
+  return s;
+}
+
+absl::Status RabbitMqTransport::PublishOnBroker(PendingBatch& batch) {
+  batch.first_seq = next_seq_;
+  for (const OutgoingMessage& m : batch.messages) {
+    amqp_table_entry_t headers[2];
+    headers[0].key = amqp_cstring_bytes("x-switchboard-schema");
+    headers[0].value.kind = AMQP_FIELD_KIND_UTF8;
+    headers[0].value.value.bytes = amqp_cstring_bytes("switchboard.v1.Event");
+    headers[1].key = amqp_cstring_bytes("x-switchboard-time-ns");
+    headers[1].value.kind = AMQP_FIELD_KIND_I64;
+    headers[1].value.value.i64 = m.time_unix_nanos;
+    amqp_basic_properties_t props;
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+                   AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                   AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG |
+                   AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    props.content_type = amqp_cstring_bytes(kContentType);
+    props.delivery_mode = settings_.durable ? 2 : 1;
+    props.message_id = Bytes(m.id);
+    props.type = Bytes(m.type);
+    props.app_id = Bytes(m.source);
+    props.timestamp = static_cast<uint64_t>(m.time_unix_nanos / 1000000000);
+    props.headers = amqp_table_t{2, headers};
+    for (const std::string& q : m.queues) {
+      SB_RETURN_IF_ERROR(conn_->CheckCode(
+          amqp_basic_publish(conn_->get(), kPublishChannel,
+                             Bytes(settings_.exchange), Bytes(q),
+                             /*mandatory=*/0, /*immediate=*/0, &props,
+                             Bytes(*m.payload)),
+          "publishing"));
+      ++next_seq_;
+      ++unconfirmed_;
+    }
+  }
+  batch.last_seq = next_seq_ - 1;
+  batch.published = true;
+  batch.nacked = false;
+  return absl::OkStatus();
+}
+
+void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
+  if (!ack) {
+    for (PendingBatch& batch : pending_) {
+      if (!batch.published || batch.first_seq > seq) break;
+      if (multiple || batch.last_seq >= seq) batch.nacked = true;
+    }
+  }
+  if (multiple) {
+    confirmed_upto_ = std::max(confirmed_upto_, seq);
+  } else if (seq > confirmed_upto_) {
+    confirmed_above_.insert(seq);
+  }
+  while (!confirmed_above_.empty() &&
+         *confirmed_above_.begin() <= confirmed_upto_ + 1) {
+    confirmed_upto_ = std::max(confirmed_upto_, *confirmed_above_.begin());
+    confirmed_above_.erase(confirmed_above_.begin());
+  }
+  // Batches are answered in order, once every message up to theirs is
+  // confirmed.
+  while (!pending_.empty() && pending_.front().published &&
+         pending_.front().last_seq <= confirmed_upto_) {
+    PendingBatch batch = std::move(pending_.front());
+    pending_.pop_front();
+    batch.done(batch.nacked
+                   ? absl::UnavailableError(
+                         "the broker could not store the batch (nack); "
+                         "send it again")
+                   : absl::OkStatus());
+  }
+  unconfirmed_ = next_seq_ - 1 - confirmed_upto_ - confirmed_above_.size();
+}
+
+absl::Status RabbitMqTransport::ReadConfirms(absl::Duration timeout) {
+  timeval tv = absl::ToTimeval(timeout);
+  for (;;) {
+    amqp_frame_t frame;
+    int rc = amqp_simple_wait_frame_noblock(conn_->get(), &frame, &tv);
+    if (rc == AMQP_STATUS_TIMEOUT) return absl::OkStatus();
+    SB_RETURN_IF_ERROR(conn_->CheckCode(rc, "reading confirms"));
+    tv = timeval{0, 0};
+    if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+    const amqp_method_t& method = frame.payload.method;
+    if (method.id == AMQP_BASIC_ACK_METHOD) {
+      auto* a = static_cast<amqp_basic_ack_t*>(method.decoded);
+      Confirm(a->delivery_tag, a->multiple, true);
+    } else if (method.id == AMQP_BASIC_NACK_METHOD) {
+      auto* a = static_cast<amqp_basic_nack_t*>(method.decoded);
+      Confirm(a->delivery_tag, a->multiple, false);
+    } else if (method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+               method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      absl::Status s = conn_->HandleClose(frame, "publishing");
+      conn_->MarkBroken();
+      return absl::UnavailableError(s.message());
+    }
+    amqp_maybe_release_buffers(conn_->get());
+  }
+}
+
+absl::Status RabbitMqTransport::Execute(Command& command) {
+  switch (command.kind) {
+    case Command::kPublish: {
+      uint64_t n = 0;
+      for (const auto& m : command.batch.messages) n += m.queues.size();
+      // Pending first: if the connection drops from here on, the batch is
+      // republished after the reconnect.
+      pending_.push_back(std::move(command.batch));
+      // Respect the confirm window, but never stall a batch larger than it.
+      while (unconfirmed_ > 0 && unconfirmed_ + n > settings_.confirm_window) {
+        SB_RETURN_IF_ERROR(ReadConfirms(absl::Seconds(1)));
+      }
+      return PublishOnBroker(pending_.back());
+    }
+    case Command::kDeclare: {
+      absl::Status s = DeclareOnBroker(command.name, command.options);
+      if (s.ok()) {
+        absl::MutexLock lock(&mu_);
+        declared_[command.name] = command.options;
+      }
+      return s;
+    }
+    case Command::kStats: {
+      std::vector<std::string> names = command.names;
+      if (names.empty()) {
+        absl::MutexLock lock(&mu_);
+        for (const auto& [name, options] : declared_) names.push_back(name);
+      }
+      for (const std::string& name : names) {
+        auto* ok = amqp_queue_declare(conn_->get(), kAdminChannel, Bytes(name),
+                                      /*passive=*/1, 0, 0, 0, amqp_empty_table);
+        absl::Status s = conn_->CheckReply(
+            kAdminChannel, absl::StrCat("looking up queue '", name, "'"));
+        if (!s.ok()) {
+          if (!conn_->broken()) {
+            SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
+          }
+          if (absl::IsNotFound(s)) {
+            return absl::NotFoundError(
+                absl::StrCat("queue '", name, "' does not exist"));
+          }
+          return s;
+        }
+        QueueStats stats;
+        stats.name = name;
+        stats.depth = ok->message_count;
+        stats.consumers = ok->consumer_count;
+        absl::MutexLock lock(&mu_);
+        auto it = declared_.find(name);
+        stats.last_value = it != declared_.end() && it->second.last_value;
+        command.stats->push_back(std::move(stats));
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::InternalError("unknown command");
+}
+
+void RabbitMqTransport::FailAllPending(const absl::Status& status) {
+  while (!pending_.empty()) {
+    PendingBatch batch = std::move(pending_.front());
+    pending_.pop_front();
+    batch.done(status);
+  }
+  unconfirmed_ = 0;
+}
+
+void RabbitMqTransport::PublisherLoop() {
+  absl::Duration backoff = settings_.reconnect_initial;
+  const absl::Duration idle =
+      absl::Seconds(std::max(1, settings_.connection.heartbeat_seconds / 2));
+  absl::Time stop_deadline = absl::InfiniteFuture();
+  for (;;) {
+    std::deque<std::unique_ptr<Command>> commands;
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      commands.swap(commands_);
+      stopping = stopping_;
+    }
+    if (stopping && stop_deadline == absl::InfiniteFuture()) {
+      // Give unconfirmed batches a moment to be confirmed.
+      stop_deadline = absl::Now() + absl::Seconds(5);
+    }
+    if (conn_ == nullptr) {
+      if (stopping) {
+        absl::MutexLock lock(&mu_);
+        for (auto it = commands.rbegin(); it != commands.rend(); ++it) {
+          commands_.push_front(std::move(*it));
+        }
+        break;
+      }
+      absl::Status s = Setup();
+      if (!s.ok()) {
+        conn_.reset();
+        Log()->warn("cannot reach the broker ({}); retrying in {}",
+                    s.ToString(), absl::FormatDuration(backoff));
+        {
+          absl::MutexLock lock(&mu_);
+          for (auto it = commands.rbegin(); it != commands.rend(); ++it) {
+            commands_.push_front(std::move(*it));
+          }
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+        }
+        backoff = std::min(backoff * 2, settings_.reconnect_max);
+        continue;
+      }
+      backoff = settings_.reconnect_initial;
+      Log()->info("publisher connected to {}", settings_.connection.Describe());
+    }
+    absl::Status error;
+    while (!commands.empty()) {
+      std::unique_ptr<Command> command = std::move(commands.front());
+      commands.pop_front();
+      absl::Status s = Execute(*command);
+      if (command->kind != Command::kPublish) {
+        *command->result = s;
+        command->finished->Notify();
+      }
+      if (!s.ok() && conn_->broken()) {
+        error = s;
+        break;
+      }
+    }
+    if (error.ok()) {
+      // Once stopping, the wake-up has been consumed: never wait long.
+      absl::Duration wait = unconfirmed_ > 0 ? absl::Milliseconds(100) : idle;
+      if (stopping) wait = std::min(wait, absl::Milliseconds(10));
+      auto ready = conn_->WaitForInput(wake_fd_, wait);
+      DrainEventFd(wake_fd_);
+      if (!ready.ok()) {
+        error = ready.status();
+      } else if (*ready) {
+        error = ReadConfirms(absl::ZeroDuration());
+      }
+    }
+    if (!error.ok()) {
+      Log()->warn(
+          "publisher connection lost ({}); {} batches unconfirmed, "
+          "reconnecting",
+          error.ToString(), pending_.size());
+      conn_->MarkBroken();
+      conn_.reset();
+      absl::MutexLock lock(&mu_);
+      for (auto it = commands.rbegin(); it != commands.rend(); ++it) {
+        commands_.push_front(std::move(*it));
+      }
+      continue;
+    }
+    if (stopping && (pending_.empty() || absl::Now() > stop_deadline)) break;
+  }
+  FailAllPending(absl::UnavailableError("the rabbitmq transport stopped"));
+  absl::MutexLock lock(&mu_);
+  for (auto& command : commands_) {
+    if (command->kind == Command::kPublish) {
+      command->batch.done(absl::UnavailableError("the transport stopped"));
+    } else {
+      *command->result = absl::UnavailableError("the transport stopped");
+      command->finished->Notify();
+    }
+  }
+  commands_.clear();
+}
+
+SB_REGISTER_TRANSPORT("rabbitmq", RabbitMqTransport::Create);
+
+}  // namespace switchboard::bridge::rabbitmq

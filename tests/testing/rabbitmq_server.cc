@@ -1,0 +1,112 @@
+#include "tests/testing/rabbitmq_server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace switchboard::testing {
+namespace {
+
+// The Debian wrapper in /usr/sbin drops to the rabbitmq user, who cannot
+// write a test's directory; the scripts behind it run as the caller.
+constexpr char kBin[] = "/usr/lib/rabbitmq/bin/";
+constexpr absl::Duration kStartTimeout = absl::Seconds(90);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start() {
+  auto server = std::unique_ptr<RabbitMqServer>(new RabbitMqServer());
+  server->dir_ = NewTempDir("rabbitmq");
+  server->node_ = absl::StrCat("sbtest", getpid(), "@localhost");
+  server->amqp_port_ = PickFreePort();
+  server->dist_port_ = PickFreePort();
+  mkdir((server->dir_ + "/mnesia").c_str(), 0755);
+  mkdir((server->dir_ + "/log").c_str(), 0755);
+  WriteFile(server->dir_ + "/enabled_plugins", "[].\n");
+  std::string cookie = server->dir_ + "/.erlang.cookie";
+  WriteFile(cookie, absl::StrCat("SWITCHBOARDTEST", getpid()));
+  chmod(cookie.c_str(), 0400);
+  if (absl::Status s = server->Launch(); !s.ok()) return s;
+  return server;
+}
+
+absl::Status RabbitMqServer::Launch() {
+  // The environment is the broker's whole configuration; the children of
+  // Process::Start inherit it.
+  setenv("HOME", dir_.c_str(), 1);
+  setenv("RABBITMQ_NODENAME", node_.c_str(), 1);
+  setenv("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1", 1);
+  setenv("RABBITMQ_NODE_PORT", std::to_string(amqp_port_).c_str(), 1);
+  setenv("RABBITMQ_DIST_PORT", std::to_string(dist_port_).c_str(), 1);
+  setenv("RABBITMQ_MNESIA_BASE", (dir_ + "/mnesia").c_str(), 1);
+  setenv("RABBITMQ_LOG_BASE", (dir_ + "/log").c_str(), 1);
+  setenv("RABBITMQ_ENABLED_PLUGINS_FILE", (dir_ + "/enabled_plugins").c_str(),
+         1);
+  setenv("RABBITMQ_PID_FILE", (dir_ + "/pid").c_str(), 1);
+  setenv("RABBITMQ_CONFIG_FILE", (dir_ + "/rabbitmq").c_str(), 1);
+  Process::Options o;
+  o.stdout_path = dir_ + "/server.out";
+  o.stderr_path = dir_ + "/server.out";
+  auto process = Process::Start(absl::StrCat(kBin, "rabbitmq-server"), {}, o);
+  if (!process.ok()) return process.status();
+  process_ = *std::move(process);
+  absl::Time deadline = absl::Now() + kStartTimeout;
+  while (absl::Now() < deadline) {
+    // await_startup fails at once while the node is not yet reachable.
+    if (Ctl({"await_startup", "--timeout", "30"}).ok()) return absl::OkStatus();
+    if (!process_->running()) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("rabbitmq-server did not start; its output:\n",
+                   ReadFile(dir_ + "/server.out")));
+}
+
+absl::StatusOr<std::string> RabbitMqServer::Ctl(
+    const std::vector<std::string>& args) {
+  std::string out = dir_ + "/ctl.out";
+  std::remove(out.c_str());
+  std::vector<std::string> argv = {"-n", node_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process::Options o;
+  o.stdout_path = out;
+  o.stderr_path = out;
+  auto ctl = Process::Start(absl::StrCat(kBin, "rabbitmqctl"), argv, o);
+  if (!ctl.ok()) return ctl.status();
+  std::optional<int> code = (*ctl)->Wait(absl::Seconds(60));
+  if (code != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("rabbitmqctl failed: ", ReadFile(out)));
+  }
+  return ReadFile(out);
+}
+
+void RabbitMqServer::Kill() {
+  // rabbitmq-server is a script; the broker is its Erlang child. Kill the
+  // whole node through its pid file.
+  std::string pid = ReadFile(dir_ + "/pid");
+  if (!pid.empty()) kill(std::stoi(pid), SIGKILL);
+  if (process_ != nullptr) {
+    process_->Signal(SIGKILL);
+    process_->Wait(absl::Seconds(30));
+  }
+  std::remove((dir_ + "/pid").c_str());
+}
+
+absl::Status RabbitMqServer::Restart() {
+  Kill();
+  return Launch();
+}
+
+RabbitMqServer::~RabbitMqServer() {
+  if (process_ != nullptr && process_->running()) {
+    (void)Ctl({"stop"});
+    if (!process_->Wait(absl::Seconds(30)).has_value()) Kill();
+  }
+}
+
+}  // namespace switchboard::testing
