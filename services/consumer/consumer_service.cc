@@ -9,6 +9,7 @@
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
 #include "services/common/status.h"
+#include "services/consumer/dedup_window.h"
 
 namespace switchboard::consumer {
 namespace {
@@ -31,6 +32,17 @@ class BridgeCall;
 struct CallHandle {
   absl::Mutex mu;
   BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
+  // What the app holds unacked, by tag, for deduplication.
+  absl::flat_hash_map<uint64_t, std::pair<DedupWindow*, std::string>> held
+      ABSL_GUARDED_BY(mu);
+
+  // The held deliveries went back to their queues.
+  void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (auto& [tag, entry] : held) {
+      if (entry.first != nullptr) entry.first->Release(entry.second);
+    }
+    held.clear();
+  }
 };
 
 // The client side of one bridge Consume stream, on gRPC's callback API. It
@@ -42,8 +54,9 @@ class BridgeCall final
   // Starts the call; `open` is the first request.
   static std::shared_ptr<CallHandle> Start(switchboard::v1::Bridge::Stub* stub,
                                            ConsumeRequest open,
-                                           std::shared_ptr<AppWriter> app) {
-    auto* call = new BridgeCall(std::move(app));
+                                           std::shared_ptr<AppWriter> app,
+                                           DedupWindows* dedup) {
+    auto* call = new BridgeCall(std::move(app), dedup);
     auto handle = call->handle_;
     {
       absl::MutexLock lock(&handle->mu);
@@ -84,8 +97,10 @@ class BridgeCall final
   }
 
  private:
-  explicit BridgeCall(std::shared_ptr<AppWriter> app)
-      : app_(std::move(app)), handle_(std::make_shared<CallHandle>()) {}
+  BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup)
+      : app_(std::move(app)),
+        dedup_(dedup),
+        handle_(std::make_shared<CallHandle>()) {}
 
   void OnWriteDone(bool ok) override {
     const ConsumeRequest* next = nullptr;
@@ -115,7 +130,27 @@ class BridgeCall final
     if (!ok) return;  // OnDone follows with the status.
     SubscribeResponse out;
     out.mutable_deliveries()->Reserve(response_.deliveries_size());
+    ConsumeRequest duplicates;
+    {
+      absl::MutexLock lock(&handle_->mu);
+      for (auto& d : *response_.mutable_deliveries()) {
+        DedupWindow* window = dedup_->For(d.queue());
+        if (window != nullptr && !window->Admit(d.id())) {
+          duplicates.mutable_ack()->add_tags(d.tag());
+          continue;
+        }
+        handle_->held.emplace(d.tag(), std::make_pair(window, d.id()));
+      }
+    }
+    if (duplicates.has_ack()) {
+      // Seen already: done with, without the app seeing it twice.
+      Logger("consumer")
+          ->debug("dropped {} duplicate deliveries",
+                  duplicates.ack().tags_size());
+      Send(std::move(duplicates));
+    }
     for (auto& d : *response_.mutable_deliveries()) {
+      if (!IsHeld(d.tag())) continue;
       auto* delivery = out.add_deliveries();
       delivery->set_tag(d.tag());
       delivery->set_queue(std::move(*d.mutable_queue()));
@@ -130,8 +165,13 @@ class BridgeCall final
         delivery->mutable_event()->set_id(d.id());
       }
     }
-    app_->Send(std::move(out));
+    if (out.deliveries_size() > 0) app_->Send(std::move(out));
     StartRead(&response_);
+  }
+
+  bool IsHeld(uint64_t tag) {
+    absl::MutexLock lock(&handle_->mu);
+    return handle_->held.contains(tag);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -145,12 +185,15 @@ class BridgeCall final
     {
       absl::MutexLock lock(&handle_->mu);
       handle_->call = nullptr;
+      // The bridge returned whatever was unacked.
+      handle_->ReleaseAll();
     }
     delete this;
   }
 
   grpc::ClientContext context_;
   std::shared_ptr<AppWriter> app_;
+  DedupWindows* const dedup_;
   std::shared_ptr<CallHandle> handle_;
   ConsumeResponse response_;
   absl::Mutex mu_;
@@ -163,8 +206,12 @@ class SubscribeStream final
     : public BidiStream<SubscribeRequest, SubscribeResponse> {
  public:
   SubscribeStream(const ConsumerConfig* config,
-                  switchboard::v1::Bridge::Stub* bridge, StreamSet* streams)
-      : BidiStream(streams, kNeverPause), config_(config), bridge_(bridge) {
+                  switchboard::v1::Bridge::Stub* bridge, DedupWindows* dedup,
+                  StreamSet* streams)
+      : BidiStream(streams, kNeverPause),
+        config_(config),
+        bridge_(bridge),
+        dedup_(dedup) {
     StartStream();
   }
 
@@ -195,6 +242,21 @@ class SubscribeStream final
           "the first message of a Subscribe stream must be 'open'"));
     }
     absl::MutexLock lock(&handle_->mu);
+    const bool release = forward.has_nack() && forward.nack().requeue();
+    const auto& tags =
+        forward.has_ack() ? forward.ack().tags() : forward.nack().tags();
+    for (uint64_t tag : tags) {
+      auto it = handle_->held.find(tag);
+      if (it == handle_->held.end()) continue;  // the bridge will say
+      if (it->second.first != nullptr) {
+        if (release) {
+          it->second.first->Release(it->second.second);
+        } else {
+          it->second.first->Done(it->second.second);
+        }
+      }
+      handle_->held.erase(it);
+    }
     if (handle_->call != nullptr) handle_->call->Send(std::move(forward));
   }
 
@@ -227,18 +289,21 @@ class SubscribeStream final
     Logger("consumer")
         ->info("subscription to {} (credit {})",
                absl::StrJoin(open.queues(), ","), credit);
-    handle_ = BridgeCall::Start(bridge_, std::move(request), writer());
+    handle_ = BridgeCall::Start(bridge_, std::move(request), writer(), dedup_);
     return absl::OkStatus();
   }
 
   void OnStreamEnded() override {
     if (handle_ == nullptr) return;
     absl::MutexLock lock(&handle_->mu);
+    // What the app still holds goes back to the queue.
+    handle_->ReleaseAll();
     if (handle_->call != nullptr) handle_->call->Close();
   }
 
   const ConsumerConfig* const config_;
   switchboard::v1::Bridge::Stub* const bridge_;
+  DedupWindows* const dedup_;
   // Set by the first 'open'. OnRequest calls never overlap and
   // OnStreamEnded comes after the last, so no lock guards the pointer.
   std::shared_ptr<CallHandle> handle_;
@@ -252,6 +317,7 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("listen", &c.listen));
   SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
+  SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(bridge.Get("address", &c.bridge_address));
@@ -276,7 +342,7 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
 }
 
 ConsumerService::ConsumerService(ConsumerConfig config)
-    : config_(std::move(config)) {
+    : config_(std::move(config)), dedup_(config_.dedup_window) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   channel_ = grpc::CreateCustomChannel(
@@ -288,7 +354,7 @@ void ConsumerService::Drain() { streams_.CloseAll(); }
 
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
 ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
-  return new SubscribeStream(&config_, bridge_.get(), &streams_);
+  return new SubscribeStream(&config_, bridge_.get(), &dedup_, &streams_);
 }
 
 grpc::ServerUnaryReactor* ConsumerService::ListQueues(

@@ -11,6 +11,7 @@
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
 #include "services/common/server.h"
+#include "services/consumer/dedup_window.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
@@ -24,6 +25,9 @@ struct ConsumerConfig {
   uint32_t default_credit = 100;
   // Largest credit window an app may ask for.
   uint32_t max_credit = 10000;
+  // Event ids remembered per queue to drop duplicate deliveries (a
+  // transport's republish or redelivery); 0 turns deduplication off.
+  uint64_t dedup_window = 100000;
 
   static absl::StatusOr<ConsumerConfig> Parse(
       const ConfigNode& config, const std::string& listen_override);
@@ -58,6 +62,7 @@ class ConsumerService final
   const ConsumerConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<switchboard::v1::Bridge::Stub> bridge_;
+  DedupWindows dedup_;
   StreamSet streams_;
 };
 

@@ -55,6 +55,7 @@ TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
   EXPECT_EQ(file->bridge_address, defaults->bridge_address);
   EXPECT_EQ(file->default_credit, defaults->default_credit);
   EXPECT_EQ(file->max_credit, defaults->max_credit);
+  EXPECT_EQ(file->dedup_window, defaults->dedup_window);
 }
 
 }  // namespace

@@ -1,0 +1,56 @@
+#ifndef SWITCHBOARD_SERVICES_CONSUMER_DEDUP_WINDOW_H_
+#define SWITCHBOARD_SERVICES_CONSUMER_DEDUP_WINDOW_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+
+namespace switchboard::consumer {
+
+// Which events of one queue an app has already seen, so that copies a
+// transport delivers again (a republish after a lost publisher confirm, a
+// redelivery after a lost ack) are not shown twice. Remembers the ids of
+// the last `capacity` acked events and of every event delivered and not yet
+// settled. Thread-safe; shared by all subscriptions of the queue.
+class DedupWindow {
+ public:
+  explicit DedupWindow(size_t capacity) : capacity_(capacity) {}
+
+  // Whether a delivery of `id` should reach the app: false when an app
+  // already acked it (within the window) or holds it unacked now. Admitted
+  // ids count as in flight until Done or Release.
+  bool Admit(const std::string& id);
+  // The app acked (or dropped) it: remember it as seen.
+  void Done(const std::string& id);
+  // It went back to the queue unacked: its next delivery is admitted.
+  void Release(const std::string& id);
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+};
+
+// One DedupWindow per queue, created on first use. Thread-safe.
+class DedupWindows {
+ public:
+  // `capacity` 0 turns deduplication off (For returns null).
+  explicit DedupWindows(size_t capacity) : capacity_(capacity) {}
+  DedupWindow* For(const std::string& queue);
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<DedupWindow>> windows_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace switchboard::consumer
+
+#endif  // SWITCHBOARD_SERVICES_CONSUMER_DEDUP_WINDOW_H_
