@@ -19,11 +19,11 @@ using switchboard::v1::RoutedEvent;
 
 // Errors the bridge gives for a batch that will not succeed on retry (a
 // queue declared with conflicting options, a malformed batch). Any other
-// failure is retried.
+// failure is retried; NOT_FOUND too, since a retry declares its queues
+// again.
 bool IsPermanent(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
-         code == grpc::StatusCode::FAILED_PRECONDITION ||
-         code == grpc::StatusCode::NOT_FOUND;
+         code == grpc::StatusCode::FAILED_PRECONDITION;
 }
 
 }  // namespace
@@ -78,6 +78,9 @@ class Forwarder::Connection {
           }
           failed_.clear();
           forwarder_->buffer_->Return(std::move(again));
+          // A failed batch may have failed before its declares took
+          // effect (the broker went away mid-declare): declare again.
+          declared_.clear();
           paused_ = false;
           mu_.Unlock();
           absl::Duration delay = o.backoff_initial;

@@ -132,7 +132,7 @@ class Transport {
   // every message of the batch (for brokers: confirmed), or the error. A
   // batch naming an undeclared queue fails whole with NotFound, one over a
   // capacity limit with ResourceExhausted; either way nothing of it is
-  // published.
+  // published. An empty batch is confirmed at once.
   virtual void Publish(std::vector<OutgoingMessage> batch,
                        PublishCallback done) = 0;
 

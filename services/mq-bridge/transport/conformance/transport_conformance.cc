@@ -184,6 +184,15 @@ TEST_P(TransportConformanceTest, BatchWithUndeclaredQueueFailsWhole) {
   EXPECT_EQ(f.Stats(good).depth, 0u);
 }
 
+TEST_P(TransportConformanceTest, EmptyBatchIsConfirmedAtOnce) {
+  ConformanceFixture f(GetParam());
+  EXPECT_TRUE(f.Publish({}).ok());
+  // Also after real traffic, and with nothing else to confirm behind it.
+  std::string q = f.Declare("empty");
+  ASSERT_TRUE(f.Publish({f.Message("a", {q})}).ok());
+  EXPECT_TRUE(f.Publish({}).ok());
+}
+
 TEST_P(TransportConformanceTest, DeliversInPublishOrder) {
   ConformanceFixture f(GetParam());
   std::string q = f.Declare("fifo");

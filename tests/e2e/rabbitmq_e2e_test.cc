@@ -1,0 +1,176 @@
+// End to end through the three real service binaries with the bridge on the
+// rabbitmq driver and a real, private rabbitmq-server.
+#include <signal.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/rabbitmq_server.h"
+
+namespace switchboard::testing {
+namespace {
+
+using switchboard::v1::EventDelivery;
+
+RabbitMqServer* broker = nullptr;
+
+class BrokerEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    auto started = RabbitMqServer::Start();
+    ASSERT_TRUE(started.ok()) << started.status();
+    broker = started->release();
+  }
+  void TearDown() override { delete broker; }
+};
+
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new BrokerEnvironment);
+
+// Every test gets its own exchange, so queues of one test never see events
+// of another on the shared broker.
+std::unique_ptr<Cluster> StartOnRabbitMq(const std::string& exchange) {
+  Cluster::Options options;
+  options.bridge_yaml = absl::StrCat(
+      "listen: 127.0.0.1:0\n"
+      "transport:\n"
+      "  driver: rabbitmq\n"
+      "  rabbitmq:\n"
+      "    port: ",
+      broker->amqp_port(),
+      "\n"
+      "    exchange: ",
+      exchange,
+      "\n"
+      "    reconnect_initial: 50ms\n"
+      "    reconnect_max: 500ms\n");
+  options.broadcaster_yaml +=
+      absl::StrCat("routing:\n  verbose_queue: ", exchange, ".verbose\n",
+                   "  app_queue_prefix: ", exchange, ".app.\n");
+  auto cluster = Cluster::Start(options);
+  EXPECT_TRUE(cluster.ok()) << cluster.status();
+  return cluster.ok() ? *std::move(cluster) : nullptr;
+}
+
+uint64_t Depth(const Cluster& c, const std::string& queue) {
+  auto queues = ListQueues(c.consumer_address());
+  if (!queues.ok()) return ~uint64_t{0};
+  for (const auto& q : queues->queues()) {
+    if (q.name() == queue) return q.depth();
+  }
+  return ~uint64_t{0};
+}
+
+// Each source's sequence numbers 1..n exactly once, in order.
+void ExpectExactlyOnceInOrder(const std::vector<EventDelivery>& got,
+                              const std::map<std::string, int>& sent) {
+  std::map<std::string, uint64_t> last;
+  std::set<std::string> ids;
+  for (const EventDelivery& d : got) {
+    EXPECT_TRUE(ids.insert(d.event().id()).second)
+        << "duplicate " << d.event().id();
+    EXPECT_EQ(d.event().sequence(), last[d.event().source()] + 1)
+        << "out of order from " << d.event().source();
+    last[d.event().source()] = d.event().sequence();
+  }
+  for (const auto& [source, n] : sent) {
+    EXPECT_EQ(last[source], static_cast<uint64_t>(n)) << source;
+  }
+}
+
+TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
+  auto cluster = StartOnRabbitMq("e2e1");
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e1.verbose") == 0; }))
+      << cluster->Log("bridge");
+  auto verbose = Subscriber::Open(cluster->consumer_address(), {"e2e1.verbose"},
+                                  500, /*auto_ack=*/true);
+  ASSERT_TRUE(verbose.ok());
+  const std::map<std::string, int> sent = {{"kytos/topology", 2000},
+                                           {"kytos/of_core", 1000}};
+  std::vector<std::thread> producers;
+  for (const auto& [source, n] : sent) {
+    producers.emplace_back([&, source = source, n = n] {
+      auto answers = Publish(cluster->broadcaster_address(),
+                             MakeEvents(source, "t", n), 100);
+      ASSERT_TRUE(answers.ok()) << answers.status();
+    });
+  }
+  for (auto& p : producers) p.join();
+  std::vector<EventDelivery> all = (*verbose)->WaitFor(3000);
+  ASSERT_EQ(all.size(), 3000u) << cluster->Log("bridge");
+  ExpectExactlyOnceInOrder(all, sent);
+
+  auto app = Subscriber::Open(cluster->consumer_address(),
+                              {"e2e1.app.kytos.topology"}, 100, true);
+  ASSERT_TRUE(app.ok());
+  std::vector<EventDelivery> mine = (*app)->WaitFor(2000);
+  ASSERT_EQ(mine.size(), 2000u);
+  ExpectExactlyOnceInOrder(mine, {{"kytos/topology", 2000}});
+  EXPECT_TRUE(Eventually([&] {
+    return Depth(*cluster, "e2e1.verbose") == 0 &&
+           Depth(*cluster, "e2e1.app.kytos.topology") == 0 &&
+           Depth(*cluster, "e2e1.app.kytos.of_core") == 1000;
+  }));
+  EXPECT_EQ((*verbose)->count(), 3000u);
+}
+
+TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
+  auto cluster = StartOnRabbitMq("e2e2");
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e2.verbose") == 0; }));
+  auto app = Subscriber::Open(cluster->consumer_address(), {"e2e2.verbose"},
+                              200, /*auto_ack=*/true);
+  ASSERT_TRUE(app.ok());
+  // The subscription is live at the broker before anything is killed.
+  ASSERT_TRUE(Eventually([&] {
+    auto queues = ListQueues(cluster->consumer_address());
+    return queues.ok() && queues->queues_size() > 0 &&
+           queues->queues(0).subscribers() == 1;
+  }));
+
+  // Three rounds of publishing: before, during and after the outage.
+  auto publish_round = [&](int round, int n) {
+    std::vector<switchboard::v1::Event> events =
+        MakeEvents("kytos/topology", "t", n);
+    for (int i = 0; i < n; ++i) {
+      (*events[i].mutable_attributes())["round"] = std::to_string(round);
+    }
+    auto answers = Publish(cluster->broadcaster_address(), events, 50);
+    ASSERT_TRUE(answers.ok()) << answers.status();
+    for (const auto& a : *answers) ASSERT_EQ(a.accepted(), 50u);
+  };
+  publish_round(1, 1000);
+  // Kill the broker while the first round is still flowing.
+  broker->Kill();
+  publish_round(2, 1000);  // accepted by the broadcaster, buffered
+  ASSERT_TRUE(broker->Restart().ok());
+  publish_round(3, 1000);
+
+  std::vector<EventDelivery> got = (*app)->WaitFor(3000, absl::Seconds(120));
+  ASSERT_EQ(got.size(), 3000u)
+      << "subscriber: " << (*app)->Wait(absl::ZeroDuration()).error_message()
+      << "\nbroadcaster:\n"
+      << cluster->Log("broadcaster") << "\nbridge:\n"
+      << cluster->Log("bridge") << "\nconsumer:\n"
+      << cluster->Log("consumer");
+  ExpectExactlyOnceInOrder(got, {{"kytos/topology", 3000}});
+  // And nothing more trickles in afterwards.
+  EXPECT_TRUE(Eventually([&] { return Depth(*cluster, "e2e2.verbose") == 0; }));
+  // The broker may deliver a persistent message before it confirms it to
+  // the publisher, so the broadcaster's count catches up a little later.
+  EXPECT_TRUE(Eventually([&] {
+    auto stats = GetBroadcasterStats(cluster->broadcaster_address());
+    return stats.ok() && stats->accepted() == 3000 &&
+           stats->forwarded() == 3000 && stats->buffered() == 0;
+  }));
+  EXPECT_EQ((*app)->count(), 3000u);
+}
+
+}  // namespace
+}  // namespace switchboard::testing
