@@ -20,8 +20,10 @@
 #include "absl/time/clock.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/server.h"
+#include "services/mq-bridge/transport/rabbitmq/amqp_connection.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "tests/testing/cluster.h"
+#include "tests/testing/rabbitmq_server.h"
 
 ABSL_FLAG(int, events, 300000, "Events per throughput run.");
 ABSL_FLAG(int, event_bytes, 256, "Serialized size of each event.");
@@ -30,6 +32,11 @@ ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
 ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
 ABSL_FLAG(int, paced_rate, 10000,
           "Events/s of the light-load latency run (0 skips it).");
+ABSL_FLAG(std::string, transport, "memory",
+          "memory, or rabbitmq (starts a private rabbitmq-server and also "
+          "measures a raw rabbitmq-c publisher and consumer).");
+ABSL_FLAG(bool, persistent, true,
+          "rabbitmq: durable queues and persistent messages.");
 ABSL_FLAG(bool, verbose_queue, false,
           "Also route every event to the verbose queue (two queues per "
           "event instead of one).");
@@ -121,6 +128,77 @@ double RawOneHopRate(int n, int bytes, int batch, int window) {
   reader.join();
   stream->Finish();
   return n / secs;
+}
+
+// ---- Raw baseline on RabbitMQ: rabbitmq-c publisher and consumer ----
+
+// A publisher with confirms (same window as the bridge) and a consumer
+// with acks running concurrently on one queue; messages of `bytes`.
+double RawRabbitMqRate(int port, int n, int bytes, bool persistent) {
+  using namespace switchboard::bridge::rabbitmq;
+  ConnectionSettings settings;
+  settings.port = port;
+  auto pub = AmqpConnection::Open(settings, "raw publisher");
+  auto sub = AmqpConnection::Open(settings, "raw consumer");
+  if (!pub.ok() || !sub.ok()) {
+    std::fprintf(stderr, "raw baseline: cannot connect\n");
+    return 0;
+  }
+  amqp_connection_state_t p = (*pub)->get();
+  amqp_connection_state_t c = (*sub)->get();
+  const std::string queue = absl::StrCat("raw.bench.", persistent);
+  (void)(*pub)->OpenChannel(1);
+  (void)(*sub)->OpenChannel(1);
+  amqp_queue_declare(p, 1, amqp_cstring_bytes(queue.c_str()), 0, persistent, 0,
+                     0, amqp_empty_table);
+  amqp_queue_purge(p, 1, amqp_cstring_bytes(queue.c_str()));
+  amqp_confirm_select(p, 1);
+  amqp_basic_qos(c, 1, 0, 10000, 0);
+  amqp_basic_consume(c, 1, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes,
+                     0, 0, 0, amqp_empty_table);
+  const int64_t start = NowNanos();
+  std::thread consumer([&] {
+    int got = 0;
+    while (got < n) {
+      amqp_envelope_t envelope;
+      amqp_maybe_release_buffers(c);
+      timeval tv{10, 0};
+      amqp_rpc_reply_t r = amqp_consume_message(c, &envelope, &tv, 0);
+      if (r.reply_type != AMQP_RESPONSE_NORMAL) break;
+      ++got;
+      if (got % 100 == 0 || got == n) {
+        amqp_basic_ack(c, 1, envelope.delivery_tag, 1);
+      }
+      amqp_destroy_envelope(&envelope);
+    }
+  });
+  const std::string body(bytes, 'x');
+  amqp_basic_properties_t props;
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = persistent ? 2 : 1;
+  uint64_t confirmed = 0;
+  auto read_confirms = [&](timeval tv) {
+    amqp_frame_t frame;
+    while (amqp_simple_wait_frame_noblock(p, &frame, &tv) == AMQP_STATUS_OK) {
+      tv = timeval{0, 0};
+      if (frame.frame_type == AMQP_FRAME_METHOD &&
+          frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+        auto* ack =
+            static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        confirmed = std::max<uint64_t>(confirmed, ack->delivery_tag);
+      }
+      amqp_maybe_release_buffers(p);
+    }
+  };
+  for (int i = 1; i <= n; ++i) {
+    while (i - confirmed > 10000) read_confirms(timeval{1, 0});
+    amqp_basic_publish(
+        p, 1, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0, &props,
+        amqp_bytes_t{body.size(), const_cast<char*>(body.data())});
+  }
+  while (confirmed < static_cast<uint64_t>(n)) read_confirms(timeval{1, 0});
+  consumer.join();
+  return n / ((NowNanos() - start) / 1e9);
 }
 
 // ---- The pipeline ----
@@ -248,7 +326,32 @@ int Main() {
   const double raw = RawOneHopRate(n, bytes, batch, window);
   std::printf("raw one-hop batched gRPC stream: %.0f events/s\n", raw);
 
+  const bool rabbit = absl::GetFlag(FLAGS_transport) == "rabbitmq";
+  const bool persistent = absl::GetFlag(FLAGS_persistent);
+  std::unique_ptr<testing::RabbitMqServer> broker;
+  double raw_rabbit = 0;
+  if (rabbit) {
+    auto started = testing::RabbitMqServer::Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    broker = *std::move(started);
+    raw_rabbit = RawRabbitMqRate(broker->amqp_port(), n, bytes, persistent);
+    std::printf(
+        "raw rabbitmq-c publisher (confirms%s) + consumer (acks), "
+        "concurrent: %.0f msg/s\n",
+        persistent ? ", persistent" : "", raw_rabbit);
+  }
+
   testing::Cluster::Options options;
+  if (rabbit) {
+    options.bridge_yaml = absl::StrCat(
+        "listen: 127.0.0.1:0\ntransport:\n  driver: rabbitmq\n  rabbitmq:\n"
+        "    port: ",
+        broker->amqp_port(), "\n    durable: ", persistent ? "true" : "false",
+        "\n");
+  }
   options.broadcaster_yaml = absl::StrCat(
       "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n",
       absl::GetFlag(FLAGS_verbose_queue) ? ""
@@ -274,11 +377,16 @@ int Main() {
   });
   const double rate = full.received / full.seconds;
   std::printf(
-      "pipeline producer->broadcaster->bridge(memory)->consumer->subscriber "
-      "(%s): %d events in %.2f s = %.0f events/s = %.2fx raw; latency at "
-      "saturation p50 %.1f ms, p99 %.1f ms\n",
+      "pipeline producer->broadcaster->bridge(%s)->consumer->subscriber "
+      "(%s): %d events in %.2f s = %.0f events/s = %.2fx raw one-hop; latency "
+      "at saturation p50 %.1f ms, p99 %.1f ms\n",
+      absl::GetFlag(FLAGS_transport).c_str(),
       absl::GetFlag(FLAGS_verbose_queue) ? "2 queues/event" : "1 queue/event",
       full.received, full.seconds, rate, rate / raw, full.p50_ms, full.p99_ms);
+  if (rabbit) {
+    std::printf("pipeline on rabbitmq = %.2fx the raw rabbitmq-c rate\n",
+                rate / raw_rabbit);
+  }
 
   const int paced = absl::GetFlag(FLAGS_paced_rate);
   if (paced > 0) {
