@@ -38,7 +38,8 @@ build() {
 }
 
 # Sums the test cases of every test target's JUnit XML into the closing
-# "N passed, N failed" line.
+# "N passed, N failed" line (one XML per target: not the per-run copies
+# that --runs_per_test leaves beside it).
 summarize() {
   local total=0 failed=0 t f
   while IFS= read -r xml; do
@@ -47,7 +48,8 @@ summarize() {
     f2=$(grep -o '<testsuites[^>]* errors="[0-9]*"' "$xml" | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*' || echo 0)
     total=$((total + ${t:-0}))
     failed=$((failed + ${f:-0} + ${f2:-0}))
-  done < <(find -L bazel-testlogs/ -name test.xml 2>/dev/null)
+  done < <(find -L bazel-testlogs/ -name test.xml -not -path '*/run_*_of_*/*' \
+    -not -path '*/shard_*_of_*/*' 2>/dev/null)
   echo "$((total - failed)) passed, ${failed} failed"
 }
 
