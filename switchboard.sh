@@ -41,16 +41,15 @@ build() {
 # "N passed, N failed" line (one XML per target: not the per-run copies
 # that --runs_per_test leaves beside it).
 summarize() {
-  local total=0 failed=0 t f
+  local total=0 failed=0 skipped=0 attr
+  attr() { grep -o "<testsuites[^>]* $1=\"[0-9]*\"" "$2" | grep -o '[0-9]*"$' | tr -d '"' || true; }
   while IFS= read -r xml; do
-    t=$(grep -o '<testsuites[^>]* tests="[0-9]*"' "$xml" | grep -o 'tests="[0-9]*"' | grep -o '[0-9]*' || echo 0)
-    f=$(grep -o '<testsuites[^>]* failures="[0-9]*"' "$xml" | grep -o 'failures="[0-9]*"' | grep -o '[0-9]*' || echo 0)
-    f2=$(grep -o '<testsuites[^>]* errors="[0-9]*"' "$xml" | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*' || echo 0)
-    total=$((total + ${t:-0}))
-    failed=$((failed + ${f:-0} + ${f2:-0}))
+    total=$((total + $(attr tests "$xml" | head -1 || echo 0) + 0))
+    failed=$((failed + $(attr failures "$xml" | head -1) + $(attr errors "$xml" | head -1) + 0))
+    skipped=$((skipped + $(grep -c 'result="skipped"' "$xml" || true)))
   done < <(find -L bazel-testlogs/ -name test.xml -not -path '*/run_*_of_*/*' \
     -not -path '*/shard_*_of_*/*' 2>/dev/null)
-  echo "$((total - failed)) passed, ${failed} failed"
+  echo "$((total - failed - skipped)) passed, ${failed} failed, ${skipped} skipped"
 }
 
 cmd_test() {

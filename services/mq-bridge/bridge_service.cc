@@ -265,6 +265,7 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
   response->set_durable(caps.durable);
   response->set_acks(caps.acks);
   response->set_last_value(caps.last_value);
+  response->set_ordered_requeue(caps.ordered_requeue);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

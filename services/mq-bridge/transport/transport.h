@@ -26,6 +26,10 @@ struct Capabilities {
   // Queues declared with QueueOptions::last_value keep only their newest
   // message.
   bool last_value = false;
+  // Nack with requeue puts the delivery back at the head of its queue, so
+  // it comes before later messages (not so on RabbitMQ quorum queues, which
+  // requeue at the tail).
+  bool ordered_requeue = false;
 };
 
 // How a queue behaves.

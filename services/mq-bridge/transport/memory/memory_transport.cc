@@ -180,6 +180,7 @@ Capabilities MemoryTransport::capabilities() const {
   caps.durable = false;
   caps.acks = true;
   caps.last_value = true;
+  caps.ordered_requeue = true;
   return caps;
 }
 

@@ -467,6 +467,7 @@ Capabilities RabbitMqTransport::capabilities() const {
   caps.durable = settings_.durable;
   caps.acks = true;
   caps.last_value = true;
+  caps.ordered_requeue = settings_.queue_type == "classic";
   return caps;
 }
 

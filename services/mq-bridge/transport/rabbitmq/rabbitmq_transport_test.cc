@@ -45,16 +45,21 @@ RabbitMqTransport::Settings BrokerSettings() {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(RabbitMq, TransportConformanceTest,
-                         ::testing::Values(testing::TransportUnderTest{
-                             "rabbitmq", []() -> std::unique_ptr<Transport> {
-                               auto t =
-                                   RabbitMqTransport::Connect(BrokerSettings());
-                               EXPECT_TRUE(t.ok()) << t.status();
-                               return t.ok() ? std::unique_ptr<Transport>(
-                                                   *std::move(t))
-                                             : nullptr;
-                             }}));
+std::unique_ptr<Transport> ConnectWithQueueType(const std::string& type) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.queue_type = type;
+  auto t = RabbitMqTransport::Connect(settings);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? std::unique_ptr<Transport>(*std::move(t)) : nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    RabbitMq, TransportConformanceTest,
+    ::testing::Values(
+        testing::TransportUnderTest{
+            "rabbitmq-classic", [] { return ConnectWithQueueType("classic"); }},
+        testing::TransportUnderTest{
+            "rabbitmq-quorum", [] { return ConnectWithQueueType("quorum"); }}));
 
 absl::StatusOr<RabbitMqTransport::Settings> Parse(const std::string& yaml) {
   auto node = ConfigNode::Parse(yaml, "bridge.yaml");
