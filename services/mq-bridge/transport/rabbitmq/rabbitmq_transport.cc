@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/container/btree_map.h"
@@ -28,6 +29,9 @@ constexpr amqp_channel_t kAdminChannel = 2;
 constexpr amqp_channel_t kConsumeChannel = 1;
 constexpr char kContentType[] = "application/x-protobuf";
 constexpr size_t kMaxDeliveriesPerBatch = 1024;
+// Delivery counts remembered for dead-lettering.
+constexpr size_t kMaxCountedEvents = 100000;
+constexpr char kDeadLetterPrefix[] = "dead.";
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("bridge.rabbitmq"); }
 
@@ -102,7 +106,7 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
   uint64_t UnackedIn(const std::string& queue) {
     absl::MutexLock lock(&mu_);
     uint64_t n = 0;
-    for (const auto& [tag, q] : outstanding_) n += (q == queue);
+    for (const auto& [tag, held] : outstanding_) n += (held.first == queue);
     return n;
   }
 
@@ -123,7 +127,14 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
         }
       }
       for (uint64_t tag : tags) {
-        if (tag <= base_ || outstanding_.erase(tag) == 0) continue;
+        if (tag <= base_) continue;
+        auto it = outstanding_.find(tag);
+        if (it == outstanding_.end()) continue;
+        // Settled for good: its delivery count is no longer needed.
+        if (kind != Settlement::kRequeue) {
+          transport_->ForgetDeliveries(it->second.first, it->second.second);
+        }
+        outstanding_.erase(it);
         settlements_.push_back({tag - base_, kind});
       }
     }
@@ -262,7 +273,19 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
       amqp_rpc_reply_t reply =
           amqp_consume_message(conn_->get(), &envelope, &timeout, 0);
       if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
-        out->push_back(ToDelivery(envelope));
+        std::optional<Delivery> d = ToDelivery(envelope);
+        if (d.has_value()) {
+          out->push_back(*std::move(d));
+        } else {
+          // Too many failed deliveries: the broker dead-letters it.
+          absl::Status s = conn_->CheckCode(
+              amqp_basic_nack(conn_->get(), kConsumeChannel,
+                              envelope.delivery_tag, 0, /*requeue=*/0),
+              "dead-lettering");
+          amqp_destroy_envelope(&envelope);
+          SB_RETURN_IF_ERROR(s);
+          continue;
+        }
         amqp_destroy_envelope(&envelope);
         continue;
       }
@@ -293,7 +316,8 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     return absl::OkStatus();
   }
 
-  Delivery ToDelivery(const amqp_envelope_t& envelope) {
+  // The delivery for the app, or nullopt when it is to be dead-lettered.
+  std::optional<Delivery> ToDelivery(const amqp_envelope_t& envelope) {
     Delivery d;
     const amqp_basic_properties_t& p = envelope.message.properties;
     if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) d.id = ToString(p.message_id);
@@ -314,10 +338,21 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     auto it = consumer_queues_.find(ToString(envelope.consumer_tag));
     d.queue = it != consumer_queues_.end() ? it->second
                                            : ToString(envelope.routing_key);
+    const uint32_t limit = transport_->settings_.max_deliveries;
+    if (limit > 0 && !d.id.empty() && transport_->DeadLettered(d.queue)) {
+      const uint32_t count = transport_->CountDelivery(d.queue, d.id);
+      d.delivery_count = std::max(d.delivery_count, count);
+      if (count > limit) {
+        Log()->warn("event {} from {} failed {} deliveries; moved to {}{}",
+                    d.id, d.queue, limit, kDeadLetterPrefix, d.queue);
+        transport_->ForgetDeliveries(d.queue, d.id);
+        return std::nullopt;
+      }
+    }
     absl::MutexLock lock(&mu_);
     d.tag = base_ + envelope.delivery_tag;
     last_tag_ = std::max(last_tag_, d.tag);
-    outstanding_.emplace(d.tag, d.queue);
+    outstanding_.emplace(d.tag, std::make_pair(d.queue, d.id));
     return d;
   }
 
@@ -335,7 +370,9 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
   // tag handed out when a connection is replaced, so tags never repeat.
   uint64_t base_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_tag_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::btree_map<uint64_t, std::string> outstanding_ ABSL_GUARDED_BY(mu_);
+  // Unacked deliveries: tag -> (queue, event id).
+  absl::btree_map<uint64_t, std::pair<std::string, std::string>> outstanding_
+      ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, Settlement>> settlements_
       ABSL_GUARDED_BY(mu_);
 
@@ -368,6 +405,7 @@ absl::StatusOr<RabbitMqTransport::Settings> RabbitMqTransport::ParseSettings(
   SB_RETURN_IF_ERROR(config.Get("queue_type", &s.queue_type));
   SB_RETURN_IF_ERROR(config.Get("durable", &s.durable));
   SB_RETURN_IF_ERROR(config.Get("confirm_window", &s.confirm_window));
+  SB_RETURN_IF_ERROR(config.Get("max_deliveries", &s.max_deliveries));
   SB_RETURN_IF_ERROR(config.Get("reconnect_initial", &s.reconnect_initial));
   SB_RETURN_IF_ERROR(config.Get("reconnect_max", &s.reconnect_max));
   SB_ASSIGN_OR_RETURN(ConfigNode tls, config.Child("tls"));
@@ -566,6 +604,34 @@ absl::StatusOr<std::unique_ptr<Subscription>> RabbitMqTransport::Subscribe(
   return std::unique_ptr<Subscription>(std::move(subscription));
 }
 
+uint32_t RabbitMqTransport::CountDelivery(const std::string& queue,
+                                          const std::string& id) {
+  std::string key = absl::StrCat(queue, "/", id);
+  absl::MutexLock lock(&counts_mu_);
+  auto [it, inserted] = counts_.try_emplace(key, 0);
+  if (inserted) {
+    count_order_.push_back(key);
+    while (count_order_.size() > kMaxCountedEvents) {
+      counts_.erase(count_order_.front());
+      count_order_.pop_front();
+    }
+  }
+  return ++it->second;
+}
+
+void RabbitMqTransport::ForgetDeliveries(const std::string& queue,
+                                         const std::string& id) {
+  absl::MutexLock lock(&counts_mu_);
+  // Its place in count_order_ goes when it reaches the front.
+  counts_.erase(absl::StrCat(queue, "/", id));
+}
+
+bool RabbitMqTransport::DeadLettered(const std::string& queue) {
+  absl::MutexLock lock(&mu_);
+  auto it = declared_.find(queue);
+  return it != declared_.end() && !it->second.last_value;
+}
+
 void RabbitMqTransport::Register(RabbitMqSubscription* s) {
   absl::MutexLock lock(&mu_);
   subscriptions_.insert(s);
@@ -640,11 +706,33 @@ absl::Status RabbitMqTransport::Setup() {
 
 absl::Status RabbitMqTransport::DeclareOnBroker(const std::string& name,
                                                 const QueueOptions& options) {
-  amqp_table_entry_t entries[3];
+  amqp_table_entry_t entries[5];
   int n = 0;
   entries[n].key = amqp_cstring_bytes("x-queue-type");
   entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
   entries[n++].value.value.bytes = Bytes(settings_.queue_type);
+  const std::string dead = absl::StrCat(kDeadLetterPrefix, name);
+  if (settings_.max_deliveries > 0 && !options.last_value) {
+    // The dead-letter queue first, so nothing dead-lettered is dropped.
+    amqp_table_t type_only{1, entries};
+    amqp_queue_declare(conn_->get(), kAdminChannel, Bytes(dead), 0,
+                       settings_.durable, 0, 0, type_only);
+    absl::Status s = conn_->CheckReply(
+        kAdminChannel, absl::StrCat("declaring queue '", dead, "'"));
+    if (!s.ok()) {
+      if (!conn_->broken()) {
+        SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
+      }
+      return s;
+    }
+    // The default exchange routes by queue name.
+    entries[n].key = amqp_cstring_bytes("x-dead-letter-exchange");
+    entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[n++].value.value.bytes = amqp_cstring_bytes("");
+    entries[n].key = amqp_cstring_bytes("x-dead-letter-routing-key");
+    entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[n++].value.value.bytes = Bytes(dead);
+  }
   if (options.last_value) {
     entries[n].key = amqp_cstring_bytes("x-max-length");
     entries[n].value.kind = AMQP_FIELD_KIND_I64;
@@ -795,7 +883,12 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
       std::vector<std::string> names = command.names;
       if (names.empty()) {
         absl::MutexLock lock(&mu_);
-        for (const auto& [name, options] : declared_) names.push_back(name);
+        for (const auto& [name, options] : declared_) {
+          names.push_back(name);
+          if (settings_.max_deliveries > 0 && !options.last_value) {
+            names.push_back(absl::StrCat(kDeadLetterPrefix, name));
+          }
+        }
       }
       for (const std::string& name : names) {
         auto* ok = amqp_queue_declare(conn_->get(), kAdminChannel, Bytes(name),

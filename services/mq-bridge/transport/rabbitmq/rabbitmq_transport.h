@@ -45,6 +45,11 @@ class RabbitMqTransport final : public Transport {
     // restart.
     bool durable = true;
     uint32_t confirm_window = 10000;
+    // Deliveries of one event that end unacked (nacked with requeue, or
+    // returned by a subscriber that went away) before it is moved to the
+    // dead-letter queue "dead.<queue>" instead of looping forever; 0 never
+    // dead-letters. Not for last-value queues.
+    uint32_t max_deliveries = 10;
     absl::Duration reconnect_initial = absl::Milliseconds(100);
     absl::Duration reconnect_max = absl::Seconds(5);
   };
@@ -95,6 +100,12 @@ class RabbitMqTransport final : public Transport {
   void Confirm(uint64_t seq, bool multiple, bool ack);
   void FailAllPending(const absl::Status& status);
 
+  // Counts a delivery of event `id` from `queue`; returns how many there
+  // were (bounded memory: the oldest counts are forgotten first).
+  uint32_t CountDelivery(const std::string& queue, const std::string& id);
+  void ForgetDeliveries(const std::string& queue, const std::string& id);
+  bool DeadLettered(const std::string& queue);
+
   void Register(RabbitMqSubscription* s);
   void Unregister(RabbitMqSubscription* s);
 
@@ -109,6 +120,11 @@ class RabbitMqTransport final : public Transport {
   absl::flat_hash_map<std::string, QueueOptions> declared_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<RabbitMqSubscription*> subscriptions_
       ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex counts_mu_;
+  absl::flat_hash_map<std::string, uint32_t> counts_
+      ABSL_GUARDED_BY(counts_mu_);
+  std::deque<std::string> count_order_ ABSL_GUARDED_BY(counts_mu_);
 
   // Publisher thread only.
   std::unique_ptr<AmqpConnection> conn_;

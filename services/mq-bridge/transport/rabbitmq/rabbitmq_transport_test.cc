@@ -138,6 +138,144 @@ TEST(RabbitMqTransportTest, UnreachableBrokerIsUnavailableAndNamesIt) {
               HasSubstr("amqp://guest@127.0.0.1:1/"));
 }
 
+// Collects deliveries for the driver-level tests.
+class Inbox {
+ public:
+  DeliveryHandler handler() {
+    return [this](std::vector<Delivery> batch) {
+      absl::MutexLock lock(&mu_);
+      for (Delivery& d : batch) got_.push_back(std::move(d));
+    };
+  }
+  std::vector<Delivery> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return got_.size() >= n;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+    return got_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Delivery> got_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status PublishIds(Transport& t, const std::string& queue,
+                        const std::vector<std::string>& ids) {
+  std::vector<OutgoingMessage> batch;
+  for (const std::string& id : ids) {
+    OutgoingMessage m;
+    m.id = id;
+    m.payload = std::make_shared<const std::string>("body-" + id);
+    m.queues = {queue};
+    batch.push_back(std::move(m));
+  }
+  absl::Notification done;
+  absl::Status result;
+  t.Publish(std::move(batch), [&](absl::Status s) {
+    result = s;
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+uint64_t Depth(Transport& t, const std::string& queue) {
+  auto stats = t.GetQueueStats({queue});
+  return stats.ok() ? (*stats)[0].depth : ~uint64_t{0};
+}
+
+bool DepthBecomes(Transport& t, const std::string& queue, uint64_t depth) {
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    if (Depth(t, queue) == depth) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.max_deliveries = 2;
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("dlq.nacked", {}).ok());
+  ASSERT_TRUE(PublishIds(**t, "dlq.nacked", {"poison", "fine"}).ok());
+  Inbox inbox;
+  auto sub = (*t)->Subscribe({{"dlq.nacked"}, 1}, inbox.handler());
+  ASSERT_TRUE(sub.ok());
+  // Two failed deliveries are allowed; the third never reaches the app.
+  for (size_t n = 1; n <= 2; ++n) {
+    std::vector<Delivery> got = inbox.WaitFor(n);
+    ASSERT_EQ(got.size(), n);
+    EXPECT_EQ(got.back().id, "poison");
+    EXPECT_EQ(got.back().delivery_count, n);
+    ASSERT_TRUE((*sub)->Nack({got.back().tag}, /*requeue=*/true).ok());
+  }
+  std::vector<Delivery> got = inbox.WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].id, "fine");
+  ASSERT_TRUE((*sub)->Ack({got[2].tag}).ok());
+  EXPECT_TRUE(DepthBecomes(**t, "dead.dlq.nacked", 1));
+  EXPECT_TRUE(DepthBecomes(**t, "dlq.nacked", 0));
+
+  Inbox dead;
+  auto dead_sub = (*t)->Subscribe({{"dead.dlq.nacked"}, 10}, dead.handler());
+  ASSERT_TRUE(dead_sub.ok()) << dead_sub.status();
+  std::vector<Delivery> buried = dead.WaitFor(1);
+  ASSERT_EQ(buried.size(), 1u);
+  EXPECT_EQ(buried[0].id, "poison");
+  EXPECT_EQ(*buried[0].payload, "body-poison");
+  // The dead-letter queue is listed with the others.
+  auto all = (*t)->GetQueueStats({});
+  ASSERT_TRUE(all.ok());
+  bool listed = false;
+  for (const QueueStats& q : *all) listed |= q.name == "dead.dlq.nacked";
+  EXPECT_TRUE(listed);
+}
+
+TEST(RabbitMqTransportTest, EventWhoseSubscribersKeepDyingIsDeadLettered) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.max_deliveries = 2;
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE((*t)->DeclareQueue("dlq.crash", {}).ok());
+  ASSERT_TRUE(PublishIds(**t, "dlq.crash", {"crasher"}).ok());
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    Inbox inbox;
+    auto sub = (*t)->Subscribe({{"dlq.crash"}, 1}, inbox.handler());
+    ASSERT_TRUE(sub.ok());
+    ASSERT_EQ(inbox.WaitFor(1).size(), 1u) << attempt;
+    // The subscriber goes away holding it.
+  }
+  ASSERT_TRUE(DepthBecomes(**t, "dlq.crash", 1));
+  Inbox last;
+  auto sub = (*t)->Subscribe({{"dlq.crash"}, 1}, last.handler());
+  ASSERT_TRUE(sub.ok());
+  EXPECT_TRUE(DepthBecomes(**t, "dead.dlq.crash", 1));
+  EXPECT_TRUE(last.WaitFor(1).empty());
+}
+
+TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.max_deliveries = 1;
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE((*t)->DeclareQueue("dlq.link", QueueOptions{true}).ok());
+  EXPECT_EQ(Depth(**t, "dead.dlq.link"), ~uint64_t{0});  // no such queue
+  ASSERT_TRUE(PublishIds(**t, "dlq.link", {"down"}).ok());
+  Inbox inbox;
+  auto sub = (*t)->Subscribe({{"dlq.link"}, 1}, inbox.handler());
+  ASSERT_TRUE(sub.ok());
+  std::vector<Delivery> got = inbox.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE((*sub)->Nack({got[0].tag}, /*requeue=*/true).ok());
+  got = inbox.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);  // redelivered past the limit: no dead-lettering
+  EXPECT_EQ(got[1].id, "down");
+}
+
 TEST(RabbitMqTransportTest, RegisteredByName) {
   EXPECT_THAT(TransportRegistry::Global().Names(),
               ::testing::Contains("rabbitmq"));
