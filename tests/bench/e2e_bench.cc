@@ -30,6 +30,8 @@ ABSL_FLAG(int, event_bytes, 256, "Serialized size of each event.");
 ABSL_FLAG(int, batch, 1000, "Events per batch, pipeline and raw.");
 ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
 ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
+ABSL_FLAG(int, broadcaster_inflight, 8,
+          "The broadcaster's bridge.max_inflight_batches.");
 ABSL_FLAG(int, paced_rate, 10000,
           "Events/s of the light-load latency run (0 skips it).");
 ABSL_FLAG(std::string, transport, "memory",
@@ -353,7 +355,9 @@ int Main() {
         "\n");
   }
   options.broadcaster_yaml = absl::StrCat(
-      "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n",
+      "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n"
+      "  max_inflight_batches: ",
+      absl::GetFlag(FLAGS_broadcaster_inflight), "\n",
       absl::GetFlag(FLAGS_verbose_queue) ? ""
                                          : "routing:\n  verbose_queue: ''\n");
   auto cluster = testing::Cluster::Start(options);
