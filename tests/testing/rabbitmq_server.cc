@@ -18,10 +18,14 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(90);
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start() {
+absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start(
+    Options options) {
   auto server = std::unique_ptr<RabbitMqServer>(new RabbitMqServer());
   server->dir_ = NewTempDir("rabbitmq");
-  server->node_ = absl::StrCat("sbtest", getpid(), "@localhost");
+  // Unique per broker: one test binary may run several.
+  static int brokers = 0;
+  server->node_ =
+      absl::StrCat("sbtest", getpid(), "n", ++brokers, "@localhost");
   server->amqp_port_ = PickFreePort();
   server->dist_port_ = PickFreePort();
   mkdir((server->dir_ + "/mnesia").c_str(), 0755);
@@ -30,8 +34,46 @@ absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start() {
   std::string cookie = server->dir_ + "/.erlang.cookie";
   WriteFile(cookie, absl::StrCat("SWITCHBOARDTEST", getpid()));
   chmod(cookie.c_str(), 0400);
+  if (options.tls) {
+    server->tls_port_ = PickFreePort();
+    if (absl::Status s = server->MakeCertificates(); !s.ok()) return s;
+    const std::string& d = server->dir_;
+    WriteFile(d + "/rabbitmq.conf",
+              absl::StrCat("listeners.ssl.default = ", server->tls_port_,
+                           "\nssl_options.cacertfile = ", d, "/ca.pem",
+                           "\nssl_options.certfile = ", d, "/server.pem",
+                           "\nssl_options.keyfile = ", d, "/server.key",
+                           "\nssl_options.verify = verify_none",
+                           "\nssl_options.fail_if_no_peer_cert = false\n"));
+  }
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;
+}
+
+absl::Status RabbitMqServer::MakeCertificates() {
+  WriteFile(dir_ + "/san.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  const std::vector<std::vector<std::string>> steps = {
+      {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+       dir_ + "/ca.key", "-out", dir_ + "/ca.pem", "-days", "2", "-subj",
+       "/CN=switchboard-test-ca"},
+      {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir_ + "/server.key",
+       "-out", dir_ + "/server.csr", "-subj", "/CN=localhost"},
+      {"x509", "-req", "-in", dir_ + "/server.csr", "-CA", dir_ + "/ca.pem",
+       "-CAkey", dir_ + "/ca.key", "-CAcreateserial", "-out",
+       dir_ + "/server.pem", "-days", "2", "-extfile", dir_ + "/san.cnf"},
+  };
+  for (const auto& args : steps) {
+    Process::Options o;
+    o.stdout_path = dir_ + "/openssl.out";
+    o.stderr_path = dir_ + "/openssl.out";
+    auto p = Process::Start("/usr/bin/openssl", args, o);
+    if (!p.ok()) return p.status();
+    if ((*p)->Wait(absl::Seconds(60)) != 0) {
+      return absl::InternalError(
+          absl::StrCat("openssl failed: ", ReadFile(dir_ + "/openssl.out")));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RabbitMqServer::Launch() {

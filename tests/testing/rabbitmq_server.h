@@ -14,12 +14,25 @@ namespace switchboard::testing {
 // depend on) a broker of the machine. Stopped and deleted on destruction.
 class RabbitMqServer {
  public:
+  struct Options {
+    // Also listen for amqps, with a server certificate signed by a test CA
+    // made for this broker (see ca_cert()).
+    bool tls = false;
+  };
+
   // Starts the broker and waits until it accepts AMQP connections (about
   // 6 s on a 2-core machine).
-  static absl::StatusOr<std::unique_ptr<RabbitMqServer>> Start();
+  static absl::StatusOr<std::unique_ptr<RabbitMqServer>> Start(Options options);
+  static absl::StatusOr<std::unique_ptr<RabbitMqServer>> Start() {
+    return Start(Options{});
+  }
   ~RabbitMqServer();
 
   int amqp_port() const { return amqp_port_; }
+  // With Options::tls: the amqps port, and the CA that signed the broker's
+  // certificate (valid for 127.0.0.1 and localhost).
+  int tls_port() const { return tls_port_; }
+  std::string ca_cert() const { return dir_ + "/ca.pem"; }
   const std::string& node() const { return node_; }
 
   // Stops the broker (as a crash would: SIGKILL) or starts it again on the
@@ -33,11 +46,13 @@ class RabbitMqServer {
  private:
   RabbitMqServer() = default;
   absl::Status Launch();
+  absl::Status MakeCertificates();
 
   std::string dir_;
   std::string node_;
   int amqp_port_ = 0;
   int dist_port_ = 0;
+  int tls_port_ = 0;
   std::unique_ptr<Process> process_;
 };
 

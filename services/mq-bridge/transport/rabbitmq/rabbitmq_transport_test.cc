@@ -276,6 +276,39 @@ TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
   EXPECT_EQ(got[1].id, "down");
 }
 
+TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
+  auto tls_broker = RabbitMqServer::Start({/*tls=*/true});
+  ASSERT_TRUE(tls_broker.ok()) << tls_broker.status();
+  RabbitMqTransport::Settings settings;
+  // The certificate names localhost; rabbitmq-c checks DNS names only.
+  settings.connection.host = "localhost";
+  settings.connection.port = (*tls_broker)->tls_port();
+  settings.connection.tls = true;
+  settings.connection.ca_cert_file = (*tls_broker)->ca_cert();
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("tls.q", {}).ok());
+  ASSERT_TRUE(PublishIds(**t, "tls.q", {"secret"}).ok());
+  Inbox inbox;
+  auto sub = (*t)->Subscribe({{"tls.q"}, 1}, inbox.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = inbox.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0].payload, "body-secret");
+
+  // Without the test CA the broker's certificate is not trusted.
+  settings.connection.ca_cert_file.clear();
+  auto untrusted = RabbitMqTransport::Connect(settings);
+  EXPECT_EQ(untrusted.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(untrusted.status().message()), HasSubstr("amqps://"));
+  // A CA file that does not exist is a configuration error.
+  settings.connection.ca_cert_file = "/nonexistent/ca.pem";
+  auto missing = RabbitMqTransport::Connect(settings);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("/nonexistent/ca.pem"));
+}
+
 TEST(RabbitMqTransportTest, RegisteredByName) {
   EXPECT_THAT(TransportRegistry::Global().Names(),
               ::testing::Contains("rabbitmq"));
