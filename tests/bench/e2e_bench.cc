@@ -135,8 +135,12 @@ double RawOneHopRate(int n, int bytes, int batch, int window) {
 // ---- Raw baseline on RabbitMQ: rabbitmq-c publisher and consumer ----
 
 // A publisher with confirms (same window as the bridge) and a consumer
-// with acks running concurrently on one queue; messages of `bytes`.
-double RawRabbitMqRate(int port, int n, int bytes, bool persistent) {
+// with acks running concurrently on one queue; messages of `bytes`. With
+// `switchboard_shape`, messages go through a topic exchange with the
+// properties and headers the rabbitmq driver sets; otherwise bare messages
+// go straight to the queue.
+double RawRabbitMqRate(int port, int n, int bytes, bool persistent,
+                       bool switchboard_shape) {
   using namespace switchboard::bridge::rabbitmq;
   ConnectionSettings settings;
   settings.port = port;
@@ -148,7 +152,8 @@ double RawRabbitMqRate(int port, int n, int bytes, bool persistent) {
   }
   amqp_connection_state_t p = (*pub)->get();
   amqp_connection_state_t c = (*sub)->get();
-  const std::string queue = absl::StrCat("raw.bench.", persistent);
+  const std::string queue =
+      absl::StrCat("raw.bench.", persistent, ".", switchboard_shape);
   (void)(*pub)->OpenChannel(1);
   (void)(*sub)->OpenChannel(1);
   amqp_queue_declare(p, 1, amqp_cstring_bytes(queue.c_str()), 0, persistent, 0,
@@ -178,6 +183,31 @@ double RawRabbitMqRate(int port, int n, int bytes, bool persistent) {
   amqp_basic_properties_t props;
   props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
   props.delivery_mode = persistent ? 2 : 1;
+  amqp_bytes_t exchange = amqp_empty_bytes;
+  amqp_table_entry_t headers[2];
+  if (switchboard_shape) {
+    exchange = amqp_cstring_bytes("raw.topic");
+    amqp_exchange_declare(p, 1, exchange, amqp_cstring_bytes("topic"), 0, 1, 0,
+                          0, amqp_empty_table);
+    amqp_queue_bind(p, 1, amqp_cstring_bytes(queue.c_str()), exchange,
+                    amqp_cstring_bytes(queue.c_str()), amqp_empty_table);
+    headers[0].key = amqp_cstring_bytes("x-switchboard-schema");
+    headers[0].value.kind = AMQP_FIELD_KIND_UTF8;
+    headers[0].value.value.bytes = amqp_cstring_bytes("switchboard.v1.Event");
+    headers[1].key = amqp_cstring_bytes("x-switchboard-time-ns");
+    headers[1].value.kind = AMQP_FIELD_KIND_I64;
+    headers[1].value.value.i64 = NowNanos();
+    props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                    AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG |
+                    AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    props.content_type = amqp_cstring_bytes("application/x-protobuf");
+    props.message_id =
+        amqp_cstring_bytes("00000000-0000-4000-8000-000000000000");
+    props.type = amqp_cstring_bytes("bench.event");
+    props.app_id = amqp_cstring_bytes("bench/producer");
+    props.timestamp = NowNanos() / 1000000000;
+    props.headers = amqp_table_t{2, headers};
+  }
   uint64_t confirmed = 0;
   auto read_confirms = [&](timeval tv) {
     amqp_frame_t frame;
@@ -195,7 +225,7 @@ double RawRabbitMqRate(int port, int n, int bytes, bool persistent) {
   for (int i = 1; i <= n; ++i) {
     while (i - confirmed > 10000) read_confirms(timeval{1, 0});
     amqp_basic_publish(
-        p, 1, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0, &props,
+        p, 1, exchange, amqp_cstring_bytes(queue.c_str()), 0, 0, &props,
         amqp_bytes_t{body.size(), const_cast<char*>(body.data())});
   }
   while (confirmed < static_cast<uint64_t>(n)) read_confirms(timeval{1, 0});
@@ -332,6 +362,7 @@ int Main() {
   const bool persistent = absl::GetFlag(FLAGS_persistent);
   std::unique_ptr<testing::RabbitMqServer> broker;
   double raw_rabbit = 0;
+  double raw_shaped = 0;
   if (rabbit) {
     auto started = testing::RabbitMqServer::Start();
     if (!started.ok()) {
@@ -339,11 +370,18 @@ int Main() {
       return 1;
     }
     broker = *std::move(started);
-    raw_rabbit = RawRabbitMqRate(broker->amqp_port(), n, bytes, persistent);
+    raw_rabbit =
+        RawRabbitMqRate(broker->amqp_port(), n, bytes, persistent, false);
     std::printf(
         "raw rabbitmq-c publisher (confirms%s) + consumer (acks), "
-        "concurrent: %.0f msg/s\n",
+        "concurrent, bare messages: %.0f msg/s\n",
         persistent ? ", persistent" : "", raw_rabbit);
+    raw_shaped =
+        RawRabbitMqRate(broker->amqp_port(), n, bytes, persistent, true);
+    std::printf(
+        "  same with switchboard's message shape (topic exchange, "
+        "properties, headers): %.0f msg/s\n",
+        raw_shaped);
   }
 
   testing::Cluster::Options options;
@@ -388,8 +426,10 @@ int Main() {
       absl::GetFlag(FLAGS_verbose_queue) ? "2 queues/event" : "1 queue/event",
       full.received, full.seconds, rate, rate / raw, full.p50_ms, full.p99_ms);
   if (rabbit) {
-    std::printf("pipeline on rabbitmq = %.2fx the raw rabbitmq-c rate\n",
-                rate / raw_rabbit);
+    std::printf(
+        "pipeline on rabbitmq = %.2fx raw rabbitmq-c with bare messages, "
+        "%.2fx with switchboard's message shape\n",
+        rate / raw_rabbit, rate / raw_shaped);
   }
 
   const int paced = absl::GetFlag(FLAGS_paced_rate);
