@@ -17,6 +17,20 @@ void StreamSet::Remove(StreamWriterBase* writer) {
   writers_.erase(writer);
 }
 
+size_t StreamSet::size() {
+  absl::MutexLock lock(&mu_);
+  return writers_.size();
+}
+
+void StreamSet::FinishAll(const grpc::Status& status) {
+  std::vector<std::shared_ptr<StreamWriterBase>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, writer] : writers_) open.push_back(writer);
+  }
+  for (auto& writer : open) writer->Finish(status);
+}
+
 void StreamSet::CloseAll() {
   // Finish outside the lock: gRPC may run a stream's OnDone inline, and
   // OnDone removes the stream from this set.

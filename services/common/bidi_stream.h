@@ -21,6 +21,10 @@ class StreamSet {
  public:
   // Ends every open stream and refuses new ones.
   void CloseAll();
+  // Ends every open stream with `status`; new ones are still accepted.
+  void FinishAll(const grpc::Status& status);
+  // Streams not yet done.
+  size_t size();
 
  private:
   template <class Req, class Resp>

@@ -113,6 +113,7 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ConfigNode config;
@@ -146,7 +147,24 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   }
 
   int received = 0;
-  sigwait(&signals, &received);
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGHUP) break;
+    const std::string path = absl::GetFlag(FLAGS_config);
+    if (path.empty()) {
+      log->warn("SIGHUP: no --config file to reload");
+      continue;
+    }
+    auto reloaded = ConfigNode::LoadFile(path);
+    absl::Status s =
+        reloaded.ok() ? (*service)->Reload(*reloaded) : reloaded.status();
+    if (s.ok()) {
+      log->info("settings reloaded from {}", path);
+    } else {
+      log->error("reload refused, the running settings stay in force: {}",
+                 s.ToString());
+    }
+  }
   log->info("{} received, shutting down", strsignal(received));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   log->info("{} stopped", spec.name);

@@ -35,6 +35,12 @@ class ServiceBase {
   virtual void Drain() {}
   // Called after the server has stopped: flush buffers, close upstreams.
   virtual void Stop() {}
+  // SIGHUP: apply the settings of a re-read config file. On error the
+  // running settings stay in force.
+  virtual absl::Status Reload(const ConfigNode& config) {
+    return absl::UnimplementedError(
+        "this service cannot reload its settings yet; restart it");
+  }
 };
 
 // A gRPC server with health checking (grpc.health.v1) and server reflection,
@@ -94,7 +100,8 @@ ServiceSpec SpecFor(std::string name) {
 
 // The whole main() of a service: flags (--config, --listen, --port_file,
 // --log_level, --shutdown_grace), config validation (exit code 2 with the
-// error on stderr), serving, and graceful shutdown on SIGTERM or SIGINT.
+// error on stderr), serving, graceful shutdown on SIGTERM or SIGINT, and
+// ServiceBase::Reload with the re-read --config file on SIGHUP.
 int ServiceMain(int argc, char** argv, const ServiceSpec& spec);
 
 }  // namespace switchboard

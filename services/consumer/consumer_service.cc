@@ -64,6 +64,9 @@ class BridgeCall final
     }
     stub->async()->Consume(&call->context_, call);
     call->Send(std::move(open));
+    // Held until the call has ended and no operation is being started, so
+    // OnDone (which deletes the call) never races with a Start*.
+    call->AddHold();
     call->StartRead(&call->response_);
     call->StartCall();
     return handle;
@@ -80,7 +83,7 @@ class BridgeCall final
       writing_ = true;
       to_write = &queue_.front();
     }
-    StartWrite(to_write);
+    StartOp([&] { StartWrite(to_write); });
   }
 
   // Ends the call once every queued request (acks above all) is written:
@@ -93,7 +96,7 @@ class BridgeCall final
       done_writing_ = true;
       if (writing_) return;  // OnWriteDone closes after the last write.
     }
-    StartWritesDone();
+    StartOp([&] { StartWritesDone(); });
   }
 
  private:
@@ -122,12 +125,45 @@ class BridgeCall final
         close = done_writing_;
       }
     }
-    if (next != nullptr) StartWrite(next);
-    if (close) StartWritesDone();
+    if (next != nullptr) StartOp([&] { StartWrite(next); });
+    if (close) StartOp([&] { StartWritesDone(); });
+  }
+
+  // Starts an operation unless the call has ended.
+  template <typename F>
+  void StartOp(F start) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      ++starting_;
+    }
+    start();
+    ReleaseHoldIfDone(/*started=*/true);
+  }
+
+  void ReleaseHoldIfDone(bool started) {
+    bool release = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (started) --starting_;
+      if (ended_ && starting_ == 0 && !hold_released_) {
+        hold_released_ = true;
+        release = true;
+      }
+    }
+    if (release) RemoveHold();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows with the status.
+    if (!ok) {
+      // The bridge ended the call: start nothing more; OnDone follows.
+      {
+        absl::MutexLock lock(&mu_);
+        ended_ = true;
+      }
+      ReleaseHoldIfDone(/*started=*/false);
+      return;
+    }
     SubscribeResponse out;
     out.mutable_deliveries()->Reserve(response_.deliveries_size());
     ConsumeRequest duplicates;
@@ -166,7 +202,7 @@ class BridgeCall final
       }
     }
     if (out.deliveries_size() > 0) app_->Send(std::move(out));
-    StartRead(&response_);
+    StartOp([&] { StartRead(&response_); });
   }
 
   bool IsHeld(uint64_t tag) {
@@ -200,6 +236,11 @@ class BridgeCall final
   std::deque<ConsumeRequest> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_writing_ ABSL_GUARDED_BY(mu_) = false;
+  // The read side saw the end of the call.
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  // Threads between deciding to start an operation and having started it.
+  int starting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class SubscribeStream final

@@ -1,5 +1,6 @@
 #include "services/mq-bridge/bridge_service.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -23,15 +24,18 @@ constexpr uint32_t kMaxPrefetch = 65535;
 
 class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
  public:
-  ProduceStream(Transport* transport, StreamSet* streams, size_t max_pending)
-      : BidiStream(streams, max_pending), transport_(transport) {
+  ProduceStream(const BridgeService* service, StreamSet* streams,
+                size_t max_pending)
+      : BidiStream(streams, max_pending), service_(service) {
     StartStream();
   }
 
  private:
   void OnRequest(ProduceRequest& request) override {
     const uint64_t batch_id = request.batch_id();
-    absl::Status status = Prepare(request);
+    // Per batch: a reload may have swapped the transport since the last.
+    std::shared_ptr<Transport> transport = service_->CurrentTransport();
+    absl::Status status = Prepare(*transport, request);
     if (!status.ok()) {
       Answer(*writer(), batch_id, status);
       return;
@@ -49,19 +53,20 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
       m.type = std::move(*event.mutable_type());
       m.time_unix_nanos = event.time_unix_nanos();
     }
-    transport_->Publish(std::move(batch),
-                        [writer = writer(), batch_id](absl::Status s) {
-                          Answer(*writer, batch_id, s);
-                        });
+    transport->Publish(std::move(batch),
+                       [writer = writer(), batch_id](absl::Status s) {
+                         Answer(*writer, batch_id, s);
+                       });
   }
 
   // Declares the batch's queues and checks its events; any error fails the
   // whole batch before anything of it is published.
-  absl::Status Prepare(const ProduceRequest& request) {
+  static absl::Status Prepare(Transport& transport,
+                              const ProduceRequest& request) {
     for (const auto& spec : request.declare()) {
       QueueOptions options;
       options.last_value = spec.last_value();
-      SB_RETURN_IF_ERROR(transport_->DeclareQueue(spec.name(), options));
+      SB_RETURN_IF_ERROR(transport.DeclareQueue(spec.name(), options));
     }
     for (int i = 0; i < request.events_size(); ++i) {
       if (request.events(i).queues().empty()) {
@@ -86,13 +91,13 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
     writer.Send(std::move(response));
   }
 
-  Transport* const transport_;
+  const BridgeService* const service_;
 };
 
 class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
  public:
-  ConsumeStream(Transport* transport, StreamSet* streams)
-      : BidiStream(streams, kNeverPause), transport_(transport) {
+  ConsumeStream(const BridgeService* service, StreamSet* streams)
+      : BidiStream(streams, kNeverPause), service_(service) {
     StartStream();
   }
 
@@ -146,6 +151,9 @@ class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
     SubscribeOptions options;
     options.queues.assign(open.queues().begin(), open.queues().end());
     options.prefetch = open.prefetch();
+    // The subscription belongs to the transport of the moment; a reload
+    // ends this stream before that transport goes away.
+    transport_ = service_->CurrentTransport();
     auto subscription = transport_->Subscribe(
         options, [writer = writer()](std::vector<Delivery> batch) {
           ConsumeResponse response;
@@ -172,17 +180,27 @@ class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
   void OnStreamEnded() override {
     // Returns the unacked deliveries to their queues.
     subscription_.reset();
+    transport_.reset();
   }
 
-  Transport* const transport_;
+  const BridgeService* const service_;
+  std::shared_ptr<Transport> transport_;
   std::unique_ptr<Subscription> subscription_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
-    const ConfigNode& config, const std::string& listen_override) {
-  BridgeConfig parsed;
+namespace {
+
+struct ParsedConfig {
+  BridgeConfig config;
+  ConfigNode driver_settings;
+};
+
+absl::StatusOr<ParsedConfig> ParseConfig(const ConfigNode& config,
+                                         const std::string& listen_override) {
+  ParsedConfig out;
+  BridgeConfig& parsed = out.config;
   SB_RETURN_IF_ERROR(config.Get("listen", &parsed.listen));
   SB_RETURN_IF_ERROR(
       config.Get("max_pending_batches", &parsed.max_pending_batches));
@@ -194,44 +212,104 @@ absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
   if (parsed.max_pending_batches == 0) {
     return config.Error("max_pending_batches", "must be at least 1");
   }
-
   // Every registered driver may keep a settings section; only the chosen
   // one's is read.
-  ConfigNode driver_settings;
   for (const std::string& name : TransportRegistry::Global().Names()) {
     SB_ASSIGN_OR_RETURN(ConfigNode section, transport.Child(name));
-    if (name == parsed.driver) driver_settings = section;
+    if (name == parsed.driver) out.driver_settings = section;
   }
   SB_RETURN_IF_ERROR(transport.CheckAllKeysKnown());
-  auto created =
-      TransportRegistry::Global().Create(parsed.driver, driver_settings);
-  if (!created.ok()) {
-    if (absl::IsNotFound(created.status())) {
-      // Keep NotFound, with the field named.
-      return absl::NotFoundError(
-          transport.Error("driver", created.status().message()).message());
-    }
-    return created.status();
+  const std::vector<std::string> known = TransportRegistry::Global().Names();
+  if (std::find(known.begin(), known.end(), parsed.driver) == known.end()) {
+    // Keep the registry's NotFound, with the field named.
+    auto missing = TransportRegistry::Global().Create(parsed.driver, {});
+    return absl::NotFoundError(
+        transport.Error("driver", missing.status().message()).message());
   }
-  Logger("bridge")->info("transport driver: {}", parsed.driver);
-  return std::make_unique<BridgeService>(parsed, *std::move(created));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
+    const ConfigNode& config, const std::string& listen_override) {
+  SB_ASSIGN_OR_RETURN(ParsedConfig parsed,
+                      ParseConfig(config, listen_override));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport,
+                      TransportRegistry::Global().Create(
+                          parsed.config.driver, parsed.driver_settings));
+  Logger("bridge")->info("transport driver: {}", parsed.config.driver);
+  return std::make_unique<BridgeService>(parsed.config, std::move(transport));
 }
 
 BridgeService::BridgeService(BridgeConfig config,
                              std::unique_ptr<Transport> transport)
     : config_(std::move(config)), transport_(std::move(transport)) {}
 
-void BridgeService::Drain() { streams_.CloseAll(); }
+BridgeService::~BridgeService() = default;
+
+std::shared_ptr<Transport> BridgeService::CurrentTransport() const {
+  absl::MutexLock lock(&transport_mu_);
+  return transport_;
+}
+
+void BridgeService::Drain() {
+  produce_streams_.CloseAll();
+  consume_streams_.CloseAll();
+}
+
+absl::Status BridgeService::Reload(const ConfigNode& config) {
+  auto log = Logger("bridge");
+  SB_ASSIGN_OR_RETURN(ParsedConfig parsed, ParseConfig(config, config_.listen));
+  if (CurrentTransport()->driver() == "memory") {
+    return absl::FailedPreconditionError(
+        "the memory transport keeps its queues in this process; replacing "
+        "it would lose them: restart the bridge instead");
+  }
+  // Connect first: a bad setting leaves everything as it was.
+  SB_ASSIGN_OR_RETURN(std::shared_ptr<Transport> fresh,
+                      TransportRegistry::Global().Create(
+                          parsed.config.driver, parsed.driver_settings));
+  // Subscriptions live on the old transport: end them; apps subscribe
+  // again and the broker requeues what they held.
+  consume_streams_.FinishAll(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                   "the bridge reloaded its settings; subscribe again"));
+  std::shared_ptr<Transport> old;
+  {
+    // Held while the old transport finishes: no batch reaches either
+    // transport meanwhile, so per-source order holds across the swap.
+    absl::MutexLock lock(&transport_mu_);
+    old = std::move(transport_);
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (old.use_count() > 1 && absl::Now() < deadline) {
+      // Streams that took it just before the swap are handing it a batch,
+      // and ended Consume streams are releasing their subscriptions; none
+      // of that needs this lock.
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (old.use_count() > 1) {
+      log->warn(
+          "old transport still in use after 10s; it closes when "
+          "released");
+    }
+    // Waits for its unconfirmed batches, then closes its sessions.
+    old.reset();
+    transport_ = std::move(fresh);
+  }
+  log->info("transport reloaded: driver {}", parsed.config.driver);
+  return absl::OkStatus();
+}
 
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>*
 BridgeService::Produce(grpc::CallbackServerContext* context) {
-  return new ProduceStream(transport_.get(), &streams_,
+  return new ProduceStream(this, &produce_streams_,
                            config_.max_pending_batches);
 }
 
 grpc::ServerBidiReactor<ConsumeRequest, ConsumeResponse>*
 BridgeService::Consume(grpc::CallbackServerContext* context) {
-  return new ConsumeStream(transport_.get(), &streams_);
+  return new ConsumeStream(this, &consume_streams_);
 }
 
 grpc::ServerUnaryReactor* BridgeService::GetQueueStats(
@@ -240,7 +318,7 @@ grpc::ServerUnaryReactor* BridgeService::GetQueueStats(
     switchboard::v1::GetQueueStatsResponse* response) {
   std::vector<std::string> names(request->queues().begin(),
                                  request->queues().end());
-  auto stats = transport_->GetQueueStats(names);
+  auto stats = CurrentTransport()->GetQueueStats(names);
   if (stats.ok()) {
     for (const QueueStats& s : *stats) {
       auto* out = response->add_queues();
@@ -260,8 +338,9 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
     grpc::CallbackServerContext* context,
     const switchboard::v1::GetTransportInfoRequest* request,
     switchboard::v1::TransportInfo* response) {
-  Capabilities caps = transport_->capabilities();
-  response->set_driver(std::string(transport_->driver()));
+  std::shared_ptr<Transport> transport = CurrentTransport();
+  Capabilities caps = transport->capabilities();
+  response->set_driver(std::string(transport->driver()));
   response->set_durable(caps.durable);
   response->set_acks(caps.acks);
   response->set_last_value(caps.last_value);

@@ -27,6 +27,13 @@ struct BridgeConfig {
 };
 
 // The mq-bridge service: the gRPC face of one Transport. Thread-safe.
+//
+// SIGHUP reloads `transport.*`: the new transport is connected first, the
+// Consume streams are ended (apps subscribe again; their unacked deliveries
+// return to the queues), then, with new batches held back, the old
+// transport finishes its unconfirmed batches and closes its sessions before
+// the new one takes over. Confirmed events are never lost and per-source
+// order holds across the swap. Other settings need a restart.
 class BridgeService final : public ServiceBase,
                             public switchboard::v1::Bridge::CallbackService {
  public:
@@ -35,12 +42,16 @@ class BridgeService final : public ServiceBase,
       const ConfigNode& config, const std::string& listen_override);
 
   BridgeService(BridgeConfig config, std::unique_ptr<Transport> transport);
+  ~BridgeService() override;
 
   std::string listen_address() const override { return config_.listen; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
   void Drain() override;
+  absl::Status Reload(const ConfigNode& config) override;
 
-  Transport& transport() { return *transport_; }
+  // The transport in use now; kept alive by the caller's copy.
+  std::shared_ptr<Transport> CurrentTransport() const;
+  Transport& transport() { return *CurrentTransport(); }
 
   // Bridge RPCs.
   grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
@@ -60,8 +71,10 @@ class BridgeService final : public ServiceBase,
 
  private:
   const BridgeConfig config_;
-  const std::unique_ptr<Transport> transport_;
-  StreamSet streams_;
+  mutable absl::Mutex transport_mu_;
+  std::shared_ptr<Transport> transport_ ABSL_GUARDED_BY(transport_mu_);
+  StreamSet produce_streams_;
+  StreamSet consume_streams_;
 };
 
 }  // namespace switchboard::bridge

@@ -54,8 +54,7 @@ TEST(AmqpInteropTest, PikaConsumesAndDecodesASwitchboardEvent) {
   auto pika = Process::Start(
       "/usr/bin/python3",
       {Runfile("tests/e2e/interop/consume_one.py"), "--port",
-       std::to_string((*broker)->amqp_port()), "--queue",
-       "app.kytos.topology"},
+       std::to_string((*broker)->amqp_port()), "--queue", "app.kytos.topology"},
       o);
   ASSERT_TRUE(pika.ok());
   ASSERT_EQ((*pika)->Wait(absl::Seconds(60)), 0) << ReadFile(err);

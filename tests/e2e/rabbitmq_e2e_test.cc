@@ -2,6 +2,7 @@
 // rabbitmq driver and a real, private rabbitmq-server.
 #include <signal.h>
 
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -173,6 +174,85 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
            stats->forwarded() == 3000 && stats->buffered() == 0;
   }));
   EXPECT_EQ((*app)->count(), 3000u);
+}
+
+TEST(RabbitMqEndToEndTest, SighupReloadsTheTransportAndLosesNothing) {
+  auto cluster = StartOnRabbitMq("e2e3");
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e3.verbose") == 0; }));
+  const std::string config = cluster->dir() + "/bridge.yaml";
+  const std::string original = ReadFile(config);
+
+  // Each round publishes 1000 events; the app drains them, subscribing
+  // again whenever the bridge ends its stream.
+  std::map<std::string, int> seen;
+  int total = 0;
+  auto publish_round = [&](int n) {
+    auto answers = Publish(cluster->broadcaster_address(),
+                           MakeEvents("kytos/topology", "t", n), 100);
+    ASSERT_TRUE(answers.ok()) << answers.status();
+    total += n;
+  };
+  // The app: one subscription, opened again only when the bridge ends it.
+  std::unique_ptr<Subscriber> app;
+  size_t counted = 0;  // deliveries of `app` already in `seen`
+  auto drain = [&] {
+    absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (static_cast<int>(seen.size()) < total && absl::Now() < deadline) {
+      if (app == nullptr || app->Wait(absl::ZeroDuration()).error_code() !=
+                                grpc::StatusCode::DEADLINE_EXCEEDED) {
+        auto opened = Subscriber::Open(cluster->consumer_address(),
+                                       {"e2e3.verbose"}, 200, true);
+        if (!opened.ok()) {
+          // As any app told "subscribe again": try again shortly.
+          ASSERT_EQ(opened.status().code(), absl::StatusCode::kUnavailable)
+              << opened.status();
+          std::cerr << "resubscribing: " << opened.status() << "\n";
+          absl::SleepFor(absl::Milliseconds(50));
+          continue;
+        }
+        app = *std::move(opened);
+        counted = 0;
+      }
+      std::vector<EventDelivery> got =
+          app->WaitFor(counted + (total - seen.size()), absl::Seconds(5));
+      for (size_t i = counted; i < got.size(); ++i) {
+        ++seen[got[i].event().id()];
+      }
+      counted = got.size();
+    }
+  };
+
+  publish_round(1000);
+  drain();
+  // A valid change: the bridge reconnects with the new settings.
+  WriteFile(config, original + "    confirm_window: 100\n");
+  cluster->bridge().Signal(SIGHUP);
+  ASSERT_TRUE(Eventually([&] {
+    return cluster->Log("bridge").find("transport reloaded") !=
+           std::string::npos;
+  })) << cluster->Log("bridge");
+  publish_round(1000);
+  drain();
+  // A bad change is refused and the bridge goes on as it was.
+  WriteFile(config, original + "    confirm_windoe: 100\n");
+  cluster->bridge().Signal(SIGHUP);
+  ASSERT_TRUE(Eventually([&] {
+    return cluster->Log("bridge").find("reload refused") != std::string::npos;
+  }));
+  EXPECT_THAT(cluster->Log("bridge"),
+              ::testing::HasSubstr("confirm_windoe: unknown setting"));
+  publish_round(1000);
+  drain();
+
+  ASSERT_EQ(seen.size(), 3000u) << cluster->Log("bridge");
+  // An event is seen twice only if the app had not acked it when its
+  // stream ended, so at most one credit window per reload.
+  int duplicates = 0;
+  for (const auto& [id, n] : seen) duplicates += n - 1;
+  EXPECT_LE(duplicates, 200);
+  EXPECT_TRUE(Eventually([&] { return Depth(*cluster, "e2e3.verbose") == 0; }));
+  EXPECT_TRUE(cluster->bridge().running());
 }
 
 }  // namespace

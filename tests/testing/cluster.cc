@@ -176,7 +176,11 @@ absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
   for (const std::string& q : queues) open.mutable_open()->add_queues(q);
   open.mutable_open()->set_credit(credit);
   if (!s->stream_->Write(open)) {
-    return absl::UnavailableError("cannot open the Subscribe stream");
+    // The service ended the stream at once; say why.
+    grpc::Status status = s->stream_->Finish();
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("the Subscribe stream ended at once: ",
+                                     status.error_message()));
   }
   s->reader_ = std::thread([p = s.get()] { p->ReadLoop(); });
   return s;
