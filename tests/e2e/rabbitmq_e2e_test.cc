@@ -11,27 +11,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
-#include "tests/testing/rabbitmq_server.h"
+#include "tests/testing/rabbitmq_environment.h"
 
 namespace switchboard::testing {
 namespace {
 
 using switchboard::v1::EventDelivery;
-
-RabbitMqServer* broker = nullptr;
-
-class BrokerEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto started = RabbitMqServer::Start();
-    ASSERT_TRUE(started.ok()) << started.status();
-    broker = started->release();
-  }
-  void TearDown() override { delete broker; }
-};
-
-const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new BrokerEnvironment);
 
 // Every test gets its own exchange, so queues of one test never see events
 // of another on the shared broker.
@@ -43,7 +28,7 @@ std::unique_ptr<Cluster> StartOnRabbitMq(const std::string& exchange) {
       "  driver: rabbitmq\n"
       "  rabbitmq:\n"
       "    port: ",
-      broker->amqp_port(),
+      SharedRabbitMq().amqp_port(),
       "\n"
       "    exchange: ",
       exchange,
@@ -58,37 +43,12 @@ std::unique_ptr<Cluster> StartOnRabbitMq(const std::string& exchange) {
   return cluster.ok() ? *std::move(cluster) : nullptr;
 }
 
-uint64_t Depth(const Cluster& c, const std::string& queue) {
-  auto queues = ListQueues(c.consumer_address());
-  if (!queues.ok()) return ~uint64_t{0};
-  for (const auto& q : queues->queues()) {
-    if (q.name() == queue) return q.depth();
-  }
-  return ~uint64_t{0};
-}
-
-// Each source's sequence numbers 1..n exactly once, in order.
-void ExpectExactlyOnceInOrder(const std::vector<EventDelivery>& got,
-                              const std::map<std::string, int>& sent) {
-  std::map<std::string, uint64_t> last;
-  std::set<std::string> ids;
-  for (const EventDelivery& d : got) {
-    EXPECT_TRUE(ids.insert(d.event().id()).second)
-        << "duplicate " << d.event().id();
-    EXPECT_EQ(d.event().sequence(), last[d.event().source()] + 1)
-        << "out of order from " << d.event().source();
-    last[d.event().source()] = d.event().sequence();
-  }
-  for (const auto& [source, n] : sent) {
-    EXPECT_EQ(last[source], static_cast<uint64_t>(n)) << source;
-  }
-}
-
 TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
   auto cluster = StartOnRabbitMq("e2e1");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e1.verbose") == 0; }))
-      << cluster->Log("bridge");
+  ASSERT_TRUE(Eventually([&] {
+    return cluster->QueueDepth("e2e1.verbose") == 0;
+  })) << cluster->Log("bridge");
   auto verbose = Subscriber::Open(cluster->consumer_address(), {"e2e1.verbose"},
                                   500, /*auto_ack=*/true);
   ASSERT_TRUE(verbose.ok());
@@ -105,18 +65,18 @@ TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
   for (auto& p : producers) p.join();
   std::vector<EventDelivery> all = (*verbose)->WaitFor(3000);
   ASSERT_EQ(all.size(), 3000u) << cluster->Log("bridge");
-  ExpectExactlyOnceInOrder(all, sent);
+  ExpectExactlyOnceInSourceOrder(all, sent);
 
   auto app = Subscriber::Open(cluster->consumer_address(),
                               {"e2e1.app.kytos.topology"}, 100, true);
   ASSERT_TRUE(app.ok());
   std::vector<EventDelivery> mine = (*app)->WaitFor(2000);
   ASSERT_EQ(mine.size(), 2000u);
-  ExpectExactlyOnceInOrder(mine, {{"kytos/topology", 2000}});
+  ExpectExactlyOnceInSourceOrder(mine, {{"kytos/topology", 2000}});
   EXPECT_TRUE(Eventually([&] {
-    return Depth(*cluster, "e2e1.verbose") == 0 &&
-           Depth(*cluster, "e2e1.app.kytos.topology") == 0 &&
-           Depth(*cluster, "e2e1.app.kytos.of_core") == 1000;
+    return cluster->QueueDepth("e2e1.verbose") == 0 &&
+           cluster->QueueDepth("e2e1.app.kytos.topology") == 0 &&
+           cluster->QueueDepth("e2e1.app.kytos.of_core") == 1000;
   }));
   EXPECT_EQ((*verbose)->count(), 3000u);
 }
@@ -124,7 +84,8 @@ TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
 TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
   auto cluster = StartOnRabbitMq("e2e2");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e2.verbose") == 0; }));
+  ASSERT_TRUE(
+      Eventually([&] { return cluster->QueueDepth("e2e2.verbose") == 0; }));
   auto app = Subscriber::Open(cluster->consumer_address(), {"e2e2.verbose"},
                               200, /*auto_ack=*/true);
   ASSERT_TRUE(app.ok());
@@ -151,9 +112,9 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
   };
   publish_round(1, 1000);
   // Kill the broker while the first round is still flowing.
-  broker->Kill();
+  SharedRabbitMq().Kill();
   publish_round(2, 1000);  // accepted by the broadcaster, buffered
-  ASSERT_TRUE(broker->Restart().ok());
+  ASSERT_TRUE(SharedRabbitMq().Restart().ok());
   publish_round(3, 1000);
 
   std::vector<EventDelivery> got = (*app)->WaitFor(3000, absl::Seconds(120));
@@ -163,9 +124,10 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
       << cluster->Log("broadcaster") << "\nbridge:\n"
       << cluster->Log("bridge") << "\nconsumer:\n"
       << cluster->Log("consumer");
-  ExpectExactlyOnceInOrder(got, {{"kytos/topology", 3000}});
+  ExpectExactlyOnceInSourceOrder(got, {{"kytos/topology", 3000}});
   // And nothing more trickles in afterwards.
-  EXPECT_TRUE(Eventually([&] { return Depth(*cluster, "e2e2.verbose") == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return cluster->QueueDepth("e2e2.verbose") == 0; }));
   // The broker may deliver a persistent message before it confirms it to
   // the publisher, so the broadcaster's count catches up a little later.
   EXPECT_TRUE(Eventually([&] {
@@ -179,7 +141,8 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
 TEST(RabbitMqEndToEndTest, SighupReloadsTheTransportAndLosesNothing) {
   auto cluster = StartOnRabbitMq("e2e3");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(Eventually([&] { return Depth(*cluster, "e2e3.verbose") == 0; }));
+  ASSERT_TRUE(
+      Eventually([&] { return cluster->QueueDepth("e2e3.verbose") == 0; }));
   const std::string config = cluster->dir() + "/bridge.yaml";
   const std::string original = ReadFile(config);
 
@@ -251,7 +214,8 @@ TEST(RabbitMqEndToEndTest, SighupReloadsTheTransportAndLosesNothing) {
   int duplicates = 0;
   for (const auto& [id, n] : seen) duplicates += n - 1;
   EXPECT_LE(duplicates, 200);
-  EXPECT_TRUE(Eventually([&] { return Depth(*cluster, "e2e3.verbose") == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return cluster->QueueDepth("e2e3.verbose") == 0; }));
   EXPECT_TRUE(cluster->bridge().running());
 }
 

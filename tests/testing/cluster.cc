@@ -1,9 +1,11 @@
 #include "tests/testing/cluster.h"
 
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
 #include "services/common/status.h"
 
 namespace switchboard::testing {
@@ -82,6 +84,32 @@ absl::Status Cluster::StartBroadcaster() {
 absl::Status Cluster::StartConsumer() {
   return StartService("consumer", "services/consumer/consumer",
                       options_.consumer_yaml, &consumer_port_, &consumer_);
+}
+
+uint64_t Cluster::QueueDepth(const std::string& queue) const {
+  auto queues = ListQueues(consumer_address());
+  if (!queues.ok()) return kNoQueue;
+  for (const auto& q : queues->queues()) {
+    if (q.name() == queue) return q.depth();
+  }
+  return kNoQueue;
+}
+
+void ExpectExactlyOnceInSourceOrder(
+    const std::vector<switchboard::v1::EventDelivery>& got,
+    const std::map<std::string, int>& sent) {
+  std::map<std::string, uint64_t> last;
+  std::set<std::string> ids;
+  for (const auto& d : got) {
+    const auto& e = d.event();
+    EXPECT_TRUE(ids.insert(e.id()).second) << "duplicate " << e.id();
+    EXPECT_EQ(e.sequence(), last[e.source()] + 1)
+        << "out of order from " << e.source();
+    last[e.source()] = e.sequence();
+  }
+  for (const auto& [source, n] : sent) {
+    EXPECT_EQ(last[source], static_cast<uint64_t>(n)) << source;
+  }
 }
 
 std::vector<Event> MakeEvents(const std::string& source,

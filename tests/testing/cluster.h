@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +55,10 @@ class Cluster {
   const std::string& dir() const { return dir_; }
   // The service's stderr so far, for failure messages.
   std::string Log(const std::string& service) const;
+  // `queue`'s depth as the consumer's ListQueues reports it; kNoQueue when
+  // the queue is not listed or the consumer does not answer.
+  static constexpr uint64_t kNoQueue = ~uint64_t{0};
+  uint64_t QueueDepth(const std::string& queue) const;
 
  private:
   explicit Cluster(Options options);
@@ -92,6 +97,12 @@ absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
 
 absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
     const std::string& broadcaster_address);
+
+// gtest expectations: the deliveries hold each source's sequence numbers
+// 1..sent[source] exactly once (by event id too), in order.
+void ExpectExactlyOnceInSourceOrder(
+    const std::vector<switchboard::v1::EventDelivery>& got,
+    const std::map<std::string, int>& sent);
 
 // Polls until `pred` holds or `timeout` passes: for state that other
 // processes reach asynchronously.

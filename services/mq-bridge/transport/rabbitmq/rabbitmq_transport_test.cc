@@ -9,37 +9,20 @@
 #include "gtest/gtest.h"
 #include "services/mq-bridge/transport/conformance/transport_conformance.h"
 #include "services/mq-bridge/transport/registry.h"
+#include "tests/testing/rabbitmq_environment.h"
 #include "tests/testing/rabbitmq_server.h"
 
 namespace switchboard::bridge::rabbitmq {
 namespace {
 
 using switchboard::testing::RabbitMqServer;
+using switchboard::testing::SharedRabbitMq;
 using ::testing::HasSubstr;
 using testing::TransportConformanceTest;
 
-// One private broker for the whole test binary: starting one takes ~6 s.
-RabbitMqServer* broker = nullptr;
-
-class BrokerEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto started = RabbitMqServer::Start();
-    ASSERT_TRUE(started.ok()) << started.status();
-    broker = started->release();
-  }
-  void TearDown() override {
-    delete broker;
-    broker = nullptr;
-  }
-};
-
-const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new BrokerEnvironment);
-
 RabbitMqTransport::Settings BrokerSettings() {
   RabbitMqTransport::Settings s;
-  s.connection.port = broker->amqp_port();
+  s.connection.port = SharedRabbitMq().amqp_port();
   s.reconnect_initial = absl::Milliseconds(50);
   s.reconnect_max = absl::Milliseconds(500);
   return s;
