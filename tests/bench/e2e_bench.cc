@@ -30,6 +30,11 @@ ABSL_FLAG(int, event_bytes, 256, "Serialized size of each event.");
 ABSL_FLAG(int, batch, 1000, "Events per batch, pipeline and raw.");
 ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
 ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
+ABSL_FLAG(int, confirm_window, 10000,
+          "rabbitmq: the bridge's transport.rabbitmq.confirm_window.");
+ABSL_FLAG(bool, separate_phases, false,
+          "Also measure publishing alone (no subscriber) and then draining "
+          "the filled queue alone, to see which side limits the rate.");
 ABSL_FLAG(int, broadcaster_inflight, 8,
           "The broadcaster's bridge.max_inflight_batches.");
 ABSL_FLAG(int, paced_rate, 10000,
@@ -390,7 +395,7 @@ int Main() {
         "listen: 127.0.0.1:0\ntransport:\n  driver: rabbitmq\n  rabbitmq:\n"
         "    port: ",
         broker->amqp_port(), "\n    durable: ", persistent ? "true" : "false",
-        "\n");
+        "\n    confirm_window: ", absl::GetFlag(FLAGS_confirm_window), "\n");
   }
   options.broadcaster_yaml = absl::StrCat(
       "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n"
@@ -430,6 +435,23 @@ int Main() {
         "pipeline on rabbitmq = %.2fx raw rabbitmq-c with bare messages, "
         "%.2fx with switchboard's message shape\n",
         rate / raw_rabbit, rate / raw_shaped);
+  }
+
+  if (absl::GetFlag(FLAGS_separate_phases)) {
+    // Publish only: until the broadcaster has everything confirmed.
+    const int64_t start = NowNanos();
+    Produce(broadcaster, n, bytes, batch, window, 0);
+    testing::Eventually(
+        [&] {
+          auto stats = testing::GetBroadcasterStats(broadcaster);
+          return stats.ok() && stats->buffered() == 0;
+        },
+        absl::Minutes(10));
+    const double publish_secs = (NowNanos() - start) / 1e9;
+    // Drain only.
+    Result drain = Measure(consumer, n, absl::GetFlag(FLAGS_credit), [] {});
+    std::printf("publish alone: %.0f events/s; drain alone: %.0f events/s\n",
+                n / publish_secs, drain.received / drain.seconds);
   }
 
   const int paced = absl::GetFlag(FLAGS_paced_rate);
