@@ -20,6 +20,7 @@
 #include "services/common/server.h"
 #include "services/mq-bridge/bridge_service.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tests/testing/delivery_stream.h"
 
 namespace switchboard::consumer {
 namespace {
@@ -46,24 +47,14 @@ ConfigNode Yaml(const std::string& text) {
   return node.ok() ? *node : ConfigNode();
 }
 
-// A Subscribe stream on the sync API: a reader thread collects the
-// deliveries; the test thread writes, waits for deliveries and finishes.
-class SubscribeStream {
+// A Subscribe stream; deliveries are read in the background.
+class SubscribeStream
+    : public testing::DeliveryStream<SubscribeRequest, SubscribeResponse> {
  public:
-  explicit SubscribeStream(switchboard::v1::Consumer::Stub* stub) {
-    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
-    stream_ = stub->Subscribe(&context_);
-    reader_ = std::thread([this] { ReadAll(); });
-  }
-
-  ~SubscribeStream() {
-    context_.TryCancel();
-    Finish();
-  }
-
-  bool Write(const SubscribeRequest& request) {
-    return stream_->Write(request);
-  }
+  explicit SubscribeStream(switchboard::v1::Consumer::Stub* stub)
+      : DeliveryStream(
+            [stub](grpc::ClientContext* c) { return stub->Subscribe(c); },
+            kWait) {}
 
   bool Open(std::vector<std::string> queues, uint32_t credit) {
     SubscribeRequest request;
@@ -71,68 +62,6 @@ class SubscribeStream {
     request.mutable_open()->set_credit(credit);
     return Write(request);
   }
-
-  bool Ack(const std::vector<uint64_t>& tags) {
-    SubscribeRequest request;
-    for (uint64_t tag : tags) request.mutable_ack()->add_tags(tag);
-    return Write(request);
-  }
-
-  // Cancels the call, as an app that goes away does.
-  void Cancel() { context_.TryCancel(); }
-
-  // Waits until at least `n` deliveries have come (or the stream ended, or
-  // kWait passed) and returns all of them so far.
-  std::vector<EventDelivery> AwaitDeliveries(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return deliveries_.size() >= n || read_done_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
-    return deliveries_;
-  }
-
-  size_t delivery_count() {
-    absl::MutexLock lock(&mu_);
-    return deliveries_.size();
-  }
-
-  // Waits (bounded) for the stream to end; returns its status. Cancels the
-  // call if it does not end in time.
-  grpc::Status Finish() {
-    if (finished_) return status_;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!mu_.AwaitWithTimeout(absl::Condition(&read_done_), kWait)) {
-        context_.TryCancel();
-      }
-    }
-    reader_.join();
-    status_ = stream_->Finish();
-    finished_ = true;
-    return status_;
-  }
-
- private:
-  void ReadAll() {
-    SubscribeResponse response;
-    while (stream_->Read(&response)) {
-      absl::MutexLock lock(&mu_);
-      for (const auto& d : response.deliveries()) deliveries_.push_back(d);
-    }
-    absl::MutexLock lock(&mu_);
-    read_done_ = true;
-  }
-
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<SubscribeRequest, SubscribeResponse>>
-      stream_;
-  std::thread reader_;
-  absl::Mutex mu_;
-  std::vector<EventDelivery> deliveries_ ABSL_GUARDED_BY(mu_);
-  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ = false;
-  grpc::Status status_;
 };
 
 std::vector<uint64_t> TagsOf(const std::vector<EventDelivery>& deliveries) {

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "services/common/server.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
+#include "tests/testing/delivery_stream.h"
 
 namespace switchboard::bridge {
 namespace {
@@ -39,22 +40,14 @@ std::chrono::system_clock::time_point Deadline() {
   return absl::ToChronoTime(absl::Now() + kWait);
 }
 
-// A Consume stream on the sync API: a reader thread collects the
-// deliveries; the test thread writes, waits for deliveries and finishes.
-class ConsumeStream {
+// A Consume stream; deliveries are read in the background.
+class ConsumeStream
+    : public testing::DeliveryStream<ConsumeRequest, ConsumeResponse> {
  public:
-  explicit ConsumeStream(switchboard::v1::Bridge::Stub* stub) {
-    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
-    stream_ = stub->Consume(&context_);
-    reader_ = std::thread([this] { ReadAll(); });
-  }
-
-  ~ConsumeStream() {
-    context_.TryCancel();
-    Finish();
-  }
-
-  bool Write(const ConsumeRequest& request) { return stream_->Write(request); }
+  explicit ConsumeStream(switchboard::v1::Bridge::Stub* stub)
+      : DeliveryStream(
+            [stub](grpc::ClientContext* c) { return stub->Consume(c); },
+            kWait) {}
 
   bool Open(std::vector<std::string> queues, uint32_t prefetch) {
     ConsumeRequest request;
@@ -62,67 +55,6 @@ class ConsumeStream {
     request.mutable_open()->set_prefetch(prefetch);
     return Write(request);
   }
-
-  bool Ack(const std::vector<uint64_t>& tags) {
-    ConsumeRequest request;
-    for (uint64_t tag : tags) request.mutable_ack()->add_tags(tag);
-    return Write(request);
-  }
-
-  bool WritesDone() { return stream_->WritesDone(); }
-
-  // Waits until at least `n` deliveries have come (or the stream ended, or
-  // kWait passed) and returns all of them so far.
-  std::vector<switchboard::v1::Delivery> AwaitDeliveries(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return deliveries_.size() >= n || read_done_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
-    return deliveries_;
-  }
-
-  size_t delivery_count() {
-    absl::MutexLock lock(&mu_);
-    return deliveries_.size();
-  }
-
-  // Waits (bounded) for the server to end the stream; returns its status.
-  // Cancels the call if it does not end in time.
-  grpc::Status Finish() {
-    if (finished_) return status_;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!mu_.AwaitWithTimeout(absl::Condition(&read_done_), kWait)) {
-        context_.TryCancel();
-      }
-    }
-    reader_.join();
-    status_ = stream_->Finish();
-    finished_ = true;
-    return status_;
-  }
-
- private:
-  void ReadAll() {
-    ConsumeResponse response;
-    while (stream_->Read(&response)) {
-      absl::MutexLock lock(&mu_);
-      for (const auto& d : response.deliveries()) deliveries_.push_back(d);
-    }
-    absl::MutexLock lock(&mu_);
-    read_done_ = true;
-  }
-
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<ConsumeRequest, ConsumeResponse>>
-      stream_;
-  std::thread reader_;
-  absl::Mutex mu_;
-  std::vector<switchboard::v1::Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
-  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ = false;
-  grpc::Status status_;
 };
 
 std::vector<uint64_t> TagsOf(
