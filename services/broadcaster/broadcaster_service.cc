@@ -103,7 +103,7 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   return c;
 }
 
-absl::Status ValidateEvent(const Event& event, uint64_t max_event_bytes) {
+absl::Status ValidateEvent(const Event& event) {
   if (event.source().empty()) {
     return absl::InvalidArgumentError(
         "source is empty: name the producing app, e.g. 'kytos/topology'");
@@ -121,12 +121,6 @@ absl::Status ValidateEvent(const Event& event, uint64_t max_event_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("type is ", event.type().size(),
                      " characters; the limit is ", kMaxTypeLength));
-  }
-  const size_t size = event.ByteSizeLong();
-  if (size > max_event_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("event is ", size, " bytes serialized; the limit is ",
-                     max_event_bytes, " (max_event_bytes)"));
   }
   return absl::OkStatus();
 }
@@ -218,7 +212,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   std::vector<std::string> invalid_reason(n);
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
-    absl::Status s = ValidateEvent(*e, config_.max_event_bytes);
+    absl::Status s = ValidateEvent(*e);
     if (!s.ok()) {
       invalid_reason[i] = std::string(s.message());
       continue;
@@ -234,24 +228,35 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   }
   AssignSequences(valid);
 
-  std::vector<RoutedEvent> routed(valid.size());
+  std::vector<RoutedEvent> routed;
+  std::vector<int> routed_index;
+  routed.reserve(valid.size());
   for (size_t k = 0; k < valid.size(); ++k) {
-    routed[k].set_id(valid[k]->id());
-    routed[k].set_source(valid[k]->source());
-    routed[k].set_type(valid[k]->type());
-    routed[k].set_time_unix_nanos(valid[k]->time().seconds() * 1'000'000'000 +
-                                  valid[k]->time().nanos());
-    valid[k]->SerializeToString(routed[k].mutable_event());
-    for (std::string& q : router_.Route(*valid[k])) {
-      routed[k].add_queues(std::move(q));
+    RoutedEvent r;
+    // The size limit is checked on the bytes themselves (assigned fields
+    // included): one serialization per event, no separate size pass.
+    valid[k]->SerializeToString(r.mutable_event());
+    if (r.event().size() > config_.max_event_bytes) {
+      invalid_reason[valid_index[k]] = absl::StrCat(
+          "event is ", r.event().size(), " bytes serialized; the limit is ",
+          config_.max_event_bytes, " (max_event_bytes)");
+      continue;
     }
+    r.set_id(valid[k]->id());
+    r.set_source(valid[k]->source());
+    r.set_type(valid[k]->type());
+    r.set_time_unix_nanos(valid[k]->time().seconds() * 1'000'000'000 +
+                          valid[k]->time().nanos());
+    for (std::string& q : router_.Route(*valid[k])) r.add_queues(std::move(q));
+    routed.push_back(std::move(r));
+    routed_index.push_back(valid_index[k]);
   }
   const size_t accepted = buffer_.Push(routed);
 
   // Answer in request order.
   std::vector<int> outcome(n, -1);  // -1 invalid, 1 accepted, 0 full
-  for (size_t k = 0; k < valid.size(); ++k) {
-    outcome[valid_index[k]] = k < accepted ? 1 : 0;
+  for (size_t k = 0; k < routed.size(); ++k) {
+    outcome[routed_index[k]] = k < accepted ? 1 : 0;
   }
   const EventBuffer::Stats stats = buffer_.stats();
   for (int i = 0; i < n; ++i) {
@@ -273,8 +278,8 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   }
   response.set_accepted(accepted);
   accepted_ += accepted;
-  rejected_invalid_ += n - valid.size();
-  rejected_full_ += valid.size() - accepted;
+  rejected_invalid_ += n - routed.size();
+  rejected_full_ += routed.size() - accepted;
   return response;
 }
 

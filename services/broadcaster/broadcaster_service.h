@@ -39,10 +39,9 @@ struct BroadcasterConfig {
       const ConfigNode& config, const std::string& listen_override);
 };
 
-// Checks an event as a producer sent it: required fields and size.
-// InvalidArgument naming the field.
-absl::Status ValidateEvent(const switchboard::v1::Event& event,
-                           uint64_t max_event_bytes);
+// Checks an event's required fields as a producer sent it; InvalidArgument
+// naming the field. (Its size is checked on the serialized bytes.)
+absl::Status ValidateEvent(const switchboard::v1::Event& event);
 
 // A random UUID v4 in its 36-character text form.
 std::string NewEventId();
