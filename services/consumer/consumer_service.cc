@@ -33,7 +33,7 @@ struct CallHandle {
   absl::Mutex mu;
   BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
   // What the app holds unacked, by tag, for deduplication.
-  absl::flat_hash_map<uint64_t, std::pair<DedupWindow*, std::string>> held
+  absl::flat_hash_map<uint64_t, std::pair<DedupWindow*, DedupWindow::Key>> held
       ABSL_GUARDED_BY(mu);
 
   // The held deliveries went back to their queues.
@@ -167,15 +167,28 @@ class BridgeCall final
     SubscribeResponse out;
     out.mutable_deliveries()->Reserve(response_.deliveries_size());
     ConsumeRequest duplicates;
+    std::vector<bool> admitted(response_.deliveries_size(), true);
     {
+      // Deliveries of a response mostly share one queue: look its window
+      // up once.
+      const std::string* window_queue = nullptr;
+      DedupWindow* window = nullptr;
       absl::MutexLock lock(&handle_->mu);
-      for (auto& d : *response_.mutable_deliveries()) {
-        DedupWindow* window = dedup_->For(d.queue());
-        if (window != nullptr && !window->Admit(d.id())) {
+      for (int i = 0; i < response_.deliveries_size(); ++i) {
+        const auto& d = response_.deliveries(i);
+        if (window_queue == nullptr || *window_queue != d.queue()) {
+          window_queue = &d.queue();
+          window = dedup_->For(d.queue());
+        }
+        const DedupWindow::Key key = window != nullptr
+                                         ? DedupWindow::KeyOf(d.id())
+                                         : DedupWindow::kNoKey;
+        if (window != nullptr && !window->Admit(key)) {
           duplicates.mutable_ack()->add_tags(d.tag());
+          admitted[i] = false;
           continue;
         }
-        handle_->held.emplace(d.tag(), std::make_pair(window, d.id()));
+        handle_->held.emplace(d.tag(), std::make_pair(window, key));
       }
     }
     if (duplicates.has_ack()) {
@@ -185,8 +198,9 @@ class BridgeCall final
                   duplicates.ack().tags_size());
       Send(std::move(duplicates));
     }
-    for (auto& d : *response_.mutable_deliveries()) {
-      if (!IsHeld(d.tag())) continue;
+    for (int i = 0; i < response_.deliveries_size(); ++i) {
+      if (!admitted[i]) continue;
+      auto& d = *response_.mutable_deliveries(i);
       auto* delivery = out.add_deliveries();
       delivery->set_tag(d.tag());
       delivery->set_queue(std::move(*d.mutable_queue()));
@@ -203,11 +217,6 @@ class BridgeCall final
     }
     if (out.deliveries_size() > 0) app_->Send(std::move(out));
     StartOp([&] { StartRead(&response_); });
-  }
-
-  bool IsHeld(uint64_t tag) {
-    absl::MutexLock lock(&handle_->mu);
-    return handle_->held.contains(tag);
   }
 
   void OnDone(const grpc::Status& status) override {

@@ -1,12 +1,15 @@
 #ifndef SWITCHBOARD_SERVICES_CONSUMER_DEDUP_WINDOW_H_
 #define SWITCHBOARD_SERVICES_CONSUMER_DEDUP_WINDOW_H_
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace switchboard::consumer {
@@ -16,25 +19,33 @@ namespace switchboard::consumer {
 // redelivery after a lost ack) are not shown twice. Remembers the ids of
 // the last `capacity` acked events and of every event delivered and not yet
 // settled. Thread-safe; shared by all subscriptions of the queue.
+//
+// Ids are kept as 128-bit hashes: no allocation per event on the delivery
+// path, and a false match is about as likely as a hardware error.
 class DedupWindow {
  public:
+  using Key = std::pair<uint64_t, uint64_t>;
+  // The key of an empty id: such events are never treated as duplicates.
+  static constexpr Key kNoKey{0, 0};
+  static Key KeyOf(absl::string_view id);
+
   explicit DedupWindow(size_t capacity) : capacity_(capacity) {}
 
-  // Whether a delivery of `id` should reach the app: false when an app
-  // already acked it (within the window) or holds it unacked now. Admitted
-  // ids count as in flight until Done or Release.
-  bool Admit(const std::string& id);
+  // Whether a delivery should reach the app: false when an app already
+  // acked it (within the window) or holds it unacked now. Admitted keys
+  // count as in flight until Done or Release.
+  bool Admit(Key key);
   // The app acked (or dropped) it: remember it as seen.
-  void Done(const std::string& id);
+  void Done(Key key);
   // It went back to the queue unacked: its next delivery is admitted.
-  void Release(const std::string& id);
+  void Release(Key key);
 
  private:
   const size_t capacity_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Key, int> in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Key> seen_ ABSL_GUARDED_BY(mu_);
+  std::deque<Key> order_ ABSL_GUARDED_BY(mu_);
 };
 
 // One DedupWindow per queue, created on first use. Thread-safe.

@@ -7,36 +7,38 @@ namespace {
 
 TEST(DedupWindowTest, CopiesOfInFlightAndAckedEventsAreRefused) {
   DedupWindow w(10);
-  EXPECT_TRUE(w.Admit("a"));
-  EXPECT_FALSE(w.Admit("a"));  // a copy while the app holds it
-  w.Done("a");
-  EXPECT_FALSE(w.Admit("a"));  // a copy after the app acked it
-  EXPECT_TRUE(w.Admit("b"));
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
+  EXPECT_FALSE(
+      w.Admit(DedupWindow::KeyOf("a")));  // a copy while the app holds it
+  w.Done(DedupWindow::KeyOf("a"));
+  EXPECT_FALSE(
+      w.Admit(DedupWindow::KeyOf("a")));  // a copy after the app acked it
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("b")));
 }
 
 TEST(DedupWindowTest, ReleasedEventsAreAdmittedAgain) {
   DedupWindow w(10);
-  EXPECT_TRUE(w.Admit("a"));
-  w.Release("a");  // went back to the queue unacked
-  EXPECT_TRUE(w.Admit("a"));
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
+  w.Release(DedupWindow::KeyOf("a"));  // went back to the queue unacked
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
 }
 
 TEST(DedupWindowTest, RemembersOnlyTheLastCapacityAckedIds) {
   DedupWindow w(2);
   for (const char* id : {"a", "b", "c"}) {
-    ASSERT_TRUE(w.Admit(id));
-    w.Done(id);
+    ASSERT_TRUE(w.Admit(DedupWindow::KeyOf(id)));
+    w.Done(DedupWindow::KeyOf(id));
   }
-  EXPECT_TRUE(w.Admit("a"));  // forgotten
-  EXPECT_FALSE(w.Admit("b"));
-  EXPECT_FALSE(w.Admit("c"));
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));  // forgotten
+  EXPECT_FALSE(w.Admit(DedupWindow::KeyOf("b")));
+  EXPECT_FALSE(w.Admit(DedupWindow::KeyOf("c")));
 }
 
 TEST(DedupWindowTest, EventsWithoutIdsAreNeverDropped) {
   DedupWindow w(2);
-  EXPECT_TRUE(w.Admit(""));
-  w.Done("");
-  EXPECT_TRUE(w.Admit(""));
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("")));
+  w.Done(DedupWindow::KeyOf(""));
+  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("")));
 }
 
 TEST(DedupWindowsTest, OnePerQueueAndZeroCapacityTurnsItOff) {

@@ -32,6 +32,8 @@ ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
 ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
 ABSL_FLAG(int, confirm_window, 10000,
           "rabbitmq: the bridge's transport.rabbitmq.confirm_window.");
+ABSL_FLAG(int, dedup_window, 100000,
+          "The consumer's dedup_window (0 turns deduplication off).");
 ABSL_FLAG(bool, separate_phases, false,
           "Also measure publishing alone (no subscriber) and then draining "
           "the filled queue alone, to see which side limits the rate.");
@@ -403,6 +405,8 @@ int Main() {
       absl::GetFlag(FLAGS_broadcaster_inflight), "\n",
       absl::GetFlag(FLAGS_verbose_queue) ? ""
                                          : "routing:\n  verbose_queue: ''\n");
+  options.consumer_yaml += absl::StrCat(
+      "dedup_window: ", absl::GetFlag(FLAGS_dedup_window), "\n");
   auto cluster = testing::Cluster::Start(options);
   if (!cluster.ok()) {
     std::fprintf(stderr, "cannot start the services: %s\n",
