@@ -216,6 +216,12 @@ absl::StatusOr<ConfigNode> ConfigNode::Child(absl::string_view key) const {
   return ConfigNode(value, origin_, FieldName(key));
 }
 
+std::vector<std::string> ConfigNode::Keys() const {
+  std::vector<std::string> keys;
+  for (const auto& entry : node_) keys.push_back(entry.first.Scalar());
+  return keys;
+}
+
 absl::Status ConfigNode::CheckAllKeysKnown() const {
   for (const auto& entry : node_) {
     std::string key = entry.first.Scalar();

@@ -55,6 +55,10 @@ class ConfigNode {
   // holds something other than a mapping.
   absl::StatusOr<ConfigNode> Child(absl::string_view key) const;
 
+  // The mapping's keys in file order, for settings keyed by a name (e.g.
+  // per-queue filters). Read each with Child() or a getter as usual.
+  std::vector<std::string> Keys() const;
+
   // Fails, naming the first one, if the mapping has keys that no getter or
   // Child() asked for.
   absl::Status CheckAllKeysKnown() const;

@@ -92,6 +92,19 @@ TEST(ConfigNodeTest, JsonIsAccepted) {
   EXPECT_EQ(listen, "127.0.0.1:0");
 }
 
+TEST(ConfigNodeTest, KeysInFileOrderForNamedSettings) {
+  ConfigNode node = MustParse("queues:\n  b: {x: 1}\n  a: {x: 2}\n");
+  auto queues = node.Child("queues");
+  ASSERT_TRUE(queues.ok());
+  EXPECT_THAT(queues->Keys(), testing::ElementsAre("b", "a"));
+  auto b = queues->Child("b");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->path(), "queues.b");
+  EXPECT_FALSE(queues->CheckAllKeysKnown().ok());  // "a" not read yet
+  ASSERT_TRUE(queues->Child("a").ok());
+  EXPECT_TRUE(queues->CheckAllKeysKnown().ok());
+}
+
 TEST(ConfigNodeTest, MissingFileIsNotFound) {
   auto node = ConfigNode::LoadFile("/nonexistent/switchboard.yaml");
   EXPECT_EQ(node.status().code(), absl::StatusCode::kNotFound);

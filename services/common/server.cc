@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/admin_service.h"
 #include "services/common/logging.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -32,13 +33,19 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 namespace switchboard {
 
 RunningServer::RunningServer(ServiceBase* service,
+                             std::unique_ptr<Reloader> reloader,
+                             std::unique_ptr<AdminService> admin,
                              std::unique_ptr<grpc::Server> server, int port)
-    : service_(service), server_(std::move(server)), port_(port) {}
+    : service_(service),
+      reloader_(std::move(reloader)),
+      admin_(std::move(admin)),
+      server_(std::move(server)),
+      port_(port) {}
 
 RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
-    ServiceBase* service) {
+    ServiceBase* service, const std::string& config_file) {
   // Both are process-wide switches that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -52,14 +59,17 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
+  auto reloader = std::make_unique<Reloader>(service, config_file);
+  auto admin = std::make_unique<AdminService>(reloader.get());
+  builder.RegisterService(admin.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on '", address,
                      "' (address in use, not local, or malformed)"));
   }
-  auto running = std::unique_ptr<RunningServer>(
-      new RunningServer(service, std::move(server), port));
+  auto running = std::unique_ptr<RunningServer>(new RunningServer(
+      service, std::move(reloader), std::move(admin), std::move(server), port));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
     return s;
@@ -132,7 +142,8 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
                   std::string(service.status().message()));
     return 2;
   }
-  auto server = RunningServer::Start(service->get());
+  auto server =
+      RunningServer::Start(service->get(), absl::GetFlag(FLAGS_config));
   if (!server.ok()) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;
@@ -150,20 +161,8 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   for (;;) {
     sigwait(&signals, &received);
     if (received != SIGHUP) break;
-    const std::string path = absl::GetFlag(FLAGS_config);
-    if (path.empty()) {
-      log->warn("SIGHUP: no --config file to reload");
-      continue;
-    }
-    auto reloaded = ConfigNode::LoadFile(path);
-    absl::Status s =
-        reloaded.ok() ? (*service)->Reload(*reloaded) : reloaded.status();
-    if (s.ok()) {
-      log->info("settings reloaded from {}", path);
-    } else {
-      log->error("reload refused, the running settings stay in force: {}",
-                 s.ToString());
-    }
+    // Errors are logged by the reloader; the running settings stay.
+    (*server)->reloader().Reload().IgnoreError();
   }
   log->info("{} received, shutting down", strsignal(received));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));

@@ -43,13 +43,18 @@ class ServiceBase {
   }
 };
 
-// A gRPC server with health checking (grpc.health.v1) and server reflection,
-// serving one ServiceBase.
+class Reloader;
+class AdminService;
+
+// A gRPC server with health checking (grpc.health.v1), server reflection and
+// switchboard.v1.Admin, serving one ServiceBase.
 class RunningServer {
  public:
   // Builds and starts the server. NotFound-style errors name the address.
+  // `config_file` is what Admin.Reload and reload() re-read; empty when the
+  // service runs on defaults.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
-      ServiceBase* service);
+      ServiceBase* service, const std::string& config_file = "");
 
   ~RunningServer();
 
@@ -62,11 +67,17 @@ class RunningServer {
   // cancel them), then Stop. Idempotent.
   void Shutdown(absl::Duration grace);
 
+  // Re-reads the config file and reloads the service (SIGHUP's path).
+  Reloader& reloader() { return *reloader_; }
+
  private:
-  RunningServer(ServiceBase* service, std::unique_ptr<grpc::Server> server,
-                int port);
+  RunningServer(ServiceBase* service, std::unique_ptr<Reloader> reloader,
+                std::unique_ptr<AdminService> admin,
+                std::unique_ptr<grpc::Server> server, int port);
 
   ServiceBase* service_;
+  std::unique_ptr<Reloader> reloader_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_;
   bool shut_down_ = false;
