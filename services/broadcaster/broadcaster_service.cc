@@ -3,6 +3,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/common/link_event.h"
 #include "services/common/logging.h"
 #include "services/common/status.h"
 
@@ -61,12 +62,6 @@ absl::Status ParseBuffer(const ConfigNode& node, EventBuffer::Limits* l) {
   return absl::OkStatus();
 }
 
-Forwarder::Options WithStaticQueues(Forwarder::Options options,
-                                    const Router& router) {
-  options.static_queues = router.StaticQueues();
-  return options;
-}
-
 }  // namespace
 
 absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
@@ -79,11 +74,10 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("flush_timeout", &c.flush_timeout));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode buffer, config.Child("buffer"));
-  SB_ASSIGN_OR_RETURN(ConfigNode routing, config.Child("routing"));
+  SB_ASSIGN_OR_RETURN(c.routing, Router::ParseSettings(config));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(ParseBridge(bridge, &c.bridge));
   SB_RETURN_IF_ERROR(ParseBuffer(buffer, &c.buffer));
-  SB_ASSIGN_OR_RETURN(c.routing, Router::ParseSettings(routing));
   if (!listen_override.empty()) c.listen = listen_override;
   if (c.listen.empty()) return config.Error("listen", "must be set");
   if (c.max_event_bytes < 64) {
@@ -122,6 +116,16 @@ absl::Status ValidateEvent(const Event& event) {
         absl::StrCat("type is ", event.type().size(),
                      " characters; the limit is ", kMaxTypeLength));
   }
+  if (event.has_link_status()) {
+    if (event.link_status().link_id().empty()) {
+      return absl::InvalidArgumentError("link_status.link_id is empty");
+    }
+    if (event.link_status().state() ==
+        switchboard::v1::LinkStatus::STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          "link_status.state is unset: UP or DOWN");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -140,36 +144,90 @@ absl::StatusOr<std::unique_ptr<BroadcasterService>> BroadcasterService::Create(
     const ConfigNode& config, const std::string& listen_override) {
   SB_ASSIGN_OR_RETURN(BroadcasterConfig parsed,
                       BroadcasterConfig::Parse(config, listen_override));
-  return std::make_unique<BroadcasterService>(std::move(parsed));
+  return std::make_unique<BroadcasterService>(std::move(parsed),
+                                              listen_override);
 }
 
-BroadcasterService::BroadcasterService(BroadcasterConfig config)
-    : config_(std::move(config)),
-      router_(config_.routing),
-      buffer_(config_.buffer),
-      forwarder_(WithStaticQueues(config_.bridge, router_), &buffer_,
-                 [](const std::string& queue) {
-                   switchboard::v1::QueueSpec spec;
-                   spec.set_name(queue);
-                   return spec;
-                 }) {}
+Forwarder::Options BroadcasterService::ForwarderOptions(
+    std::shared_ptr<const Settings> settings) {
+  Forwarder::Options options = settings->config.bridge;
+  options.static_queues = settings->router.StaticQueues();
+  // The snapshot lives as long as a stream that declares with it.
+  options.queue_spec = [settings](const std::string& queue) {
+    return settings->router.Spec(queue);
+  };
+  return options;
+}
+
+BroadcasterService::BroadcasterService(BroadcasterConfig config,
+                                       std::string listen_override)
+    : listen_(config.listen),
+      listen_override_(std::move(listen_override)),
+      settings_(std::make_shared<const Settings>(std::move(config))),
+      buffer_(settings_->config.buffer),
+      forwarder_(ForwarderOptions(settings_), &buffer_) {}
+
+namespace {
+
+void LogSettings(const BroadcasterConfig& c) {
+  Logger("broadcaster")
+      ->info(
+          "forwarding to bridge {} (buffer: {} events, {} bytes, overflow "
+          "{}); filters: {}, link queues: {}",
+          c.bridge.bridge_address, c.buffer.max_events, c.buffer.max_bytes,
+          c.buffer.overflow == OverflowPolicy::kReject ? "reject"
+                                                       : "drop_oldest",
+          c.routing.types.passes_everything() && c.routing.queue_filters.empty()
+              ? "none"
+              : "on",
+          c.routing.link_queue_prefix.empty()
+              ? std::string("off")
+              : absl::StrCat(c.routing.link_queue_prefix, "<link id>"));
+}
+
+}  // namespace
 
 absl::Status BroadcasterService::Start() {
   forwarder_.Start();
-  Logger("broadcaster")
-      ->info(
-          "forwarding to bridge {} (buffer: {} events, {} bytes, "
-          "overflow {})",
-          config_.bridge.bridge_address, config_.buffer.max_events,
-          config_.buffer.max_bytes,
-          config_.buffer.overflow == OverflowPolicy::kReject ? "reject"
-                                                             : "drop_oldest");
+  absl::ReaderMutexLock lock(&settings_mu_);
+  LogSettings(settings_->config);
   return absl::OkStatus();
 }
 
 void BroadcasterService::Drain() { streams_.CloseAll(); }
 
-void BroadcasterService::Stop() { forwarder_.Stop(config_.flush_timeout); }
+void BroadcasterService::Stop() {
+  absl::Duration flush_timeout;
+  {
+    absl::ReaderMutexLock lock(&settings_mu_);
+    flush_timeout = settings_->config.flush_timeout;
+  }
+  forwarder_.Stop(flush_timeout);
+}
+
+absl::Status BroadcasterService::Reload(const ConfigNode& config) {
+  SB_ASSIGN_OR_RETURN(BroadcasterConfig parsed,
+                      BroadcasterConfig::Parse(config, listen_override_));
+  if (parsed.listen != listen_) {
+    Logger("broadcaster")
+        ->warn("listen changed to {}: that takes a restart; still on {}",
+               parsed.listen, listen_);
+  }
+  auto next = std::make_shared<const Settings>(std::move(parsed));
+  {
+    // Waits for batches being handled under the old settings; batches
+    // after this point see only the new ones.
+    absl::WriterMutexLock lock(&settings_mu_);
+    settings_ = next;
+    buffer_.SetLimits(next->config.buffer);
+  }
+  ++generation_;
+  LogSettings(next->config);
+  // Events accepted before the swap may still be in the buffer: they are
+  // routed already and go out on the new stream unchanged.
+  forwarder_.Reconfigure(ForwarderOptions(next));
+  return absl::OkStatus();
+}
 
 void BroadcasterService::AssignSequences(std::vector<Event*>& events) {
   absl::MutexLock lock(&sequence_mu_);
@@ -184,6 +242,11 @@ void BroadcasterService::AssignSequences(std::vector<Event*>& events) {
 }
 
 PublishResponse BroadcasterService::Accept(PublishRequest& request) {
+  // One settings snapshot for the whole batch; see the class comment.
+  absl::ReaderMutexLock settings_lock(&settings_mu_);
+  const BroadcasterConfig& config = settings_->config;
+  const Router& router = settings_->router;
+
   PublishResponse response;
   response.set_batch_id(request.batch_id());
   const int n = request.events_size();
@@ -194,10 +257,10 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     r->set_code(static_cast<int32_t>(code));
     r->set_reason(std::string(reason));
   };
-  if (static_cast<uint64_t>(n) > config_.max_batch_events) {
+  if (static_cast<uint64_t>(n) > config.max_batch_events) {
     std::string reason =
         absl::StrCat("the batch has ", n, " events; the limit is ",
-                     config_.max_batch_events, " (max_batch_events)");
+                     config.max_batch_events, " (max_batch_events)");
     for (int i = 0; i < n; ++i) {
       reject(i, absl::StatusCode::kInvalidArgument, reason);
       response.add_event_ids();
@@ -207,17 +270,30 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   }
 
   const absl::Time now = absl::Now();
+  // Per event: -1 invalid, 0 refused (buffer full), 1 accepted, 2 accepted
+  // and filtered out (no queue).
+  std::vector<int> outcome(n, -1);
+  std::vector<std::string> invalid_reason(n);
   std::vector<Event*> valid;
   std::vector<int> valid_index;
-  std::vector<std::string> invalid_reason(n);
+  std::vector<std::vector<std::string>> valid_queues;
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
     absl::Status s = ValidateEvent(*e);
+    absl::StatusOr<std::vector<std::string>> queues;
+    if (s.ok()) {
+      queues = router.Route(e);
+      s = queues.status();
+    }
     if (!s.ok()) {
       invalid_reason[i] = std::string(s.message());
       continue;
     }
     if (e->id().empty()) e->set_id(NewEventId());
+    if (queues->empty()) {
+      outcome[i] = 2;
+      continue;
+    }
     if (!e->has_time()) {
       const int64_t ns = absl::ToUnixNanos(now);
       e->mutable_time()->set_seconds(ns / 1'000'000'000);
@@ -225,6 +301,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     }
     valid.push_back(e);
     valid_index.push_back(i);
+    valid_queues.push_back(*std::move(queues));
   }
   AssignSequences(valid);
 
@@ -236,10 +313,10 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     // The size limit is checked on the bytes themselves (assigned fields
     // included): one serialization per event, no separate size pass.
     valid[k]->SerializeToString(r.mutable_event());
-    if (r.event().size() > config_.max_event_bytes) {
+    if (r.event().size() > config.max_event_bytes) {
       invalid_reason[valid_index[k]] = absl::StrCat(
           "event is ", r.event().size(), " bytes serialized; the limit is ",
-          config_.max_event_bytes, " (max_event_bytes)");
+          config.max_event_bytes, " (max_event_bytes)");
       continue;
     }
     r.set_id(valid[k]->id());
@@ -247,28 +324,36 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     r.set_type(valid[k]->type());
     r.set_time_unix_nanos(valid[k]->time().seconds() * 1'000'000'000 +
                           valid[k]->time().nanos());
-    for (std::string& q : router_.Route(*valid[k])) r.add_queues(std::move(q));
+    for (std::string& q : valid_queues[k]) r.add_queues(std::move(q));
     routed.push_back(std::move(r));
     routed_index.push_back(valid_index[k]);
   }
-  const size_t accepted = buffer_.Push(routed);
-
-  // Answer in request order.
-  std::vector<int> outcome(n, -1);  // -1 invalid, 1 accepted, 0 full
+  const size_t pushed = buffer_.Push(routed);
   for (size_t k = 0; k < routed.size(); ++k) {
-    outcome[routed_index[k]] = k < accepted ? 1 : 0;
+    outcome[routed_index[k]] = k < pushed ? 1 : 0;
   }
   const EventBuffer::Stats stats = buffer_.stats();
+  uint64_t accepted = 0, filtered = 0, links = 0, invalid = 0, full = 0;
+  // Answer in request order.
   for (int i = 0; i < n; ++i) {
-    if (outcome[i] == 1) {
+    if (outcome[i] >= 1) {
       response.add_event_ids(request.events(i).id());
+      ++accepted;
+      if (outcome[i] == 2) {
+        ++filtered;
+      } else if (request.events(i).attributes().contains(
+                     std::string(kLinkIdAttribute))) {
+        ++links;
+      }
       continue;
     }
     response.add_event_ids();
     if (outcome[i] == -1) {
+      ++invalid;
       reject(i, absl::StatusCode::kInvalidArgument,
              absl::StrCat("events[", i, "]: ", invalid_reason[i]));
     } else {
+      ++full;
       reject(i, absl::StatusCode::kResourceExhausted,
              absl::StrCat("events[", i, "]: the buffer is full (", stats.events,
                           " events, ", stats.bytes,
@@ -278,9 +363,34 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   }
   response.set_accepted(accepted);
   accepted_ += accepted;
-  rejected_invalid_ += n - routed.size();
-  rejected_full_ += routed.size() - accepted;
+  filtered_ += filtered;
+  link_events_ += links;
+  rejected_invalid_ += invalid;
+  rejected_full_ += full;
+  if (full > 0 || stats.dropped > 0) ReportLosses(stats);
   return response;
+}
+
+void BroadcasterService::ReportLosses(const EventBuffer::Stats& stats) {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&report_mu_);
+  const uint64_t rejected = rejected_full_.load();
+  if (now - last_report_ < absl::Seconds(5) ||
+      (stats.dropped == reported_dropped_ && rejected == reported_rejected_)) {
+    return;
+  }
+  Logger("broadcaster")
+      ->warn(
+          "buffer full ({} events, {} bytes; bridge {}): {} events dropped "
+          "and {} refused since the last report ({} and {} in all; see "
+          "GetStats)",
+          stats.events, stats.bytes,
+          forwarder_.stats().connected ? "slow" : "down",
+          stats.dropped - reported_dropped_, rejected - reported_rejected_,
+          stats.dropped, rejected);
+  last_report_ = now;
+  reported_dropped_ = stats.dropped;
+  reported_rejected_ = rejected;
 }
 
 namespace {
@@ -305,7 +415,12 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
 
 grpc::ServerBidiReactor<PublishRequest, PublishResponse>*
 BroadcasterService::Publish(grpc::CallbackServerContext* context) {
-  return new PublishStream(this, &streams_, config_.max_pending_batches);
+  uint32_t max_pending;
+  {
+    absl::ReaderMutexLock lock(&settings_mu_);
+    max_pending = settings_->config.max_pending_batches;
+  }
+  return new PublishStream(this, &streams_, max_pending);
 }
 
 switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
@@ -321,6 +436,9 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_buffered_bytes(buffer.bytes);
   out.set_bridge_connected(forwarder.connected);
   out.set_bridge_connects(forwarder.connects);
+  out.set_filtered(filtered_.load());
+  out.set_link_events(link_events_.load());
+  out.set_settings_generation(generation_.load());
   return out;
 }
 

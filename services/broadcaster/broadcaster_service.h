@@ -47,6 +47,12 @@ absl::Status ValidateEvent(const switchboard::v1::Event& event);
 std::string NewEventId();
 
 // The broadcaster service. Thread-safe.
+//
+// Settings are one immutable snapshot (config + routing table). A batch of
+// events is handled under one snapshot from validation to the buffer, and a
+// reload swaps the snapshot between two batches, so every event is routed
+// wholly by the old or wholly by the new settings, and per source the
+// switch happens at one point of its stream.
 class BroadcasterService final
     : public ServiceBase,
       public switchboard::v1::Broadcaster::CallbackService {
@@ -54,13 +60,17 @@ class BroadcasterService final
   static absl::StatusOr<std::unique_ptr<BroadcasterService>> Create(
       const ConfigNode& config, const std::string& listen_override);
 
-  explicit BroadcasterService(BroadcasterConfig config);
+  explicit BroadcasterService(BroadcasterConfig config,
+                              std::string listen_override = "");
 
-  std::string listen_address() const override { return config_.listen; }
+  std::string listen_address() const override { return listen_; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
   absl::Status Start() override;
   void Drain() override;
   void Stop() override;
+  // Swaps in the settings of `config`, then closes the bridge stream and
+  // opens a new one with them. `listen` cannot change without a restart.
+  absl::Status Reload(const ConfigNode& config) override;
 
   grpc::ServerBidiReactor<switchboard::v1::PublishRequest,
                           switchboard::v1::PublishResponse>*
@@ -77,11 +87,29 @@ class BroadcasterService final
   switchboard::v1::BroadcasterStats Stats() const;
 
  private:
+  struct Settings {
+    explicit Settings(BroadcasterConfig c)
+        : config(std::move(c)), router(config.routing) {}
+    const BroadcasterConfig config;
+    const Router router;
+  };
+
+  static Forwarder::Options ForwarderOptions(
+      std::shared_ptr<const Settings> settings);
+
   // Gives events without a sequence the next number of their source.
   void AssignSequences(std::vector<switchboard::v1::Event*>& events);
+  // Logs, at most every few seconds, events lost to a full buffer.
+  void ReportLosses(const EventBuffer::Stats& stats);
 
-  const BroadcasterConfig config_;
-  const Router router_;
+  const std::string listen_;
+  std::string listen_override_;
+
+  // Held shared by every batch, exclusively by a reload's swap.
+  mutable absl::Mutex settings_mu_;
+  std::shared_ptr<const Settings> settings_ ABSL_GUARDED_BY(settings_mu_);
+  std::atomic<uint64_t> generation_{0};
+
   EventBuffer buffer_;
   Forwarder forwarder_;
   StreamSet streams_;
@@ -93,6 +121,13 @@ class BroadcasterService final
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_invalid_{0};
   std::atomic<uint64_t> rejected_full_{0};
+  std::atomic<uint64_t> filtered_{0};
+  std::atomic<uint64_t> link_events_{0};
+
+  absl::Mutex report_mu_;
+  absl::Time last_report_ ABSL_GUARDED_BY(report_mu_) = absl::InfinitePast();
+  uint64_t reported_dropped_ ABSL_GUARDED_BY(report_mu_) = 0;
+  uint64_t reported_rejected_ ABSL_GUARDED_BY(report_mu_) = 0;
 };
 
 }  // namespace switchboard::broadcaster

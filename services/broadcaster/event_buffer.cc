@@ -15,6 +15,11 @@ absl::StatusOr<OverflowPolicy> ParseOverflowPolicy(const std::string& text) {
 
 EventBuffer::EventBuffer(Limits limits) : limits_(limits) {}
 
+void EventBuffer::SetLimits(Limits limits) {
+  absl::MutexLock lock(&mu_);
+  limits_ = limits;
+}
+
 uint64_t EventBuffer::Cost(const RoutedEvent& event) {
   uint64_t cost = event.event().size() + event.id().size() + 32;
   for (const std::string& q : event.queues()) cost += q.size() + 8;

@@ -76,12 +76,16 @@ class EventBuffer {
 
   Stats stats() const;
 
+  // New limits for events pushed from now on (a reload). Events already
+  // held stay even if they exceed the new limits: accepted is kept.
+  void SetLimits(Limits limits);
+
   // Bytes one event costs against max_bytes.
   static uint64_t Cost(const switchboard::v1::RoutedEvent& event);
 
  private:
-  const Limits limits_;
   mutable absl::Mutex mu_;
+  Limits limits_ ABSL_GUARDED_BY(mu_);
   std::deque<switchboard::v1::RoutedEvent> waiting_ ABSL_GUARDED_BY(mu_);
   uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -21,6 +21,9 @@ using switchboard::v1::RoutedEvent;
 // queue declared with conflicting options, a malformed batch). Any other
 // failure is retried; NOT_FOUND too, since a retry declares its queues
 // again.
+// How long a reconfigured stream waits for its in-flight answers.
+constexpr absl::Duration kReconfigureDrain = absl::Seconds(10);
+
 bool IsPermanent(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
          code == grpc::StatusCode::FAILED_PRECONDITION;
@@ -32,22 +35,25 @@ bool IsPermanent(grpc::StatusCode code) {
 // settles them as answers come. Lives until the stream breaks.
 class Forwarder::Connection {
  public:
-  Connection(Forwarder* forwarder, switchboard::v1::Bridge::Stub* stub)
-      : forwarder_(forwarder), stream_(stub->Produce(&context_)) {
+  Connection(Forwarder* forwarder, Options options,
+             switchboard::v1::Bridge::Stub* stub)
+      : forwarder_(forwarder),
+        options_(std::move(options)),
+        stream_(stub->Produce(&context_)) {
     reader_ = std::thread([this] { ReadAnswers(); });
   }
 
   // Sends batches until the stream breaks or the forwarder stops. Returns
   // true if at least one batch was confirmed.
   bool Pump() {
-    const Options& o = forwarder_->options_;
+    const Options& o = options_;
     uint64_t next_batch_id = 1;
     if (!o.static_queues.empty()) {
       ProduceRequest declare;
       declare.set_batch_id(next_batch_id++);
       for (const std::string& q : o.static_queues) {
         declared_.insert(q);
-        *declare.add_declare() = forwarder_->queue_spec_(q);
+        *declare.add_declare() = Spec(q);
       }
       {
         absl::MutexLock lock(&mu_);
@@ -91,6 +97,23 @@ class Forwarder::Connection {
       }
       // Stop() has already waited for the buffer to drain.
       if (forwarder_->stopping_.HasBeenNotified()) break;
+      if (forwarder_->reconfiguring()) {
+        // Let the bridge answer what it has, so the new stream does not
+        // send it again; what stays unanswered goes back to the buffer.
+        absl::MutexLock lock(&mu_);
+        auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return broken_ || inflight_.empty();
+        };
+        if (!mu_.AwaitWithTimeout(absl::Condition(&settled),
+                                  kReconfigureDrain)) {
+          Logger("broadcaster")
+              ->warn(
+                  "bridge did not answer {} batches within {}; they will "
+                  "be sent again on the new stream",
+                  inflight_.size(), absl::FormatDuration(kReconfigureDrain));
+        }
+        break;
+      }
       std::vector<RoutedEvent> events;
       if (!forwarder_->buffer_->Take(o.batch_max_events, o.batch_max_bytes,
                                      absl::Milliseconds(50), &events)) {
@@ -102,7 +125,7 @@ class Forwarder::Connection {
       for (RoutedEvent& e : events) {
         for (const std::string& q : e.queues()) {
           if (declared_.insert(q).second) {
-            *request.add_declare() = forwarder_->queue_spec_(q);
+            *request.add_declare() = Spec(q);
           }
         }
         *request.add_events() = std::move(e);
@@ -187,7 +210,15 @@ class Forwarder::Connection {
     return confirmed_any_;
   }
 
+  switchboard::v1::QueueSpec Spec(const std::string& queue) const {
+    if (options_.queue_spec) return options_.queue_spec(queue);
+    switchboard::v1::QueueSpec spec;
+    spec.set_name(queue);
+    return spec;
+  }
+
   Forwarder* const forwarder_;
+  const Options options_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<ProduceRequest, ProduceResponse>>
       stream_;
@@ -204,16 +235,51 @@ class Forwarder::Connection {
   bool confirmed_any_ = false;
 };
 
-Forwarder::Forwarder(Options options, EventBuffer* buffer,
-                     QueueSpecFn queue_spec)
-    : options_(std::move(options)),
-      buffer_(buffer),
-      queue_spec_(std::move(queue_spec)) {}
+Forwarder::Forwarder(Options options, EventBuffer* buffer)
+    : buffer_(buffer), options_(std::move(options)) {}
 
 Forwarder::~Forwarder() { Stop(absl::ZeroDuration()); }
 
 void Forwarder::Start() {
   thread_ = std::thread([this] { Run(); });
+}
+
+void Forwarder::Reconfigure(Options options) {
+  absl::MutexLock lock(&options_mu_);
+  pending_ = std::move(options);
+  const uint64_t mine = ++requested_;
+  if (!thread_.joinable()) {
+    options_ = *std::move(pending_);
+    pending_.reset();
+    applied_ = mine;
+    return;
+  }
+  auto applied = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(options_mu_) {
+    return applied_ >= mine || stopping_flag_;
+  };
+  // Bounded: a bridge that never answers must not hang a reload forever.
+  if (!options_mu_.AwaitWithTimeout(absl::Condition(&applied),
+                                    kReconfigureDrain + absl::Seconds(5))) {
+    Logger("broadcaster")
+        ->warn(
+            "the new bridge settings are not in force yet; they will be "
+            "once the current stream closes");
+  }
+}
+
+bool Forwarder::reconfiguring() const {
+  absl::MutexLock lock(&options_mu_);
+  return pending_.has_value();
+}
+
+Forwarder::Options Forwarder::TakeOptions() {
+  absl::MutexLock lock(&options_mu_);
+  if (pending_.has_value()) {
+    options_ = *std::move(pending_);
+    pending_.reset();
+    applied_ = requested_;
+  }
+  return options_;
 }
 
 void Forwarder::Stop(absl::Duration flush_timeout) {
@@ -225,6 +291,10 @@ void Forwarder::Stop(absl::Duration flush_timeout) {
             "(they are lost)",
             buffer_->stats().events);
   }
+  {
+    absl::MutexLock lock(&options_mu_);
+    stopping_flag_ = true;
+  }
   stopping_.Notify();
   buffer_->Close();
   thread_.join();
@@ -235,38 +305,53 @@ Forwarder::Stats Forwarder::stats() const {
 }
 
 bool Forwarder::Backoff(absl::Duration* delay) {
-  bool stop = stopping_.WaitForNotificationWithTimeout(*delay);
+  absl::MutexLock lock(&options_mu_);
+  auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(options_mu_) {
+    return stopping_flag_ || pending_.has_value();
+  };
+  options_mu_.AwaitWithTimeout(absl::Condition(&wake), *delay);
   *delay = std::min(*delay * 2, options_.backoff_max);
-  return !stop;
+  return !stopping_flag_;
 }
 
 void Forwarder::Run() {
   auto log = Logger("broadcaster");
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      options_.bridge_address, grpc::InsecureChannelCredentials(), args);
-  auto stub = switchboard::v1::Bridge::NewStub(channel);
-  absl::Duration delay = options_.backoff_initial;
+  Options options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<switchboard::v1::Bridge::Stub> stub;
+  absl::Duration delay;
   while (!stopping_.HasBeenNotified()) {
+    if (channel == nullptr || reconfiguring()) {
+      const std::string old_address = options.bridge_address;
+      options = TakeOptions();
+      delay = options.backoff_initial;
+      if (channel == nullptr || options.bridge_address != old_address) {
+        grpc::ChannelArguments args;
+        args.SetMaxSendMessageSize(64 << 20);
+        args.SetMaxReceiveMessageSize(64 << 20);
+        channel = grpc::CreateCustomChannel(
+            options.bridge_address, grpc::InsecureChannelCredentials(), args);
+        stub = switchboard::v1::Bridge::NewStub(channel);
+      }
+    }
     // Wait for the bridge before opening a stream: a stream opened on a
     // dead channel fails at once and would spin.
     if (!channel->WaitForConnected(
             absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)))) {
       if (connected_.exchange(false)) {
-        log->warn("bridge {} unreachable; buffering", options_.bridge_address);
+        log->warn("bridge {} unreachable; buffering", options.bridge_address);
       }
       if (!Backoff(&delay)) break;
       continue;
     }
     ++connects_;
     connected_ = true;
-    log->info("connected to bridge {}", options_.bridge_address);
-    Connection connection(this, stub.get());
-    if (connection.Pump()) delay = options_.backoff_initial;
+    log->info("connected to bridge {}", options.bridge_address);
+    Connection connection(this, options, stub.get());
+    if (connection.Pump()) delay = options.backoff_initial;
     connected_ = false;
     if (stopping_.HasBeenNotified()) break;
+    if (reconfiguring()) continue;
     if (!Backoff(&delay)) break;
   }
 }

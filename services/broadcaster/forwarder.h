@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,9 @@ class Forwarder {
     // Declared on every new stream, before any event, so subscribers can
     // attach to them early (e.g. the verbose queue).
     std::vector<std::string> static_queues;
+    // How the bridge must declare a queue (last-value...). Default: plain.
+    std::function<switchboard::v1::QueueSpec(const std::string& queue)>
+        queue_spec;
   };
 
   struct Stats {
@@ -42,14 +46,17 @@ class Forwarder {
     bool connected = false;
   };
 
-  // Queue options the bridge must declare a queue with (last-value...).
-  using QueueSpecFn =
-      std::function<switchboard::v1::QueueSpec(const std::string& queue)>;
-
-  Forwarder(Options options, EventBuffer* buffer, QueueSpecFn queue_spec);
+  Forwarder(Options options, EventBuffer* buffer);
   ~Forwarder();
 
   void Start();
+  // Replaces the options: the current stream stops taking events, waits
+  // (up to 10 s) for the bridge to answer what it has in flight (anything
+  // unanswered then goes back to the buffer, to be sent again), closes,
+  // and a new stream opens with `options` (on a new channel if the address
+  // changed). Returns once the new options are in force, or after 15 s
+  // with a warning.
+  void Reconfigure(Options options);
   // Waits up to `flush_timeout` for the buffer to drain to the bridge, then
   // stops. What is left is logged as lost.
   void Stop(absl::Duration flush_timeout);
@@ -60,14 +67,23 @@ class Forwarder {
   class Connection;
 
   void Run();
-  // Sleeps, or returns early (false) when stopping.
+  // Sleeps, or returns early when stopping (false) or reconfiguring.
   bool Backoff(absl::Duration* delay);
+  bool reconfiguring() const;
+  // The options the next stream uses; applies Reconfigure's if any.
+  Options TakeOptions();
 
-  const Options options_;
   EventBuffer* const buffer_;
-  const QueueSpecFn queue_spec_;
   std::thread thread_;
   absl::Notification stopping_;
+
+  mutable absl::Mutex options_mu_;
+  Options options_ ABSL_GUARDED_BY(options_mu_);
+  std::optional<Options> pending_ ABSL_GUARDED_BY(options_mu_);
+  uint64_t requested_ ABSL_GUARDED_BY(options_mu_) = 0;
+  uint64_t applied_ ABSL_GUARDED_BY(options_mu_) = 0;
+  bool stopping_flag_ ABSL_GUARDED_BY(options_mu_) = false;
+
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};

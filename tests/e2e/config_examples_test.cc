@@ -38,6 +38,13 @@ TEST(ConfigExamplesTest, BroadcasterExampleShowsTheDefaults) {
   EXPECT_EQ(file->buffer.overflow, defaults->buffer.overflow);
   EXPECT_EQ(file->routing.app_queue_prefix, defaults->routing.app_queue_prefix);
   EXPECT_EQ(file->routing.verbose_queue, defaults->routing.verbose_queue);
+  EXPECT_TRUE(file->routing.app_sources.passes_everything());
+  EXPECT_TRUE(file->routing.extra_queues.empty());
+  EXPECT_TRUE(file->routing.types.passes_everything());
+  EXPECT_TRUE(file->routing.queue_filters.empty());
+  EXPECT_EQ(file->routing.link_queue_prefix,
+            defaults->routing.link_queue_prefix);
+  EXPECT_TRUE(file->routing.link_event_types.empty());
 }
 
 TEST(ConfigExamplesTest, BridgeExampleLoads) {

@@ -569,7 +569,10 @@ TEST_F(CommandsTest, StatsPrintsEveryCounter) {
             " \"buffered\": \"0\",\n"
             " \"bufferedBytes\": \"0\",\n"
             " \"bridgeConnected\": true,\n"
-            " \"bridgeConnects\": \"1\"\n"
+            " \"bridgeConnects\": \"1\",\n"
+            " \"filtered\": \"0\",\n"
+            " \"linkEvents\": \"0\",\n"
+            " \"settingsGeneration\": \"0\"\n"
             "}\n");
 }
 
