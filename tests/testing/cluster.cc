@@ -70,6 +70,15 @@ absl::Status Cluster::StartService(const std::string& name,
   return absl::OkStatus();
 }
 
+void Cluster::RewriteConfig(const std::string& service,
+                            const std::string& yaml) {
+  if (service == "bridge") options_.bridge_yaml = yaml;
+  if (service == "broadcaster") options_.broadcaster_yaml = yaml;
+  if (service == "consumer") options_.consumer_yaml = yaml;
+  WriteFile(absl::StrCat(dir_, "/", service, ".yaml"),
+            absl::StrReplaceAll(yaml, {{"$BRIDGE", bridge_address()}}));
+}
+
 absl::Status Cluster::StartBridge() {
   return StartService("bridge", "services/mq-bridge/mq-bridge",
                       options_.bridge_yaml, &bridge_port_, &bridge_);
@@ -179,6 +188,19 @@ absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
   switchboard::v1::BroadcasterStats response;
   grpc::Status s =
       stub->GetStats(&context, switchboard::v1::GetStatsRequest(), &response);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return response;
+}
+
+absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
+    const std::string& address) {
+  auto stub = switchboard::v1::Admin::NewStub(Channel(address));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  switchboard::v1::ReloadResponse response;
+  grpc::Status s =
+      stub->Reload(&context, switchboard::v1::ReloadRequest(), &response);
   if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "switchboard/v1/admin.grpc.pb.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 #include "tests/testing/process.h"
@@ -53,6 +54,10 @@ class Cluster {
   std::string broadcaster_address() const { return Address(broadcaster_port_); }
   std::string consumer_address() const { return Address(consumer_port_); }
   const std::string& dir() const { return dir_; }
+  // Replaces a service's config file ("bridge", "broadcaster" or
+  // "consumer"; $BRIDGE expanded) for its next reload or restart.
+  void RewriteConfig(const std::string& service, const std::string& yaml);
+
   // The service's stderr so far, for failure messages.
   std::string Log(const std::string& service) const;
   // `queue`'s depth as the consumer's ListQueues reports it; kNoQueue when
@@ -97,6 +102,10 @@ absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
 
 absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
     const std::string& broadcaster_address);
+
+// Admin.Reload on the service at `address`.
+absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
+    const std::string& address);
 
 // gtest expectations: the deliveries hold each source's sequence numbers
 // 1..sent[source] exactly once (by event id too), in order.
