@@ -3,6 +3,7 @@
 #include <deque>
 #include <limits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -322,8 +323,17 @@ class SubscribeStream final
       return absl::InvalidArgumentError(
           "open.queues is empty: name at least one queue, e.g. 'verbose'");
     }
+    const std::string& link_prefix = config_->links.queue_prefix;
     for (const std::string& q : open.queues()) {
       SB_RETURN_IF_ERROR(ValidateQueueName(q));
+      // The link view holds each link's newest status unacked in its
+      // queue; a subscriber would take those deliveries away from it.
+      if (!link_prefix.empty() && absl::StartsWith(q, link_prefix)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "queue '", q,
+            "' is a link-status queue, read by the consumer's link view: use "
+            "GetLinkStatus/WatchLinkStatus"));
+      }
     }
     uint32_t credit =
         open.credit() == 0 ? config_->default_credit : open.credit();
@@ -369,9 +379,14 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
   SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
+  SB_ASSIGN_OR_RETURN(ConfigNode links, config.Child("links"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(bridge.Get("address", &c.bridge_address));
   SB_RETURN_IF_ERROR(bridge.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(links.Get("queue_prefix", &c.links.queue_prefix));
+  SB_RETURN_IF_ERROR(
+      links.Get("discovery_interval", &c.links.discovery_interval));
+  SB_RETURN_IF_ERROR(links.CheckAllKeysKnown());
   if (!listen_override.empty()) c.listen = listen_override;
   if (c.listen.empty()) return config.Error("listen", "must be set");
   if (c.bridge_address.empty()) return bridge.Error("address", "must be set");
@@ -380,6 +395,20 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   }
   if (c.default_credit == 0 || c.default_credit > c.max_credit) {
     return config.Error("default_credit", "must be 1 to max_credit");
+  }
+  // "" turns the view off; otherwise the prefix plus any link id must make
+  // a valid queue name.
+  if (!c.links.queue_prefix.empty()) {
+    if (absl::Status s = ValidateQueueName(c.links.queue_prefix + "x");
+        !s.ok()) {
+      return links.Error("queue_prefix",
+                         absl::StrCat("'", c.links.queue_prefix,
+                                      "' cannot start a queue name: ",
+                                      s.message(), " (\"\" turns it off)"));
+    }
+  }
+  if (c.links.discovery_interval <= absl::ZeroDuration()) {
+    return links.Error("discovery_interval", "must be more than 0");
   }
   return c;
 }
@@ -398,9 +427,26 @@ ConsumerService::ConsumerService(ConsumerConfig config)
   channel_ = grpc::CreateCustomChannel(
       config_.bridge_address, grpc::InsecureChannelCredentials(), args);
   bridge_ = switchboard::v1::Bridge::NewStub(channel_);
+  if (!config_.links.queue_prefix.empty()) {
+    link_view_ = std::make_unique<LinkView>(config_.links, channel_);
+  }
 }
 
-void ConsumerService::Drain() { streams_.CloseAll(); }
+absl::Status ConsumerService::Start() {
+  if (link_view_ != nullptr) link_view_->Start();
+  return absl::OkStatus();
+}
+
+void ConsumerService::Drain() {
+  streams_.CloseAll();
+  // Ends the watches, and hands the held statuses back to the bridge now
+  // rather than after the grace period.
+  if (link_view_ != nullptr) link_view_->Stop();
+}
+
+void ConsumerService::Stop() {
+  if (link_view_ != nullptr) link_view_->Stop();
+}
 
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
 ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
@@ -443,6 +489,52 @@ grpc::ServerUnaryReactor* ConsumerService::ListQueues(
         reactor->Finish(status);
       });
   return reactor;
+}
+
+namespace {
+
+absl::Status LinkViewOff() {
+  return absl::FailedPreconditionError(
+      "the link view is off (links.queue_prefix is empty in the consumer's "
+      "config)");
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ConsumerService::GetLinkStatus(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::GetLinkStatusRequest* request,
+    switchboard::v1::LinkState* response) {
+  auto* reactor = context->DefaultReactor();
+  absl::StatusOr<switchboard::v1::LinkState> state = LinkViewOff();
+  if (link_view_ != nullptr) state = link_view_->Get(request->link_id());
+  if (state.ok()) *response = *std::move(state);
+  reactor->Finish(ToGrpcStatus(state.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ConsumerService::ListLinkStatus(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::ListLinkStatusRequest* request,
+    switchboard::v1::ListLinkStatusResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (link_view_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(LinkViewOff()));
+    return reactor;
+  }
+  for (auto& state : link_view_->List()) {
+    *response->add_links() = std::move(state);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<switchboard::v1::WatchLinkStatusResponse>*
+ConsumerService::WatchLinkStatus(
+    grpc::CallbackServerContext* context,
+    const switchboard::v1::WatchLinkStatusRequest* request) {
+  if (link_view_ == nullptr) return RefusedWatch(LinkViewOff());
+  return link_view_->Watch(*request);
 }
 
 }  // namespace switchboard::consumer

@@ -12,6 +12,7 @@
 #include "services/common/config.h"
 #include "services/common/server.h"
 #include "services/consumer/dedup_window.h"
+#include "services/consumer/link_view.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
@@ -28,6 +29,8 @@ struct ConsumerConfig {
   // Event ids remembered per queue to drop duplicate deliveries (a
   // transport's republish or redelivery); 0 turns deduplication off.
   uint64_t dedup_window = 100000;
+  // The link-status view (`links`).
+  LinkViewConfig links;
 
   static absl::StatusOr<ConsumerConfig> Parse(
       const ConfigNode& config, const std::string& listen_override);
@@ -36,7 +39,10 @@ struct ConsumerConfig {
 // Where applications subscribe. Each Subscribe stream is relayed to one
 // bridge Consume stream, so a subscriber's credit window is the bridge's
 // prefetch and its unacked deliveries return to their queues whenever
-// either stream ends. Thread-safe.
+// either stream ends. Unless `links.queue_prefix` is empty, a LinkView also
+// keeps the newest status of every link for GetLinkStatus, ListLinkStatus
+// and WatchLinkStatus, and Subscribe refuses the link queues it reads.
+// Thread-safe.
 class ConsumerService final
     : public ServiceBase,
       public switchboard::v1::Consumer::CallbackService {
@@ -48,7 +54,9 @@ class ConsumerService final
 
   std::string listen_address() const override { return config_.listen; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  absl::Status Start() override;
   void Drain() override;
+  void Stop() override;
 
   grpc::ServerBidiReactor<switchboard::v1::SubscribeRequest,
                           switchboard::v1::SubscribeResponse>*
@@ -57,6 +65,21 @@ class ConsumerService final
       grpc::CallbackServerContext* context,
       const switchboard::v1::ListQueuesRequest* request,
       switchboard::v1::ListQueuesResponse* response) override;
+  grpc::ServerUnaryReactor* GetLinkStatus(
+      grpc::CallbackServerContext* context,
+      const switchboard::v1::GetLinkStatusRequest* request,
+      switchboard::v1::LinkState* response) override;
+  grpc::ServerUnaryReactor* ListLinkStatus(
+      grpc::CallbackServerContext* context,
+      const switchboard::v1::ListLinkStatusRequest* request,
+      switchboard::v1::ListLinkStatusResponse* response) override;
+  grpc::ServerWriteReactor<switchboard::v1::WatchLinkStatusResponse>*
+  WatchLinkStatus(
+      grpc::CallbackServerContext* context,
+      const switchboard::v1::WatchLinkStatusRequest* request) override;
+
+  // The link view; null when it is off.
+  LinkView* link_view() { return link_view_.get(); }
 
  private:
   const ConsumerConfig config_;
@@ -64,6 +87,7 @@ class ConsumerService final
   std::unique_ptr<switchboard::v1::Bridge::Stub> bridge_;
   DedupWindows dedup_;
   StreamSet streams_;
+  std::unique_ptr<LinkView> link_view_;
 };
 
 }  // namespace switchboard::consumer

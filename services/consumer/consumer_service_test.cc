@@ -4,21 +4,14 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "services/common/server.h"
-#include "services/mq-bridge/bridge_service.h"
+#include "services/consumer/consumer_fixture.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 #include "tests/testing/delivery_stream.h"
 
@@ -33,19 +26,6 @@ using switchboard::v1::SubscribeRequest;
 using switchboard::v1::SubscribeResponse;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// Bound on every wait: a broken service fails the test instead of hanging.
-constexpr absl::Duration kWait = absl::Seconds(30);
-
-std::chrono::system_clock::time_point Deadline() {
-  return absl::ToChronoTime(absl::Now() + kWait);
-}
-
-ConfigNode Yaml(const std::string& text) {
-  auto node = ConfigNode::Parse(text, "consumer.yaml");
-  EXPECT_TRUE(node.ok()) << node.status();
-  return node.ok() ? *node : ConfigNode();
-}
 
 // A Subscribe stream; deliveries are read in the background.
 class SubscribeStream
@@ -91,101 +71,14 @@ Event MakeEvent(int i) {
   return event;
 }
 
-// A running ConsumerService.
-struct Consumer {
-  std::unique_ptr<ConsumerService> service;
-  std::unique_ptr<RunningServer> server;
-  std::unique_ptr<switchboard::v1::Consumer::Stub> stub;
-};
-
-class ConsumerServiceTest : public ::testing::Test {
+class ConsumerServiceTest : public ConsumerFixture {
  protected:
-  void SetUp() override {
-    auto bridge = bridge::BridgeService::Create(ConfigNode(), "127.0.0.1:0");
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
-    bridge_ = *std::move(bridge);
-    auto server = RunningServer::Start(bridge_.get());
-    ASSERT_TRUE(server.ok()) << server.status();
-    bridge_server_ = *std::move(server);
-    consumer_ = StartConsumer(
-        "bridge:\n  address: " + bridge_server_->dial_address() + "\n");
-    ASSERT_NE(consumer_.stub, nullptr);
-  }
-
-  // Starts a consumer with this config (consumer.yaml).
-  Consumer StartConsumer(const std::string& yaml) {
-    Consumer consumer;
-    auto service = ConsumerService::Create(Yaml(yaml), "127.0.0.1:0");
-    EXPECT_TRUE(service.ok()) << service.status();
-    if (!service.ok()) return consumer;
-    consumer.service = *std::move(service);
-    auto server = RunningServer::Start(consumer.service.get());
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) return consumer;
-    consumer.server = *std::move(server);
-    consumer.stub = switchboard::v1::Consumer::NewStub(grpc::CreateChannel(
-        consumer.server->dial_address(), grpc::InsecureChannelCredentials()));
-    return consumer;
-  }
-
-  // Declares `queue` on the bridge and publishes `events` to it through the
-  // bridge's transport.
-  void Publish(const std::string& queue, const std::vector<Event>& events,
-               bool last_value = false) {
-    bridge::QueueOptions options;
-    options.last_value = last_value;
-    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, options).ok());
-    std::vector<bridge::OutgoingMessage> batch;
-    for (const Event& event : events) {
-      bridge::OutgoingMessage& m = batch.emplace_back();
-      m.id = event.id();
-      m.payload =
-          std::make_shared<const std::string>(event.SerializeAsString());
-      m.queues = {queue};
-    }
-    auto done = std::make_shared<absl::Notification>();
-    auto status = std::make_shared<absl::Status>();
-    bridge_->transport().Publish(std::move(batch),
-                                 [done, status](absl::Status s) {
-                                   *status = s;
-                                   done->Notify();
-                                 });
-    ASSERT_TRUE(done->WaitForNotificationWithTimeout(kWait));
-    ASSERT_TRUE(status->ok()) << *status;
-  }
+  using ConsumerFixture::Publish;
 
   void Publish(const std::string& queue, int n) {
     std::vector<Event> events;
     for (int i = 0; i < n; ++i) events.push_back(MakeEvent(i));
     Publish(queue, events);
-  }
-
-  // Polls the bridge's stats (bounded) until `queue` has this depth and
-  // unacked count.
-  ::testing::AssertionResult EventuallyBridgeStats(const std::string& queue,
-                                                   uint64_t depth,
-                                                   uint64_t unacked) {
-    const absl::Time deadline = absl::Now() + kWait;
-    absl::StatusOr<std::vector<bridge::QueueStats>> stats;
-    for (;;) {
-      stats = bridge_->transport().GetQueueStats({queue});
-      if (stats.ok() && (*stats)[0].depth == depth &&
-          (*stats)[0].unacked == unacked) {
-        return ::testing::AssertionSuccess();
-      }
-      if (absl::Now() >= deadline) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    auto result = ::testing::AssertionFailure();
-    result << "queue " << queue << ": wanted depth " << depth << " unacked "
-           << unacked << ", last saw ";
-    if (stats.ok()) {
-      result << "depth " << (*stats)[0].depth << " unacked "
-             << (*stats)[0].unacked;
-    } else {
-      result << stats.status();
-    }
-    return result;
   }
 
   grpc::Status ListQueues(const Consumer& consumer,
@@ -208,10 +101,6 @@ class ConsumerServiceTest : public ::testing::Test {
     *deliveries = stream.delivery_count();
     return status;
   }
-
-  std::unique_ptr<bridge::BridgeService> bridge_;
-  std::unique_ptr<RunningServer> bridge_server_;
-  Consumer consumer_;
 };
 
 // -------------------------------------------------------------- Subscribe
@@ -445,6 +334,8 @@ TEST_F(ConsumerServiceTest, ListQueuesShowsDepthUnackedAndSubscribers) {
   ASSERT_TRUE(stream.Open({"app.a"}, 1));
   ASSERT_EQ(stream.AwaitDeliveries(1).size(), 1u);
   ASSERT_TRUE(EventuallyBridgeStats("app.a", 3, 1));
+  // The consumer's link view holds the link's status unacked.
+  ASSERT_TRUE(EventuallyBridgeStats("link.s1", 0, 1));
 
   ListQueuesResponse response;
   grpc::Status status = ListQueues(consumer_, {}, &response);
@@ -459,9 +350,9 @@ TEST_F(ConsumerServiceTest, ListQueuesShowsDepthUnackedAndSubscribers) {
   EXPECT_FALSE(a.last_value());
   const auto& link = response.queues(1);
   EXPECT_EQ(link.name(), "link.s1");
-  EXPECT_EQ(link.depth(), 1u);
-  EXPECT_EQ(link.unacked(), 0u);
-  EXPECT_EQ(link.subscribers(), 0u);
+  EXPECT_EQ(link.depth(), 0u);
+  EXPECT_EQ(link.unacked(), 1u);
+  EXPECT_EQ(link.subscribers(), 1u);
   EXPECT_TRUE(link.last_value());
 
   // Only the queues asked for.
