@@ -22,19 +22,7 @@ using switchboard::v1::EventDelivery;
 // of another on the shared broker.
 std::unique_ptr<Cluster> StartOnRabbitMq(const std::string& exchange) {
   Cluster::Options options;
-  options.bridge_yaml = absl::StrCat(
-      "listen: 127.0.0.1:0\n"
-      "transport:\n"
-      "  driver: rabbitmq\n"
-      "  rabbitmq:\n"
-      "    port: ",
-      SharedRabbitMq().amqp_port(),
-      "\n"
-      "    exchange: ",
-      exchange,
-      "\n"
-      "    reconnect_initial: 50ms\n"
-      "    reconnect_max: 500ms\n");
+  options.bridge_yaml = SharedRabbitMqBridgeYaml(exchange);
   options.broadcaster_yaml +=
       absl::StrCat("routing:\n  verbose_queue: ", exchange, ".verbose\n",
                    "  app_queue_prefix: ", exchange, ".app.\n");

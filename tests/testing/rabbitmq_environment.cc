@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace switchboard::testing {
@@ -34,6 +35,19 @@ RabbitMqServer& SharedRabbitMq() {
     std::abort();
   }
   return *shared;
+}
+
+std::string SharedRabbitMqBridgeYaml(const std::string& exchange) {
+  return absl::StrCat(
+      "listen: 127.0.0.1:0\n"
+      "transport:\n"
+      "  driver: rabbitmq\n"
+      "  rabbitmq:\n"
+      "    port: ",
+      SharedRabbitMq().amqp_port(), "\n    exchange: ", exchange,
+      "\n"
+      "    reconnect_initial: 50ms\n"
+      "    reconnect_max: 500ms\n");
 }
 
 }  // namespace switchboard::testing
