@@ -164,10 +164,15 @@ TEST(BroadcastingTest, ReloadUnderLoadSwitchesFiltersBetweenTwoBatches) {
       }
     });
   }
+  // Reload once both producers are well into their streams.
   ASSERT_TRUE(Eventually(
       [&] {
-        auto stats = GetBroadcasterStats(cluster->broadcaster_address());
-        return stats.ok() && stats->accepted() >= 20000;
+        for (const std::string& source : sources) {
+          const uint64_t depth =
+              cluster->QueueDepth("app.load." + source.substr(5));
+          if (depth == Cluster::kNoQueue || depth < 5000) return false;
+        }
+        return true;
       },
       absl::Seconds(60)));
   cluster->RewriteConfig("broadcaster",

@@ -96,19 +96,24 @@ TEST(ReflectionTest, EveryServiceListsAndDescribesItsRpcsAndIsHealthy) {
            {m, "switchboard.v1.Bridge"}}) {
     EXPECT_THAT(ListServices(address),
                 IsSupersetOf(std::vector<std::string>{
-                    service, "grpc.health.v1.Health",
+                    service, "switchboard.v1.Admin", "grpc.health.v1.Health",
                     "grpc.reflection.v1alpha.ServerReflection"}))
         << address;
     EXPECT_EQ(Health(address), grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_EQ(DescribeService(address, "switchboard.v1.Admin"),
+              (std::map<std::string, std::string>{{"Reload", "unary->unary"}}));
   }
 
   EXPECT_EQ(DescribeService(b, "switchboard.v1.Broadcaster"),
             (std::map<std::string, std::string>{{"Publish", "stream->stream"},
                                                 {"GetStats", "unary->unary"}}));
-  EXPECT_EQ(
-      DescribeService(c, "switchboard.v1.Consumer"),
-      (std::map<std::string, std::string>{{"Subscribe", "stream->stream"},
-                                          {"ListQueues", "unary->unary"}}));
+  EXPECT_EQ(DescribeService(c, "switchboard.v1.Consumer"),
+            (std::map<std::string, std::string>{
+                {"Subscribe", "stream->stream"},
+                {"ListQueues", "unary->unary"},
+                {"GetLinkStatus", "unary->unary"},
+                {"ListLinkStatus", "unary->unary"},
+                {"WatchLinkStatus", "unary->stream"}}));
   EXPECT_EQ(DescribeService(m, "switchboard.v1.Bridge"),
             (std::map<std::string, std::string>{
                 {"Produce", "stream->stream"},
