@@ -5,8 +5,10 @@
 
 #include <map>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
@@ -79,6 +81,41 @@ absl::StatusOr<LinkMap> View(const std::string& consumer_address) {
   return view;
 }
 
+// A WatchLinkStatus stream of every link, read in the background: the last
+// state it reported per link.
+class Watch {
+ public:
+  explicit Watch(const std::string& consumer_address)
+      : stub_(switchboard::v1::Consumer::NewStub(grpc::CreateChannel(
+            consumer_address, grpc::InsecureChannelCredentials()))),
+        reader_(stub_->WatchLinkStatus(
+            &context_, switchboard::v1::WatchLinkStatusRequest())),
+        thread_([this] {
+          switchboard::v1::WatchLinkStatusResponse update;
+          while (reader_->Read(&update)) {
+            absl::MutexLock lock(&mu_);
+            seen_[update.link().link_id()] = update.link().state();
+          }
+        }) {}
+  ~Watch() {
+    context_.TryCancel();
+    thread_.join();
+  }
+  LinkMap seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  std::unique_ptr<switchboard::v1::Consumer::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<switchboard::v1::WatchLinkStatusResponse>>
+      reader_;
+  absl::Mutex mu_;
+  LinkMap seen_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
 std::string Describe(const absl::StatusOr<LinkMap>& view) {
   if (!view.ok()) return view.status().ToString();
   std::string out;
@@ -113,6 +150,9 @@ TEST_P(LinkStatusTest, FlapsEndWithTheLastStateAndAKilledConsumerRebuilds) {
     expected[absl::StrCat("link-", link)] =
         last_up[link] ? LinkStatus::UP : LinkStatus::DOWN;
   }
+  // A watcher that was there before the first status ends with the same
+  // states as the view, whatever it skipped on the way.
+  Watch watch(cluster->consumer_address());
   auto answers = Publish(cluster->broadcaster_address(), events, 37);
   ASSERT_TRUE(answers.ok()) << answers.status();
   for (const auto& a : *answers) ASSERT_EQ(a.rejections_size(), 0);
@@ -127,6 +167,11 @@ TEST_P(LinkStatusTest, FlapsEndWithTheLastStateAndAKilledConsumerRebuilds) {
         << cluster->Log("consumer");
   };
   view_reaches(expected);
+  absl::StatusOr<LinkMap> watched;
+  EXPECT_TRUE(Eventually([&] {
+    watched = watch.seen();
+    return *watched == expected;
+  })) << Describe(watched);
 
   // kill -9: the held statuses go back to their queues and the next
   // consumer process rebuilds the same view from them.
