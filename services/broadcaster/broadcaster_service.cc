@@ -1,6 +1,7 @@
 #include "services/broadcaster/broadcaster_service.h"
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "services/common/link_event.h"
@@ -67,7 +68,9 @@ absl::Status ParseBuffer(const ConfigNode& node, EventBuffer::Limits* l) {
 absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
     const ConfigNode& config, const std::string& listen_override) {
   BroadcasterConfig c;
-  SB_RETURN_IF_ERROR(config.Get("listen", &c.listen));
+  SB_ASSIGN_OR_RETURN(
+      c.listen,
+      ListenSettings::Parse(config, "listen", c.listen, listen_override));
   SB_RETURN_IF_ERROR(config.Get("max_event_bytes", &c.max_event_bytes));
   SB_RETURN_IF_ERROR(config.Get("max_batch_events", &c.max_batch_events));
   SB_RETURN_IF_ERROR(config.Get("max_pending_batches", &c.max_pending_batches));
@@ -75,11 +78,10 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode buffer, config.Child("buffer"));
   SB_ASSIGN_OR_RETURN(c.routing, Router::ParseSettings(config));
+  SB_ASSIGN_OR_RETURN(c.regions, ParseRegionSettings(config));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(ParseBridge(bridge, &c.bridge));
   SB_RETURN_IF_ERROR(ParseBuffer(buffer, &c.buffer));
-  if (!listen_override.empty()) c.listen = listen_override;
-  if (c.listen.empty()) return config.Error("listen", "must be set");
   if (c.max_event_bytes < 64) {
     return config.Error("max_event_bytes", "must be at least 64");
   }
@@ -88,6 +90,15 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   }
   if (c.max_pending_batches == 0) {
     return config.Error("max_pending_batches", "must be at least 1");
+  }
+  const std::string& link_prefix = c.routing.link_queue_prefix;
+  if (!link_prefix.empty() &&
+      (absl::StartsWith(c.regions.queue_prefix, link_prefix) ||
+       absl::StartsWith(c.regions.unroutable_queue, link_prefix))) {
+    return config.Error("regions",
+                        absl::StrCat("queue_prefix and unroutable_queue "
+                                     "must not start with links.queue_prefix '",
+                                     link_prefix, "'"));
   }
   if (c.max_event_bytes > c.buffer.max_bytes) {
     return config.Error("max_event_bytes",
@@ -165,7 +176,12 @@ BroadcasterService::BroadcasterService(BroadcasterConfig config,
       listen_override_(std::move(listen_override)),
       settings_(std::make_shared<const Settings>(std::move(config))),
       buffer_(settings_->config.buffer),
-      forwarder_(ForwarderOptions(settings_), &buffer_) {}
+      forwarder_(ForwarderOptions(settings_), &buffer_),
+      tracker_(settings_->config.regions, absl::Now()),
+      regions_service_(&tracker_, [this] {
+        absl::ReaderMutexLock lock(&settings_mu_);
+        return settings_->config.regions.enabled;
+      }) {}
 
 namespace {
 
@@ -189,6 +205,7 @@ void LogSettings(const BroadcasterConfig& c) {
 
 absl::Status BroadcasterService::Start() {
   forwarder_.Start();
+  ticker_ = std::thread([this] { TickLoop(); });
   absl::ReaderMutexLock lock(&settings_mu_);
   LogSettings(settings_->config);
   return absl::OkStatus();
@@ -196,7 +213,20 @@ absl::Status BroadcasterService::Start() {
 
 void BroadcasterService::Drain() { streams_.CloseAll(); }
 
+BroadcasterService::~BroadcasterService() { StopTicker(); }
+
+void BroadcasterService::StopTicker() {
+  if (!ticker_.joinable()) return;
+  {
+    absl::MutexLock lock(&ticker_mu_);
+    ticker_stopping_ = true;
+  }
+  ticker_.join();
+}
+
 void BroadcasterService::Stop() {
+  // The tracker's last events go out with the final flush.
+  StopTicker();
   absl::Duration flush_timeout;
   {
     absl::ReaderMutexLock lock(&settings_mu_);
@@ -211,7 +241,7 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
   if (parsed.listen != listen_) {
     Logger("broadcaster")
         ->warn("listen changed to {}: that takes a restart; still on {}",
-               parsed.listen, listen_);
+               parsed.listen.ToString(), listen_.ToString());
   }
   auto next = std::make_shared<const Settings>(std::move(parsed));
   {
@@ -220,6 +250,7 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
     absl::WriterMutexLock lock(&settings_mu_);
     settings_ = next;
     buffer_.SetLimits(next->config.buffer);
+    tracker_.UpdateSettings(next->config.regions);
   }
   ++generation_;
   LogSettings(next->config);
@@ -229,7 +260,19 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
   return absl::OkStatus();
 }
 
-void BroadcasterService::AssignSequences(std::vector<Event*>& events) {
+size_t BroadcasterService::PushInOrder(uint64_t ticket,
+                                       std::vector<RoutedEvent>& routed) {
+  absl::MutexLock lock(&push_mu_);
+  auto turn = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(push_mu_) {
+    return serving_ticket_ == ticket;
+  };
+  push_mu_.Await(absl::Condition(&turn));
+  const size_t pushed = buffer_.Push(routed);
+  ++serving_ticket_;
+  return pushed;
+}
+
+uint64_t BroadcasterService::AssignSequences(std::vector<Event*>& events) {
   absl::MutexLock lock(&sequence_mu_);
   for (Event* e : events) {
     uint64_t& last = sequences_[e->source()];
@@ -239,6 +282,69 @@ void BroadcasterService::AssignSequences(std::vector<Event*>& events) {
       last = e->sequence();
     }
   }
+  return next_ticket_++;
+}
+
+namespace {
+
+void SetTime(Event* e, absl::Time now) {
+  const int64_t ns = absl::ToUnixNanos(now);
+  e->mutable_time()->set_seconds(ns / 1'000'000'000);
+  e->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+std::string TooBig(size_t size, const BroadcasterConfig& config) {
+  return absl::StrCat("event is ", size, " bytes serialized; the limit is ",
+                      config.max_event_bytes, " (max_event_bytes)");
+}
+
+RoutedEvent ToRouted(const Event& e, std::vector<std::string> queues) {
+  RoutedEvent r;
+  e.SerializeToString(r.mutable_event());
+  r.set_id(e.id());
+  r.set_source(e.source());
+  r.set_type(e.type());
+  r.set_time_unix_nanos(e.time().seconds() * 1'000'000'000 + e.time().nanos());
+  for (std::string& q : queues) r.add_queues(std::move(q));
+  return r;
+}
+
+}  // namespace
+
+uint64_t BroadcasterService::Number(std::vector<Unit>& units) {
+  std::vector<Event*> own;
+  for (Unit& u : units) {
+    if (u.parent != nullptr) continue;
+    if (u.event->id().empty()) u.event->set_id(NewEventId());
+    own.push_back(u.event);
+  }
+  const uint64_t ticket = AssignSequences(own);
+  for (Unit& u : units) {
+    if (u.parent == nullptr) continue;
+    u.event->set_id(u.parent->id());
+    u.event->set_sequence(u.parent->sequence());
+  }
+  return ticket;
+}
+
+void BroadcasterService::AddTrackerOutput(RegionTracker::Output& out,
+                                          const Router& router, int owner,
+                                          std::deque<Event>& owned,
+                                          std::vector<Unit>& units) {
+  switch_events_emitted_ += out.switch_events.size();
+  region_requests_ += out.requests.size();
+  for (Event& e : out.switch_events) {
+    Event& event = owned.emplace_back(std::move(e));
+    absl::StatusOr<std::vector<std::string>> queues = router.Route(&event);
+    // The filters may keep virtual events from some or all queues, as any
+    // other event.
+    if (!queues.ok() || queues->empty()) continue;
+    units.push_back(Unit{&event, *std::move(queues), owner});
+  }
+  for (auto& [queue, e] : out.requests) {
+    Event& event = owned.emplace_back(std::move(e));
+    units.push_back(Unit{&event, {queue}, owner});
+  }
 }
 
 PublishResponse BroadcasterService::Accept(PublishRequest& request) {
@@ -246,6 +352,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   absl::ReaderMutexLock settings_lock(&settings_mu_);
   const BroadcasterConfig& config = settings_->config;
   const Router& router = settings_->router;
+  const bool regions = config.regions.enabled;
 
   PublishResponse response;
   response.set_batch_id(request.batch_id());
@@ -271,15 +378,19 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
 
   const absl::Time now = absl::Now();
   // Per event: -1 invalid, 0 refused (buffer full), 1 accepted, 2 accepted
-  // and filtered out (no queue).
+  // and filtered out (no queue), 3 accepted and absorbed or dropped by the
+  // region tracker, 4 a command kept in the unroutable queue (an error for
+  // its publisher).
   std::vector<int> outcome(n, -1);
   std::vector<std::string> invalid_reason(n);
-  std::vector<Event*> valid;
-  std::vector<int> valid_index;
-  std::vector<std::vector<std::string>> valid_queues;
+  std::vector<absl::Status> unroutable(n);
+  // The tracker's events and scoped command copies live here.
+  std::deque<Event> owned;
+  std::vector<Unit> units;
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
     absl::Status s = ValidateEvent(*e);
+    if (s.ok() && regions) s = ValidateRegionEvent(*e, config.regions);
     absl::StatusOr<std::vector<std::string>> queues;
     if (s.ok()) {
       queues = router.Route(e);
@@ -289,61 +400,95 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
       invalid_reason[i] = std::string(s.message());
       continue;
     }
+    // Before the tracker sees it: scoped copies share the id and time.
     if (e->id().empty()) e->set_id(NewEventId());
-    if (queues->empty()) {
+    if (!e->has_time()) SetTime(e, now);
+    outcome[i] = 1;
+    if (regions && !EventRegion(*e).empty()) {
+      RegionTracker::Output out = tracker_.OnRegionEvent(e, now);
+      AddTrackerOutput(out, router, i, owned, units);
+      if (!out.forward) {
+        outcome[i] = 3;
+        if (out.dropped) ++region_events_dropped_;
+        if (out.absorbed) ++switch_events_absorbed_;
+        continue;
+      }
+    }
+    std::vector<std::pair<std::string, Event>> scoped;
+    if (regions && e->has_command() &&
+        router.settings().types.Passes(e->type())) {
+      // Its scoped copies are buffered without the size check below.
+      if (const size_t size = e->ByteSizeLong();
+          size > config.max_event_bytes) {
+        invalid_reason[i] = TooBig(size, config);
+        outcome[i] = -1;
+        continue;
+      }
+      RegionTracker::CommandRoute route = tracker_.RouteCommand(*e, now);
+      for (std::string& q : route.queues) queues->push_back(std::move(q));
+      scoped = std::move(route.scoped);
+      if (!route.error.ok()) {
+        outcome[i] = 4;
+        unroutable[i] = std::move(route.error);
+      }
+    }
+    if (queues->empty() && scoped.empty()) {
       outcome[i] = 2;
       continue;
     }
-    if (!e->has_time()) {
-      const int64_t ns = absl::ToUnixNanos(now);
-      e->mutable_time()->set_seconds(ns / 1'000'000'000);
-      e->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+    if (!queues->empty()) units.push_back(Unit{e, *std::move(queues), i});
+    for (auto& [queue, copy] : scoped) {
+      units.push_back(
+          Unit{&owned.emplace_back(std::move(copy)), {queue}, i, e});
     }
-    valid.push_back(e);
-    valid_index.push_back(i);
-    valid_queues.push_back(*std::move(queues));
   }
-  AssignSequences(valid);
+  const uint64_t ticket = Number(units);
 
   std::vector<RoutedEvent> routed;
-  std::vector<int> routed_index;
-  routed.reserve(valid.size());
-  for (size_t k = 0; k < valid.size(); ++k) {
-    RoutedEvent r;
+  // Per event, the position after its last routed unit: it is accepted
+  // when the buffer took everything before that.
+  std::vector<size_t> routed_end(n, 0);
+  routed.reserve(units.size());
+  for (Unit& u : units) {
+    RoutedEvent r = ToRouted(*u.event, std::move(u.queues));
     // The size limit is checked on the bytes themselves (assigned fields
     // included): one serialization per event, no separate size pass.
-    valid[k]->SerializeToString(r.mutable_event());
-    if (r.event().size() > config.max_event_bytes) {
-      invalid_reason[valid_index[k]] = absl::StrCat(
-          "event is ", r.event().size(), " bytes serialized; the limit is ",
-          config.max_event_bytes, " (max_event_bytes)");
+    // (Commands split in scoped copies were checked before.)
+    if (u.owner >= 0 && u.event == request.mutable_events(u.owner) &&
+        r.event().size() > config.max_event_bytes) {
+      invalid_reason[u.owner] = TooBig(r.event().size(), config);
+      outcome[u.owner] = -1;
       continue;
     }
-    r.set_id(valid[k]->id());
-    r.set_source(valid[k]->source());
-    r.set_type(valid[k]->type());
-    r.set_time_unix_nanos(valid[k]->time().seconds() * 1'000'000'000 +
-                          valid[k]->time().nanos());
-    for (std::string& q : valid_queues[k]) r.add_queues(std::move(q));
     routed.push_back(std::move(r));
-    routed_index.push_back(valid_index[k]);
+    if (u.owner >= 0) routed_end[u.owner] = routed.size();
   }
-  const size_t pushed = buffer_.Push(routed);
-  for (size_t k = 0; k < routed.size(); ++k) {
-    outcome[routed_index[k]] = k < pushed ? 1 : 0;
+  const size_t pushed = PushInOrder(ticket, routed);
+  for (int i = 0; i < n; ++i) {
+    if (outcome[i] >= 1 && routed_end[i] > pushed) outcome[i] = 0;
   }
   const EventBuffer::Stats stats = buffer_.stats();
   uint64_t accepted = 0, filtered = 0, links = 0, invalid = 0, full = 0;
+  uint64_t commands = 0, unroutables = 0;
   // Answer in request order.
   for (int i = 0; i < n; ++i) {
+    const Event& e = request.events(i);
+    if (outcome[i] == 4) {
+      response.add_event_ids(e.id());
+      ++unroutables;
+      reject(i, unroutable[i].code(),
+             absl::StrCat("events[", i, "]: ", unroutable[i].message()));
+      continue;
+    }
     if (outcome[i] >= 1) {
-      response.add_event_ids(request.events(i).id());
+      response.add_event_ids(e.id());
       ++accepted;
       if (outcome[i] == 2) {
         ++filtered;
-      } else if (request.events(i).attributes().contains(
-                     std::string(kLinkIdAttribute))) {
+      } else if (e.attributes().contains(std::string(kLinkIdAttribute))) {
         ++links;
+      } else if (regions && e.has_command() && outcome[i] == 1) {
+        ++commands;
       }
       continue;
     }
@@ -365,10 +510,50 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   accepted_ += accepted;
   filtered_ += filtered;
   link_events_ += links;
+  commands_routed_ += commands;
+  commands_unroutable_ += unroutables;
   rejected_invalid_ += invalid;
   rejected_full_ += full;
   if (full > 0 || stats.dropped > 0) ReportLosses(stats);
   return response;
+}
+
+void BroadcasterService::Tick() {
+  absl::ReaderMutexLock settings_lock(&settings_mu_);
+  if (!settings_->config.regions.enabled) return;
+  RegionTracker::Output out = tracker_.Tick(absl::Now());
+  if (out.switch_events.empty() && out.requests.empty()) return;
+  std::deque<Event> owned;
+  std::vector<Unit> units;
+  AddTrackerOutput(out, settings_->router, -1, owned, units);
+  const uint64_t ticket = Number(units);
+  std::vector<RoutedEvent> routed;
+  for (Unit& u : units) {
+    routed.push_back(ToRouted(*u.event, std::move(u.queues)));
+  }
+  const size_t pushed = PushInOrder(ticket, routed);
+  if (pushed < routed.size()) {
+    Logger("regions")->warn(
+        "buffer full: {} of {} region requests and switch events lost",
+        routed.size() - pushed, routed.size());
+  }
+}
+
+void BroadcasterService::TickLoop() {
+  absl::MutexLock lock(&ticker_mu_);
+  while (true) {
+    absl::Duration period;
+    {
+      absl::ReaderMutexLock settings_lock(&settings_mu_);
+      period = std::clamp(settings_->config.regions.alive_interval / 4,
+                          absl::Milliseconds(10), absl::Milliseconds(500));
+    }
+    ticker_mu_.AwaitWithTimeout(absl::Condition(&ticker_stopping_), period);
+    if (ticker_stopping_) return;
+    ticker_mu_.Unlock();
+    Tick();
+    ticker_mu_.Lock();
+  }
 }
 
 void BroadcasterService::ReportLosses(const EventBuffer::Stats& stats) {
@@ -439,6 +624,12 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_filtered(filtered_.load());
   out.set_link_events(link_events_.load());
   out.set_settings_generation(generation_.load());
+  out.set_region_events_dropped(region_events_dropped_.load());
+  out.set_switch_events_absorbed(switch_events_absorbed_.load());
+  out.set_commands_routed(commands_routed_.load());
+  out.set_commands_unroutable(commands_unroutable_.load());
+  out.set_switch_events_emitted(switch_events_emitted_.load());
+  out.set_region_requests(region_requests_.load());
   return out;
 }
 

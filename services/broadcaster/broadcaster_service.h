@@ -2,8 +2,10 @@
 #define SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_SERVICE_H_
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -11,9 +13,12 @@
 #include "absl/synchronization/mutex.h"
 #include "services/broadcaster/event_buffer.h"
 #include "services/broadcaster/forwarder.h"
+#include "services/broadcaster/region_tracker.h"
+#include "services/broadcaster/regions_service.h"
 #include "services/broadcaster/router.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
+#include "services/common/listen_settings.h"
 #include "services/common/server.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 
@@ -21,7 +26,8 @@ namespace switchboard::broadcaster {
 
 // The broadcaster's settings; see README.md "Configuration reference".
 struct BroadcasterConfig {
-  std::string listen = "0.0.0.0:50051";
+  // `listen`: TCP, plus or instead a unix socket (see ListenSettings).
+  ListenSettings listen = ListenSettings::Tcp("0.0.0.0", 50051);
   Forwarder::Options bridge;
   EventBuffer::Limits buffer;
   // Largest serialized event accepted.
@@ -33,6 +39,7 @@ struct BroadcasterConfig {
   // On shutdown, how long the buffer may take to drain to the bridge.
   absl::Duration flush_timeout = absl::Seconds(10);
   Router::Settings routing;
+  RegionSettings regions;
 
   // Validates every field; errors name it.
   static absl::StatusOr<BroadcasterConfig> Parse(
@@ -62,9 +69,17 @@ class BroadcasterService final
 
   explicit BroadcasterService(BroadcasterConfig config,
                               std::string listen_override = "");
+  ~BroadcasterService() override;
 
-  std::string listen_address() const override { return listen_; }
-  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  std::string listen_address() const override {
+    return listen_.primary_address();
+  }
+  absl::StatusOr<ListenSettings> listen_settings() const override {
+    return listen_;
+  }
+  std::vector<grpc::Service*> grpc_services() override {
+    return {this, &regions_service_};
+  }
   absl::Status Start() override;
   void Drain() override;
   void Stop() override;
@@ -86,7 +101,24 @@ class BroadcasterService final
 
   switchboard::v1::BroadcasterStats Stats() const;
 
+  // The switch connection tracker (regions), for in-process tests.
+  RegionTracker& tracker() { return tracker_; }
+  // Runs the tracker's periodic work now (the ticker thread does it every
+  // alive_interval / 4).
+  void Tick();
+
  private:
+  // One event to buffer, with its queues: a producer's event, a scoped
+  // copy of a command, or an event of the tracker.
+  struct Unit {
+    switchboard::v1::Event* event;
+    std::vector<std::string> queues;
+    // Index of the producer's event it comes from; -1 for the ticker's.
+    int owner;
+    // A scoped copy shares its command's id and sequence.
+    const switchboard::v1::Event* parent = nullptr;
+  };
+
   struct Settings {
     explicit Settings(BroadcasterConfig c)
         : config(std::move(c)), router(config.routing) {}
@@ -98,11 +130,27 @@ class BroadcasterService final
       std::shared_ptr<const Settings> settings);
 
   // Gives events without a sequence the next number of their source.
-  void AssignSequences(std::vector<switchboard::v1::Event*>& events);
+  // Returns the batch's ticket: batches reach the buffer in ticket order,
+  // so one source's sequence numbers stay in order across its streams.
+  uint64_t AssignSequences(std::vector<switchboard::v1::Event*>& events);
+  // Pushes `routed` once every batch with an earlier ticket was pushed.
+  // Every ticket must be pushed (possibly empty), or later ones wait.
+  size_t PushInOrder(uint64_t ticket,
+                     std::vector<switchboard::v1::RoutedEvent>& routed);
+  // Gives the units' events ids and sequences (scoped copies those of
+  // their command); returns the ticket of AssignSequences.
+  uint64_t Number(std::vector<Unit>& units);
+  // Adds the tracker's virtual switch events (routed like any event) and
+  // region requests (to their region queue only) to `units`.
+  void AddTrackerOutput(RegionTracker::Output& out, const Router& router,
+                        int owner, std::deque<switchboard::v1::Event>& owned,
+                        std::vector<Unit>& units);
+  void TickLoop();
+  void StopTicker();
   // Logs, at most every few seconds, events lost to a full buffer.
   void ReportLosses(const EventBuffer::Stats& stats);
 
-  const std::string listen_;
+  const ListenSettings listen_;
   std::string listen_override_;
 
   // Held shared by every batch, exclusively by a reload's swap.
@@ -113,16 +161,31 @@ class BroadcasterService final
   EventBuffer buffer_;
   Forwarder forwarder_;
   StreamSet streams_;
+  RegionTracker tracker_;
+  RegionsService regions_service_;
+
+  absl::Mutex ticker_mu_;
+  bool ticker_stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  std::thread ticker_;
 
   absl::Mutex sequence_mu_;
   absl::flat_hash_map<std::string, uint64_t> sequences_
       ABSL_GUARDED_BY(sequence_mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(sequence_mu_) = 0;
+  absl::Mutex push_mu_;
+  uint64_t serving_ticket_ ABSL_GUARDED_BY(push_mu_) = 0;
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_invalid_{0};
   std::atomic<uint64_t> rejected_full_{0};
   std::atomic<uint64_t> filtered_{0};
   std::atomic<uint64_t> link_events_{0};
+  std::atomic<uint64_t> region_events_dropped_{0};
+  std::atomic<uint64_t> switch_events_absorbed_{0};
+  std::atomic<uint64_t> commands_routed_{0};
+  std::atomic<uint64_t> commands_unroutable_{0};
+  std::atomic<uint64_t> switch_events_emitted_{0};
+  std::atomic<uint64_t> region_requests_{0};
 
   absl::Mutex report_mu_;
   absl::Time last_report_ ABSL_GUARDED_BY(report_mu_) = absl::InfinitePast();

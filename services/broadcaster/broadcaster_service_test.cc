@@ -31,7 +31,7 @@ PublishRequest Batch(const std::string& source, int n) {
 TEST(BroadcasterConfigTest, DefaultsAreValid) {
   auto config = BroadcasterConfig::Parse(ConfigNode(), "");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->listen, "0.0.0.0:50051");
+  EXPECT_EQ(config->listen.primary_address(), "0.0.0.0:50051");
   EXPECT_EQ(config->bridge.bridge_address, "127.0.0.1:50053");
   EXPECT_EQ(config->buffer.overflow, OverflowPolicy::kReject);
 }

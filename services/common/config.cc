@@ -74,6 +74,11 @@ bool ConfigNode::Has(absl::string_view key) const {
   return node_[std::string(key)].IsDefined();
 }
 
+bool ConfigNode::HasMapping(absl::string_view key) const {
+  YAML::Node value = node_[std::string(key)];
+  return value.IsDefined() && value.IsMap();
+}
+
 absl::StatusOr<std::optional<std::string>> ConfigNode::Scalar(
     absl::string_view key) const {
   used_->insert(std::string(key));

@@ -38,6 +38,9 @@ class ConfigNode {
                                           const std::string& origin);
 
   bool Has(absl::string_view key) const;
+  // Whether `key` holds a mapping, for settings that take either a single
+  // value or a mapping of sub-settings (e.g. `listen`).
+  bool HasMapping(absl::string_view key) const;
 
   absl::Status Get(absl::string_view key, std::string* out) const;
   absl::Status Get(absl::string_view key, bool* out) const;

@@ -105,6 +105,15 @@ TEST(ConfigNodeTest, KeysInFileOrderForNamedSettings) {
   EXPECT_TRUE(queues->CheckAllKeysKnown().ok());
 }
 
+TEST(ConfigNodeTest, HasMappingTellsTheFormOfASetting) {
+  ConfigNode node = MustParse("a: x\nb: {c: 1}\nd: [1]\ne:\n");
+  EXPECT_FALSE(node.HasMapping("a"));
+  EXPECT_TRUE(node.HasMapping("b"));
+  EXPECT_FALSE(node.HasMapping("d"));
+  EXPECT_FALSE(node.HasMapping("e"));
+  EXPECT_FALSE(node.HasMapping("absent"));
+}
+
 TEST(ConfigNodeTest, MissingFileIsNotFound) {
   auto node = ConfigNode::LoadFile("/nonexistent/switchboard.yaml");
   EXPECT_EQ(node.status().code(), absl::StatusCode::kNotFound);

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/admin_service.h"
 #include "services/common/logging.h"
 
@@ -20,7 +22,9 @@ ABSL_FLAG(std::string, config, "",
           "setting has its default.");
 ABSL_FLAG(std::string, listen, "",
           "Listen address, overriding the config's `listen` (host:port, "
-          "port 0 for any free port, or unix:/path).");
+          "port 0 for any free port, or unix:/path). A host:port keeps a "
+          "unix socket the config adds; unix:/path becomes the only "
+          "listener, with the config's socket mode and group.");
 ABSL_FLAG(std::string, port_file, "",
           "Once listening, write the bound port to this file (for scripts "
           "and tests that listen on port 0).");
@@ -35,8 +39,11 @@ namespace switchboard {
 RunningServer::RunningServer(ServiceBase* service,
                              std::unique_ptr<Reloader> reloader,
                              std::unique_ptr<AdminService> admin,
-                             std::unique_ptr<grpc::Server> server, int port)
+                             std::unique_ptr<grpc::Server> server, int port,
+                             ListenSettings listen, SocketFileId socket)
     : service_(service),
+      listen_(std::move(listen)),
+      socket_(socket),
       reloader_(std::move(reloader)),
       admin_(std::move(admin)),
       server_(std::move(server)),
@@ -50,10 +57,29 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  const std::string address = service->listen_address();
+  auto listen = service->listen_settings();
+  if (!listen.ok()) return listen.status();
+  const std::string& socket_path = listen->unix_socket.path;
+  if (listen->has_unix_socket()) {
+    auto removed = RemoveStaleSocket(socket_path);
+    if (!removed.ok()) return removed.status();
+    if (*removed) {
+      Logger("server")->warn(
+          "removed stale unix socket {} (no server accepted on it)",
+          socket_path);
+    }
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  int unix_port = 0;
+  if (listen->has_tcp()) {
+    builder.AddListeningPort(listen->tcp_address(),
+                             grpc::InsecureServerCredentials(), &port);
+  }
+  if (listen->has_unix_socket()) {
+    builder.AddListeningPort(listen->unix_address(),
+                             grpc::InsecureServerCredentials(), &unix_port);
+  }
   // Events are small, but a batch of them is not: let batches through and
   // leave per-event limits to the services.
   builder.SetMaxReceiveMessageSize(64 << 20);
@@ -62,14 +88,30 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   auto reloader = std::make_unique<Reloader>(service, config_file);
   auto admin = std::make_unique<AdminService>(reloader.get());
   builder.RegisterService(admin.get());
+  // Bind the socket file owner-only (umask is process-wide, but nothing
+  // else of ours creates files here); its configured group and mode
+  // follow, so it is never more open than configured.
+  const mode_t umask_before = listen->has_unix_socket() ? umask(0177) : 0;
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (listen->has_unix_socket()) umask(umask_before);
   if (server == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on '", address,
-                     "' (address in use, not local, or malformed)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on '", absl::StrJoin(listen->addresses(), "' and '"),
+        "' (address in use, not local, or malformed)"));
   }
-  auto running = std::unique_ptr<RunningServer>(new RunningServer(
-      service, std::move(reloader), std::move(admin), std::move(server), port));
+  SocketFileId socket;
+  if (listen->has_unix_socket()) {
+    socket = IdentifySocket(socket_path);
+    if (absl::Status s = ApplySocketPermissions(listen->unix_socket); !s.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      server->Wait();
+      RemoveSocketIfSame(socket_path, socket);
+      return s;
+    }
+  }
+  auto running = std::unique_ptr<RunningServer>(
+      new RunningServer(service, std::move(reloader), std::move(admin),
+                        std::move(server), port, *std::move(listen), socket));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
     return s;
@@ -78,9 +120,30 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
 }
 
 std::string RunningServer::dial_address() const {
-  std::string address = service_->listen_address();
-  if (absl::StartsWith(address, "unix:")) return address;
-  return absl::StrCat("127.0.0.1:", port_);
+  if (!listen_.has_tcp()) return listen_.unix_address();
+  const std::string& host = listen_.bind_address;
+  // A wildcard bind is dialled on loopback.
+  if (host == "0.0.0.0" || host == "::") {
+    return absl::StrCat("127.0.0.1:", port_);
+  }
+  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port_);
+  return absl::StrCat(host, ":", port_);
+}
+
+std::vector<std::string> RunningServer::listeners() const {
+  std::vector<std::string> out;
+  if (listen_.has_tcp()) {
+    out.push_back(absl::StrCat(listen_.tcp_address(), " (port ", port_, ")"));
+  }
+  if (listen_.has_unix_socket()) {
+    std::string line = absl::StrCat(listen_.unix_address(), " (mode ",
+                                    FormatFileMode(listen_.unix_socket.mode));
+    if (!listen_.unix_socket.group.empty()) {
+      absl::StrAppend(&line, ", group ", listen_.unix_socket.group);
+    }
+    out.push_back(absl::StrCat(line, ")"));
+  }
+  return out;
 }
 
 void RunningServer::Shutdown(absl::Duration grace) {
@@ -89,6 +152,9 @@ void RunningServer::Shutdown(absl::Duration grace) {
   service_->Drain();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  // gRPC may have removed it already; a newer server's socket at the same
+  // path is left alone.
+  RemoveSocketIfSame(listen_.unix_socket.path, socket_);
   service_->Stop();
 }
 
@@ -148,8 +214,9 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;
   }
-  log->info("{} listening on {} (port {})", spec.name,
-            (*service)->listen_address(), (*server)->port());
+  for (const std::string& listener : (*server)->listeners()) {
+    log->info("{} listening on {}", spec.name, listener);
+  }
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {
       log->critical("cannot write --port_file '{}'", path);

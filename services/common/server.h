@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/common/config.h"
+#include "services/common/listen_settings.h"
 
 namespace switchboard {
 
@@ -23,8 +24,13 @@ class ServiceBase {
   virtual ~ServiceBase() = default;
 
   // Where to listen, e.g. "0.0.0.0:50051", "127.0.0.1:0" (any free port) or
-  // "unix:/run/switchboard.sock".
+  // "unix:/run/switchboard.sock"; with several listeners, the primary one.
   virtual std::string listen_address() const = 0;
+  // Every listener, with the unix socket's file mode and group. By default
+  // the one listen_address() (a unix socket then gets mode 0660).
+  virtual absl::StatusOr<ListenSettings> listen_settings() const {
+    return ListenSettings::FromAddress(listen_address());
+  }
   // The gRPC services to register. Owned by the ServiceBase.
   virtual std::vector<grpc::Service*> grpc_services() = 0;
 
@@ -47,10 +53,15 @@ class Reloader;
 class AdminService;
 
 // A gRPC server with health checking (grpc.health.v1), server reflection and
-// switchboard.v1.Admin, serving one ServiceBase.
+// switchboard.v1.Admin, serving one ServiceBase on every listener of its
+// listen_settings(). A unix socket file: a stale one (no server accepts on
+// it) is removed before binding, any other kind of file there is an error;
+// once bound it gets the configured group and mode; it is removed at
+// shutdown.
 class RunningServer {
  public:
-  // Builds and starts the server. NotFound-style errors name the address.
+  // Builds and starts the server. Errors name the addresses (and for a unix
+  // socket the path and the errno text).
   // `config_file` is what Admin.Reload and reload() re-read; empty when the
   // service runs on defaults.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
@@ -58,10 +69,16 @@ class RunningServer {
 
   ~RunningServer();
 
-  // The port actually bound (useful with port 0); 0 for unix sockets.
+  // The TCP port actually bound (useful with port 0); 0 without TCP.
   int port() const { return port_; }
-  // "127.0.0.1:PORT" style address clients can dial.
+  // "127.0.0.1:PORT" style address clients can dial; "unix:/path" without
+  // TCP.
   std::string dial_address() const;
+  // "unix:/path" when there is a unix socket, else "".
+  std::string unix_address() const { return listen_.unix_address(); }
+  // One line per listener for the log: "0.0.0.0:50051 (port 50051)",
+  // "unix:/run/x.sock (mode 0660, group switchboard)".
+  std::vector<std::string> listeners() const;
 
   // Drain, stop accepting, wait for in-flight RPCs up to `grace` (then
   // cancel them), then Stop. Idempotent.
@@ -73,9 +90,13 @@ class RunningServer {
  private:
   RunningServer(ServiceBase* service, std::unique_ptr<Reloader> reloader,
                 std::unique_ptr<AdminService> admin,
-                std::unique_ptr<grpc::Server> server, int port);
+                std::unique_ptr<grpc::Server> server, int port,
+                ListenSettings listen, SocketFileId socket);
 
   ServiceBase* service_;
+  ListenSettings listen_;
+  // The socket file this server created, removed at shutdown.
+  SocketFileId socket_;
   std::unique_ptr<Reloader> reloader_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;

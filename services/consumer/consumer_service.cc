@@ -374,7 +374,9 @@ class SubscribeStream final
 absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
     const ConfigNode& config, const std::string& listen_override) {
   ConsumerConfig c;
-  SB_RETURN_IF_ERROR(config.Get("listen", &c.listen));
+  SB_ASSIGN_OR_RETURN(
+      c.listen,
+      ListenSettings::Parse(config, "listen", c.listen, listen_override));
   SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
   SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
@@ -387,8 +389,6 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_RETURN_IF_ERROR(
       links.Get("discovery_interval", &c.links.discovery_interval));
   SB_RETURN_IF_ERROR(links.CheckAllKeysKnown());
-  if (!listen_override.empty()) c.listen = listen_override;
-  if (c.listen.empty()) return config.Error("listen", "must be set");
   if (c.bridge_address.empty()) return bridge.Error("address", "must be set");
   if (c.max_credit == 0 || c.max_credit > 65535) {
     return config.Error("max_credit", "must be 1 to 65535");

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
+#include "services/common/listen_settings.h"
 #include "services/common/server.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
@@ -20,7 +21,8 @@ namespace switchboard::consumer {
 
 // The consumer service's settings (consumer.yaml).
 struct ConsumerConfig {
-  std::string listen = "0.0.0.0:50052";
+  // `listen`: TCP, plus or instead a unix socket (see ListenSettings).
+  ListenSettings listen = ListenSettings::Tcp("0.0.0.0", 50052);
   std::string bridge_address = "127.0.0.1:50053";
   // Credit window of a subscription that asks for 0.
   uint32_t default_credit = 100;
@@ -52,7 +54,12 @@ class ConsumerService final
 
   explicit ConsumerService(ConsumerConfig config);
 
-  std::string listen_address() const override { return config_.listen; }
+  std::string listen_address() const override {
+    return config_.listen.primary_address();
+  }
+  absl::StatusOr<ListenSettings> listen_settings() const override {
+    return config_.listen;
+  }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
   absl::Status Start() override;
   void Drain() override;

@@ -385,7 +385,7 @@ TEST_F(ConsumerServiceTest, ListQueuesWithTheBridgeUnreachableIsUnavailable) {
 TEST(ConsumerConfigTest, DefaultsAreValid) {
   auto config = ConsumerConfig::Parse(ConfigNode(), "");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->listen, "0.0.0.0:50052");
+  EXPECT_EQ(config->listen.primary_address(), "0.0.0.0:50052");
   EXPECT_EQ(config->bridge_address, "127.0.0.1:50053");
   EXPECT_EQ(config->default_credit, 100u);
   EXPECT_EQ(config->max_credit, 10000u);

@@ -107,6 +107,12 @@ TEST(ReflectionTest, EveryServiceListsAndDescribesItsRpcsAndIsHealthy) {
   EXPECT_EQ(DescribeService(b, "switchboard.v1.Broadcaster"),
             (std::map<std::string, std::string>{{"Publish", "stream->stream"},
                                                 {"GetStats", "unary->unary"}}));
+  EXPECT_THAT(ListServices(b), ::testing::Contains("switchboard.v1.Regions"));
+  EXPECT_EQ(DescribeService(b, "switchboard.v1.Regions"),
+            (std::map<std::string, std::string>{
+                {"GetSwitchConnections", "unary->unary"},
+                {"ListSwitchConnections", "unary->unary"},
+                {"ListRegions", "unary->unary"}}));
   EXPECT_EQ(DescribeService(c, "switchboard.v1.Consumer"),
             (std::map<std::string, std::string>{
                 {"Subscribe", "stream->stream"},

@@ -572,7 +572,13 @@ TEST_F(CommandsTest, StatsPrintsEveryCounter) {
             " \"bridgeConnects\": \"1\",\n"
             " \"filtered\": \"0\",\n"
             " \"linkEvents\": \"0\",\n"
-            " \"settingsGeneration\": \"0\"\n"
+            " \"settingsGeneration\": \"0\",\n"
+            " \"regionEventsDropped\": \"0\",\n"
+            " \"switchEventsAbsorbed\": \"0\",\n"
+            " \"commandsRouted\": \"0\",\n"
+            " \"commandsUnroutable\": \"0\",\n"
+            " \"switchEventsEmitted\": \"0\",\n"
+            " \"regionRequests\": \"0\"\n"
             "}\n");
 }
 
