@@ -12,7 +12,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
-  librabbitmq-dev rabbitmq-server python3 python3-pika python3-protobuf openssl
+  librabbitmq-dev rabbitmq-server libzmq3-dev cppzmq-dev
+  python3 python3-pika python3-protobuf openssl
 )
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }

@@ -261,10 +261,14 @@ void BridgeService::Drain() {
 absl::Status BridgeService::Reload(const ConfigNode& config) {
   auto log = Logger("bridge");
   SB_ASSIGN_OR_RETURN(ParsedConfig parsed, ParseConfig(config, config_.listen));
-  if (CurrentTransport()->driver() == "memory") {
-    return absl::FailedPreconditionError(
-        "the memory transport keeps its queues in this process; replacing "
-        "it would lose them: restart the bridge instead");
+  const std::string running(CurrentTransport()->driver());
+  // zeromq keeps its received queues in this process too, and the new
+  // instance could not bind the endpoint the old one holds.
+  if (running == "memory" || running == "zeromq") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ", running,
+        " transport keeps its queues in this process; replacing it would "
+        "lose them: restart the bridge instead"));
   }
   // Connect first: a bad setting leaves everything as it was.
   SB_ASSIGN_OR_RETURN(std::shared_ptr<Transport> fresh,
@@ -345,6 +349,7 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
   response->set_acks(caps.acks);
   response->set_last_value(caps.last_value);
   response->set_ordered_requeue(caps.ordered_requeue);
+  response->set_confirmed_delivery(caps.confirmed_delivery);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

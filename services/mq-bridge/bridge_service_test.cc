@@ -449,6 +449,18 @@ TEST(BridgeConfigTest, UnknownDriverIsNotFoundListingTheKnownOnes) {
   EXPECT_THAT(message, HasSubstr("memory"));
 }
 
+TEST(BridgeConfigTest, ZeroMqIsSelectedByNameAndRefusesToReload) {
+  const std::string yaml =
+      "transport:\n  driver: zeromq\n  zeromq:\n"
+      "    bind: tcp://127.0.0.1:*\n";
+  auto service = BridgeService::Create(Yaml(yaml), "127.0.0.1:0");
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_EQ((*service)->transport().driver(), "zeromq");
+  absl::Status reload = (*service)->Reload(Yaml(yaml));
+  EXPECT_EQ(reload.code(), absl::StatusCode::kFailedPrecondition) << reload;
+  EXPECT_THAT(std::string(reload.message()), HasSubstr("zeromq transport"));
+}
+
 TEST(BridgeConfigTest, UnknownDriverSettingIsInvalidArgumentNamingIt) {
   auto service = BridgeService::Create(
       Yaml("transport:\n  memory:\n    max_queue_size: 5\n"), "127.0.0.1:0");

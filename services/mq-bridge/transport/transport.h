@@ -30,6 +30,12 @@ struct Capabilities {
   // it comes before later messages (not so on RabbitMQ quorum queues, which
   // requeue at the tail).
   bool ordered_requeue = false;
+  // Publish's OK means the transport holds the message for every
+  // subscriber of its queues, wherever they are (a broker's confirm, or one
+  // process holding all queues). False (zeromq): OK means sent; a receiver
+  // that is slow, disconnected or not yet connected misses it, and nothing
+  // sends it again.
+  bool confirmed_delivery = false;
 };
 
 // How a queue behaves.

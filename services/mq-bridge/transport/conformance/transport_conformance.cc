@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "services/mq-bridge/transport/conformance/delivery_collector.h"
 
 namespace switchboard::bridge::testing {
 namespace {
@@ -21,44 +22,6 @@ using ::testing::HasSubstr;
 // Generous: a broker on a loaded 2-core machine is slow, and a passing run
 // never waits this long.
 constexpr absl::Duration kWait = absl::Seconds(20);
-
-// Gathers deliveries and lets a test wait for a count.
-class Collector {
- public:
-  DeliveryHandler handler() {
-    return [this](std::vector<Delivery> batch) {
-      absl::MutexLock lock(&mu_);
-      for (Delivery& d : batch) deliveries_.push_back(std::move(d));
-    };
-  }
-
-  // Waits until at least `n` deliveries arrived; returns them all.
-  std::vector<Delivery> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(
-                             +[](std::pair<std::vector<Delivery>*, size_t>* a) {
-                               return a->first->size() >= a->second;
-                             },
-                             new_arg(n)),
-                         kWait);
-    return deliveries_;
-  }
-
-  size_t size() {
-    absl::MutexLock lock(&mu_);
-    return deliveries_.size();
-  }
-
- private:
-  std::pair<std::vector<Delivery>*, size_t>* new_arg(size_t n) {
-    arg_ = {&deliveries_, n};
-    return &arg_;
-  }
-
-  absl::Mutex mu_;
-  std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
-  std::pair<std::vector<Delivery>*, size_t> arg_;
-};
 
 std::vector<std::string> Ids(const std::vector<Delivery>& deliveries) {
   std::vector<std::string> ids;
@@ -197,7 +160,7 @@ TEST_P(TransportConformanceTest, DeliversInPublishOrder) {
   ConformanceFixture f(GetParam());
   std::string q = f.Declare("fifo");
   std::vector<std::string> ids = f.PublishMany(q, 500);
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 1000}, c.handler());
   ASSERT_TRUE(sub.ok()) << sub.status();
   std::vector<Delivery> got = c.WaitFor(ids.size());
@@ -215,7 +178,7 @@ TEST_P(TransportConformanceTest, DeliversInPublishOrder) {
 TEST_P(TransportConformanceTest, DeliversToSubscriberThatCameFirst) {
   ConformanceFixture f(GetParam());
   std::string q = f.Declare("live");
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 100}, c.handler());
   ASSERT_TRUE(sub.ok()) << sub.status();
   std::vector<std::string> ids = f.PublishMany(q, 50);
@@ -227,7 +190,7 @@ TEST_P(TransportConformanceTest, OneMessageFansOutToEveryNamedQueue) {
   std::string a = f.Declare("a");
   std::string b = f.Declare("b");
   ASSERT_TRUE(f.Publish({f.Message("x", {a, b})}).ok());
-  Collector ca, cb;
+  DeliveryCollector ca, cb;
   auto sa = f.t().Subscribe({{a}, 10}, ca.handler());
   auto sb = f.t().Subscribe({{b}, 10}, cb.handler());
   ASSERT_TRUE(sa.ok() && sb.ok());
@@ -241,7 +204,7 @@ TEST_P(TransportConformanceTest, OneSubscriptionConsumesSeveralQueues) {
   std::string b = f.Declare("b");
   f.PublishMany(a, 10, "a");
   f.PublishMany(b, 10, "b");
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{a, b}, 100}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = c.WaitFor(20);
@@ -257,7 +220,7 @@ TEST_P(TransportConformanceTest, OneSubscriptionConsumesSeveralQueues) {
 TEST_P(TransportConformanceTest, SubscribeValidatesItsArguments) {
   ConformanceFixture f(GetParam());
   std::string q = f.Declare("q");
-  Collector c;
+  DeliveryCollector c;
   EXPECT_EQ(f.t().Subscribe({{f.Q("nope")}, 1}, c.handler()).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(f.t().Subscribe({{}, 1}, c.handler()).status().code(),
@@ -273,7 +236,7 @@ TEST_P(TransportConformanceTest, PrefetchBoundsUnackedDeliveries) {
   SB_REQUIRE_CAPABILITY(f, acks);
   std::string q = f.Declare("credit");
   f.PublishMany(q, 20);
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 5}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> first = c.WaitFor(5);
@@ -295,7 +258,7 @@ TEST_P(TransportConformanceTest, UnackedComeBackInOrderWhenSubscriptionEnds) {
   std::string q = f.Declare("redeliver");
   std::vector<std::string> ids = f.PublishMany(q, 30);
   {
-    Collector first;
+    DeliveryCollector first;
     auto sub = f.t().Subscribe({{q}, 10}, first.handler());
     ASSERT_TRUE(sub.ok());
     std::vector<Delivery> got = first.WaitFor(10);
@@ -304,7 +267,7 @@ TEST_P(TransportConformanceTest, UnackedComeBackInOrderWhenSubscriptionEnds) {
     ASSERT_TRUE((*sub)->Ack({got[0].tag, got[1].tag, got[2].tag}).ok());
     first.WaitFor(13);
   }
-  Collector second;
+  DeliveryCollector second;
   auto sub = f.t().Subscribe({{q}, 100}, second.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = second.WaitFor(27);
@@ -320,7 +283,7 @@ TEST_P(TransportConformanceTest, NackRequeueRedeliversAndNackDropDrops) {
   SB_REQUIRE_CAPABILITY(f, acks);
   std::string q = f.Declare("nack");
   f.PublishMany(q, 3);
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 1}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = c.WaitFor(1);
@@ -353,7 +316,7 @@ TEST_P(TransportConformanceTest, NackRequeuePutsTheDeliveryBackAtTheHead) {
   SB_REQUIRE_CAPABILITY(f, ordered_requeue);
   std::string q = f.Declare("nackhead");
   f.PublishMany(q, 3);
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 1}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = c.WaitFor(1);
@@ -370,7 +333,7 @@ TEST_P(TransportConformanceTest, AckOfUnknownTagFailsAndAcksNothing) {
   SB_REQUIRE_CAPABILITY(f, acks);
   std::string q = f.Declare("badack");
   f.PublishMany(q, 1);
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 10}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = c.WaitFor(1);
@@ -385,7 +348,7 @@ TEST_P(TransportConformanceTest, AckOfUnknownTagFailsAndAcksNothing) {
 TEST_P(TransportConformanceTest, CompetingConsumersEachGetDistinctMessages) {
   ConformanceFixture f(GetParam());
   std::string q = f.Declare("compete");
-  Collector c1, c2;
+  DeliveryCollector c1, c2;
   auto s1 = f.t().Subscribe({{q}, 1000}, c1.handler());
   auto s2 = f.t().Subscribe({{q}, 1000}, c2.handler());
   ASSERT_TRUE(s1.ok() && s2.ok());
@@ -412,7 +375,7 @@ TEST_P(TransportConformanceTest, LastValueQueueKeepsOnlyTheNewest) {
   ASSERT_TRUE(f.Publish({f.Message("down2", {q})}).ok());
   EXPECT_TRUE(f.StatsEventually(
       q, [](const QueueStats& s) { return s.depth == 1 && s.last_value; }));
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 10}, c.handler());
   ASSERT_TRUE(sub.ok());
   EXPECT_THAT(Ids(c.WaitFor(1)), ElementsAreArray({"down2"}));
@@ -423,7 +386,7 @@ TEST_P(TransportConformanceTest, ConcurrentPublishersKeepTheirOwnOrder) {
   std::string q = f.Declare("concurrent");
   constexpr int kPublishers = 4;
   constexpr int kEach = 500;
-  Collector c;
+  DeliveryCollector c;
   auto sub = f.t().Subscribe({{q}, 10000}, c.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<std::thread> threads;

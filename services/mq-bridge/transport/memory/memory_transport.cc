@@ -181,6 +181,7 @@ Capabilities MemoryTransport::capabilities() const {
   caps.acks = true;
   caps.last_value = true;
   caps.ordered_requeue = true;
+  caps.confirmed_delivery = true;
   return caps;
 }
 
@@ -229,8 +230,9 @@ void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
       }
       if (!status.ok()) break;
     }
+    const bool reject = settings_.overflow == Overflow::kReject;
     for (const auto& [queue, count] : added) {
-      if (!status.ok()) break;
+      if (!status.ok() || !reject) break;
       if (queue->options.last_value) continue;
       uint64_t depth = queue->ready.size() + queue->unacked;
       if (depth + count > settings_.max_queue_depth) {
@@ -240,7 +242,8 @@ void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
                          " (transport.memory.max_queue_depth)"));
       }
     }
-    if (status.ok() && total_bytes_ + added_bytes > settings_.max_total_bytes) {
+    if (status.ok() && reject &&
+        total_bytes_ + added_bytes > settings_.max_total_bytes) {
       status = absl::ResourceExhaustedError(absl::StrCat(
           "the memory transport holds ", total_bytes_, " bytes; the limit is ",
           settings_.max_total_bytes, " (transport.memory.max_total_bytes)"));
@@ -252,6 +255,9 @@ void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
           if (queue->options.last_value) {
             for (const Stored& old : queue->ready) DropLocked(old);
             queue->ready.clear();
+          } else if (!reject && !MakeRoomLocked(queue, m.payload->size())) {
+            ++dropped_;
+            continue;
           }
           queue->ready.push_back(Stored{m.id, m.payload, 0});
           total_bytes_ += m.payload->size();
@@ -404,6 +410,23 @@ void MemoryTransport::RequeueLocked(Queue* queue,
 
 void MemoryTransport::DropLocked(const Stored& message) {
   total_bytes_ -= message.payload->size();
+}
+
+bool MemoryTransport::MakeRoomLocked(Queue* queue, uint64_t bytes) {
+  while (queue->ready.size() + queue->unacked >= settings_.max_queue_depth ||
+         total_bytes_ + bytes > settings_.max_total_bytes) {
+    // Unacked messages belong to a subscriber: only ready ones can go.
+    if (queue->ready.empty()) return false;
+    DropLocked(queue->ready.front());
+    queue->ready.pop_front();
+    ++dropped_;
+  }
+  return true;
+}
+
+uint64_t MemoryTransport::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
 }
 
 SB_REGISTER_TRANSPORT("memory", MemoryTransport::Create);

@@ -23,6 +23,18 @@ namespace switchboard::bridge {
 // once per ack batch, never per message, and never while a handler runs.
 class MemoryTransport final : public Transport {
  public:
+  // What happens to messages that would exceed a limit.
+  enum class Overflow {
+    // The batch fails whole with ResourceExhausted: for senders that retry
+    // (the broadcaster, through the bridge).
+    kReject,
+    // Each message that does not fit first drops the oldest ready messages
+    // of its queue, and is dropped itself when none is ready (unacked ones
+    // stay); counted by dropped(). For drivers that use this transport as
+    // the buffer of a sender they cannot push back on (zeromq).
+    kDropOldest,
+  };
+
   struct Settings {
     // Ready + unacked messages one queue may hold; a batch that would
     // exceed it fails whole with ResourceExhausted.
@@ -30,6 +42,8 @@ class MemoryTransport final : public Transport {
     // Payload bytes all queues together may hold (a payload in two queues
     // counts twice).
     uint64_t max_total_bytes = uint64_t{1} << 30;
+    // Not a `transport.memory` setting: the memory driver always rejects.
+    Overflow overflow = Overflow::kReject;
   };
 
   // Reads `transport.memory` settings: max_queue_depth, max_total_bytes.
@@ -49,6 +63,9 @@ class MemoryTransport final : public Transport {
       const SubscribeOptions& options, DeliveryHandler handler) override;
   absl::StatusOr<std::vector<QueueStats>> GetQueueStats(
       absl::Span<const std::string> queues) override;
+
+  // Messages dropped so far to make room (Overflow::kDropOldest).
+  uint64_t dropped() const;
 
  private:
   class MemorySubscription;
@@ -80,12 +97,17 @@ class MemoryTransport final : public Transport {
   void RequeueLocked(Queue* queue, std::vector<Stored> messages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropLocked(const Stored& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Overflow::kDropOldest: drops the oldest ready messages of `queue` until
+  // a message of `bytes` fits; false when it cannot fit even so.
+  bool MakeRoomLocked(Queue* queue, uint64_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Settings settings_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Queue>> queues_
       ABSL_GUARDED_BY(mu_);
   uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace switchboard::bridge

@@ -1,5 +1,6 @@
 #include "services/mq-bridge/transport/memory/memory_transport.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -52,6 +53,33 @@ TEST(MemoryTransportTest, ByteLimitRejectsTheBatch) {
   EXPECT_TRUE(PublishOne(t, "q", 60).ok());
   EXPECT_EQ(PublishOne(t, "q", 60).code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST(MemoryTransportTest, DropOldestMakesRoomAndCounts) {
+  MemoryTransport::Settings settings;
+  settings.max_queue_depth = 3;
+  settings.overflow = MemoryTransport::Overflow::kDropOldest;
+  MemoryTransport t(settings);
+  ASSERT_TRUE(t.DeclareQueue("q", {}).ok());
+  std::vector<OutgoingMessage> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back(OutgoingMessage{
+        absl::StrCat("m", i), std::make_shared<const std::string>("x"), {"q"}});
+  }
+  absl::Status published = absl::UnknownError("not called");
+  t.Publish(std::move(batch), [&](absl::Status s) { published = s; });
+  ASSERT_TRUE(published.ok()) << published;
+  EXPECT_EQ(t.dropped(), 2u);
+  std::vector<std::string> ids;
+  auto sub = t.Subscribe({{"q"}, 10}, [&](std::vector<Delivery> got) {
+    for (const Delivery& d : got) ids.push_back(d.id);
+  });
+  ASSERT_TRUE(sub.ok());
+  EXPECT_THAT(ids, ::testing::ElementsAre("m2", "m3", "m4"));
+  // All three are unacked now: nothing ready to drop, so the newcomer goes.
+  EXPECT_TRUE(PublishOne(t, "q", 1).ok());
+  EXPECT_EQ(t.dropped(), 3u);
+  EXPECT_EQ(ids.size(), 3u);
 }
 
 TEST(MemoryTransportTest, RegistryCreatesByNameAndListsKnownOnUnknown) {

@@ -506,6 +506,7 @@ Capabilities RabbitMqTransport::capabilities() const {
   caps.acks = true;
   caps.last_value = true;
   caps.ordered_requeue = settings_.queue_type == "classic";
+  caps.confirmed_delivery = true;
   return caps;
 }
 

@@ -7,6 +7,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/mq-bridge/transport/conformance/delivery_collector.h"
 #include "services/mq-bridge/transport/conformance/transport_conformance.h"
 #include "services/mq-bridge/transport/registry.h"
 #include "tests/testing/rabbitmq_environment.h"
@@ -14,6 +15,8 @@
 
 namespace switchboard::bridge::rabbitmq {
 namespace {
+
+using ::switchboard::bridge::testing::DeliveryCollector;
 
 using switchboard::testing::RabbitMqServer;
 using switchboard::testing::SharedRabbitMq;
@@ -122,27 +125,6 @@ TEST(RabbitMqTransportTest, UnreachableBrokerIsUnavailableAndNamesIt) {
 }
 
 // Collects deliveries for the driver-level tests.
-class Inbox {
- public:
-  DeliveryHandler handler() {
-    return [this](std::vector<Delivery> batch) {
-      absl::MutexLock lock(&mu_);
-      for (Delivery& d : batch) got_.push_back(std::move(d));
-    };
-  }
-  std::vector<Delivery> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return got_.size() >= n;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
-    return got_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<Delivery> got_ ABSL_GUARDED_BY(mu_);
-};
 
 absl::Status PublishIds(Transport& t, const std::string& queue,
                         const std::vector<std::string>& ids) {
@@ -185,7 +167,7 @@ TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("dlq.nacked", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "dlq.nacked", {"poison", "fine"}).ok());
-  Inbox inbox;
+  DeliveryCollector inbox;
   auto sub = (*t)->Subscribe({{"dlq.nacked"}, 1}, inbox.handler());
   ASSERT_TRUE(sub.ok());
   // Two failed deliveries are allowed; the third never reaches the app.
@@ -203,7 +185,7 @@ TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
   EXPECT_TRUE(DepthBecomes(**t, "dead.dlq.nacked", 1));
   EXPECT_TRUE(DepthBecomes(**t, "dlq.nacked", 0));
 
-  Inbox dead;
+  DeliveryCollector dead;
   auto dead_sub = (*t)->Subscribe({{"dead.dlq.nacked"}, 10}, dead.handler());
   ASSERT_TRUE(dead_sub.ok()) << dead_sub.status();
   std::vector<Delivery> buried = dead.WaitFor(1);
@@ -226,14 +208,14 @@ TEST(RabbitMqTransportTest, EventWhoseSubscribersKeepDyingIsDeadLettered) {
   ASSERT_TRUE((*t)->DeclareQueue("dlq.crash", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "dlq.crash", {"crasher"}).ok());
   for (int attempt = 1; attempt <= 2; ++attempt) {
-    Inbox inbox;
+    DeliveryCollector inbox;
     auto sub = (*t)->Subscribe({{"dlq.crash"}, 1}, inbox.handler());
     ASSERT_TRUE(sub.ok());
     ASSERT_EQ(inbox.WaitFor(1).size(), 1u) << attempt;
     // The subscriber goes away holding it.
   }
   ASSERT_TRUE(DepthBecomes(**t, "dlq.crash", 1));
-  Inbox last;
+  DeliveryCollector last;
   auto sub = (*t)->Subscribe({{"dlq.crash"}, 1}, last.handler());
   ASSERT_TRUE(sub.ok());
   EXPECT_TRUE(DepthBecomes(**t, "dead.dlq.crash", 1));
@@ -248,7 +230,7 @@ TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
   ASSERT_TRUE((*t)->DeclareQueue("dlq.link", QueueOptions{true}).ok());
   EXPECT_EQ(Depth(**t, "dead.dlq.link"), ~uint64_t{0});  // no such queue
   ASSERT_TRUE(PublishIds(**t, "dlq.link", {"down"}).ok());
-  Inbox inbox;
+  DeliveryCollector inbox;
   auto sub = (*t)->Subscribe({{"dlq.link"}, 1}, inbox.handler());
   ASSERT_TRUE(sub.ok());
   std::vector<Delivery> got = inbox.WaitFor(1);
@@ -272,7 +254,7 @@ TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("tls.q", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "tls.q", {"secret"}).ok());
-  Inbox inbox;
+  DeliveryCollector inbox;
   auto sub = (*t)->Subscribe({{"tls.q"}, 1}, inbox.handler());
   ASSERT_TRUE(sub.ok()) << sub.status();
   std::vector<Delivery> got = inbox.WaitFor(1);
