@@ -38,12 +38,16 @@ absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start(
     server->tls_port_ = PickFreePort();
     if (absl::Status s = server->MakeCertificates(); !s.ok()) return s;
     const std::string& d = server->dir_;
-    WriteFile(d + "/rabbitmq.conf",
-              absl::StrCat("listeners.ssl.default = ", server->tls_port_,
-                           "\nssl_options.cacertfile = ", d, "/ca.pem",
-                           "\nssl_options.certfile = ", d, "/server.pem",
-                           "\nssl_options.keyfile = ", d, "/server.key",
-                           "\nssl_options.verify = verify_none",
+    WriteFile(
+        d + "/rabbitmq.conf",
+        absl::StrCat("listeners.ssl.default = ", server->tls_port_,
+                     "\nssl_options.cacertfile = ", d, "/ca.pem",
+                     "\nssl_options.certfile = ", d, "/server.pem",
+                     "\nssl_options.keyfile = ", d, "/server.key",
+                     options.mutual_tls
+                         ? "\nssl_options.verify = verify_peer"
+                           "\nssl_options.fail_if_no_peer_cert = true\n"
+                         : "\nssl_options.verify = verify_none"
                            "\nssl_options.fail_if_no_peer_cert = false\n"));
   }
   if (absl::Status s = server->Launch(); !s.ok()) return s;
@@ -61,6 +65,15 @@ absl::Status RabbitMqServer::MakeCertificates() {
       {"x509", "-req", "-in", dir_ + "/server.csr", "-CA", dir_ + "/ca.pem",
        "-CAkey", dir_ + "/ca.key", "-CAcreateserial", "-out",
        dir_ + "/server.pem", "-days", "2", "-extfile", dir_ + "/san.cnf"},
+      // A client of this CA, and one of a CA the broker does not trust.
+      {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir_ + "/client.key",
+       "-out", dir_ + "/client.csr", "-subj", "/CN=switchboard-bridge"},
+      {"x509", "-req", "-in", dir_ + "/client.csr", "-CA", dir_ + "/ca.pem",
+       "-CAkey", dir_ + "/ca.key", "-CAcreateserial", "-out",
+       dir_ + "/client.pem", "-days", "2"},
+      {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+       dir_ + "/stranger.key", "-out", dir_ + "/stranger.pem", "-days", "2",
+       "-subj", "/CN=stranger"},
   };
   for (const auto& args : steps) {
     Process::Options o;

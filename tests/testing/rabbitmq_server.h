@@ -18,6 +18,9 @@ class RabbitMqServer {
     // Also listen for amqps, with a server certificate signed by a test CA
     // made for this broker (see ca_cert()).
     bool tls = false;
+    // With tls: the broker requires a client certificate signed by the test
+    // CA (mutual TLS; see client_cert()).
+    bool mutual_tls = false;
   };
 
   // Starts the broker and waits until it accepts AMQP connections (about
@@ -33,6 +36,12 @@ class RabbitMqServer {
   // certificate (valid for 127.0.0.1 and localhost).
   int tls_port() const { return tls_port_; }
   std::string ca_cert() const { return dir_ + "/ca.pem"; }
+  // With Options::tls: a client certificate and key signed by the same CA,
+  // and another pair signed by a CA the broker does not know.
+  std::string client_cert() const { return dir_ + "/client.pem"; }
+  std::string client_key() const { return dir_ + "/client.key"; }
+  std::string stranger_cert() const { return dir_ + "/stranger.pem"; }
+  std::string stranger_key() const { return dir_ + "/stranger.key"; }
   const std::string& node() const { return node_; }
 
   // Stops the broker (as a crash would: SIGKILL) or starts it again on the

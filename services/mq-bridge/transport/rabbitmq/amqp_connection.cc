@@ -120,6 +120,16 @@ absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(
                  AMQP_SASL_METHOD_PLAIN, s.user.c_str(), s.password.c_str());
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
     absl::Status status = connection->Check(reply, 0, "login");
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        reply.library_error == AMQP_STATUS_SSL_ERROR) {
+      // With TLS 1.3 the broker checks the client's certificate after the
+      // client considers the handshake done, so its refusal shows here.
+      return absl::UnavailableError(absl::StrCat(
+          "the broker ended the TLS session of ", s.Describe(),
+          " during login (", status.message(),
+          "); if it requires client certificates, set tls.client_cert and "
+          "tls.client_key to a pair its CA signed"));
+    }
     if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
       // RabbitMQ closes the socket on bad credentials before answering.
       return absl::PermissionDeniedError(

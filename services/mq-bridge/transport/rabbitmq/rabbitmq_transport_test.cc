@@ -274,6 +274,46 @@ TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
               HasSubstr("/nonexistent/ca.pem"));
 }
 
+TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
+  RabbitMqServer::Options options;
+  options.tls = true;
+  options.mutual_tls = true;
+  auto broker = RabbitMqServer::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  RabbitMqTransport::Settings settings;
+  settings.connection.host = "localhost";
+  settings.connection.port = (*broker)->tls_port();
+  settings.connection.tls = true;
+  settings.connection.ca_cert_file = (*broker)->ca_cert();
+
+  // No client certificate: the broker ends the handshake.
+  auto anonymous = RabbitMqTransport::Connect(settings);
+  EXPECT_EQ(anonymous.status().code(), absl::StatusCode::kUnavailable)
+      << anonymous.status();
+  EXPECT_THAT(std::string(anonymous.status().message()),
+              HasSubstr("set tls.client_cert and tls.client_key"));
+  // A certificate of a CA the broker does not trust: refused too.
+  settings.connection.client_cert_file = (*broker)->stranger_cert();
+  settings.connection.client_key_file = (*broker)->stranger_key();
+  auto stranger = RabbitMqTransport::Connect(settings);
+  EXPECT_EQ(stranger.status().code(), absl::StatusCode::kUnavailable)
+      << stranger.status();
+
+  // The bridge's own certificate: events flow.
+  settings.connection.client_cert_file = (*broker)->client_cert();
+  settings.connection.client_key_file = (*broker)->client_key();
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("mtls.q", {}).ok());
+  ASSERT_TRUE(PublishIds(**t, "mtls.q", {"mutual"}).ok());
+  DeliveryCollector inbox;
+  auto sub = (*t)->Subscribe({{"mtls.q"}, 1}, inbox.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = inbox.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0].payload, "body-mutual");
+}
+
 TEST(RabbitMqTransportTest, RegisteredByName) {
   EXPECT_THAT(TransportRegistry::Global().Names(),
               ::testing::Contains("rabbitmq"));
