@@ -1,5 +1,6 @@
 #include "services/broadcaster/broadcaster_service.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -250,7 +251,7 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
     absl::WriterMutexLock lock(&settings_mu_);
     settings_ = next;
     buffer_.SetLimits(next->config.buffer);
-    tracker_.UpdateSettings(next->config.regions);
+    tracker_.UpdateSettings(next->config.regions, absl::Now());
   }
   ++generation_;
   LogSettings(next->config);
@@ -293,6 +294,9 @@ void SetTime(Event* e, absl::Time now) {
   e->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
 }
 
+// The most a sequence number adds to a serialized event (tag + varint).
+constexpr size_t kMaxSequenceBytes = 11;
+
 std::string TooBig(size_t size, const BroadcasterConfig& config) {
   return absl::StrCat("event is ", size, " bytes serialized; the limit is ",
                       config.max_event_bytes, " (max_event_bytes)");
@@ -313,10 +317,19 @@ RoutedEvent ToRouted(const Event& e, std::vector<std::string> queues) {
 
 uint64_t BroadcasterService::Number(std::vector<Unit>& units) {
   std::vector<Event*> own;
+  absl::flat_hash_set<const Event*> listed;
   for (Unit& u : units) {
     if (u.parent != nullptr) continue;
     if (u.event->id().empty()) u.event->set_id(NewEventId());
     own.push_back(u.event);
+    listed.insert(u.event);
+  }
+  // A command with scoped copies only (no queue of its own) is numbered
+  // too, for its copies to share.
+  for (Unit& u : units) {
+    if (u.parent != nullptr && listed.insert(u.parent).second) {
+      own.push_back(u.parent);
+    }
   }
   const uint64_t ticket = AssignSequences(own);
   for (Unit& u : units) {
@@ -387,6 +400,11 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   // The tracker's events and scoped command copies live here.
   std::deque<Event> owned;
   std::vector<Unit> units;
+  bool tracker_order_held = false;
+  auto hold_tracker_order = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (!tracker_order_held) tracker_order_mu_.Lock();
+    tracker_order_held = true;
+  };
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
     absl::Status s = ValidateEvent(*e);
@@ -405,6 +423,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     if (!e->has_time()) SetTime(e, now);
     outcome[i] = 1;
     if (regions && !EventRegion(*e).empty()) {
+      hold_tracker_order();
       RegionTracker::Output out = tracker_.OnRegionEvent(e, now);
       AddTrackerOutput(out, router, i, owned, units);
       if (!out.forward) {
@@ -417,13 +436,15 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     std::vector<std::pair<std::string, Event>> scoped;
     if (regions && e->has_command() &&
         router.settings().types.Passes(e->type())) {
-      // Its scoped copies are buffered without the size check below.
+      // Its scoped copies are buffered without the size check below, so
+      // it is checked here with room for the sequence it gets later.
       if (const size_t size = e->ByteSizeLong();
-          size > config.max_event_bytes) {
-        invalid_reason[i] = TooBig(size, config);
+          size + kMaxSequenceBytes > config.max_event_bytes) {
+        invalid_reason[i] = TooBig(size + kMaxSequenceBytes, config);
         outcome[i] = -1;
         continue;
       }
+      hold_tracker_order();
       RegionTracker::CommandRoute route = tracker_.RouteCommand(*e, now);
       for (std::string& q : route.queues) queues->push_back(std::move(q));
       scoped = std::move(route.scoped);
@@ -443,6 +464,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     }
   }
   const uint64_t ticket = Number(units);
+  if (tracker_order_held) tracker_order_mu_.Unlock();
 
   std::vector<RoutedEvent> routed;
   // Per event, the position after its last routed unit: it is accepted
@@ -521,12 +543,16 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
 void BroadcasterService::Tick() {
   absl::ReaderMutexLock settings_lock(&settings_mu_);
   if (!settings_->config.regions.enabled) return;
-  RegionTracker::Output out = tracker_.Tick(absl::Now());
-  if (out.switch_events.empty() && out.requests.empty()) return;
   std::deque<Event> owned;
   std::vector<Unit> units;
-  AddTrackerOutput(out, settings_->router, -1, owned, units);
-  const uint64_t ticket = Number(units);
+  uint64_t ticket;
+  {
+    absl::MutexLock order(&tracker_order_mu_);
+    RegionTracker::Output out = tracker_.Tick(absl::Now());
+    if (out.switch_events.empty() && out.requests.empty()) return;
+    AddTrackerOutput(out, settings_->router, -1, owned, units);
+    ticket = Number(units);
+  }
   std::vector<RoutedEvent> routed;
   for (Unit& u : units) {
     routed.push_back(ToRouted(*u.event, std::move(u.queues)));

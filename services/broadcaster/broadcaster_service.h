@@ -116,7 +116,7 @@ class BroadcasterService final
     // Index of the producer's event it comes from; -1 for the ticker's.
     int owner;
     // A scoped copy shares its command's id and sequence.
-    const switchboard::v1::Event* parent = nullptr;
+    switchboard::v1::Event* parent = nullptr;
   };
 
   struct Settings {
@@ -173,6 +173,10 @@ class BroadcasterService final
       ABSL_GUARDED_BY(sequence_mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(sequence_mu_) = 0;
   absl::Mutex push_mu_;
+  // Held from a batch's (or tick's) first tracker call until its ticket is
+  // taken, so the tracker's events reach the buffer in the order the
+  // tracker made them (one region's disconnect before another's connect).
+  absl::Mutex tracker_order_mu_;
   uint64_t serving_ticket_ ABSL_GUARDED_BY(push_mu_) = 0;
 
   std::atomic<uint64_t> accepted_{0};

@@ -172,8 +172,14 @@ RegionTracker::RegionTracker(RegionSettings settings, absl::Time now)
   for (const std::string& region : settings_.known) regions_[region];
 }
 
-void RegionTracker::UpdateSettings(RegionSettings settings) {
+void RegionTracker::UpdateSettings(RegionSettings settings, absl::Time now) {
   absl::MutexLock lock(&mu_);
+  if (settings.enabled && !settings_.enabled) {
+    for (auto& [name, r] : regions_) {
+      if (r.alive) r.last_seen = now;
+    }
+    next_sync_ = now + settings.sync_interval;
+  }
   if (settings.sync_interval != settings_.sync_interval) {
     next_sync_ = next_sync_ - settings_.sync_interval + settings.sync_interval;
   }
@@ -279,8 +285,15 @@ void RegionTracker::Settle(const std::string& switch_id, SwitchState& state,
     type = kSwitchConnectedType;
     change = SwitchStatus::CONNECTED;
   } else if (was_connected && state.active.empty()) {
-    state.grace_region = old_active;
-    state.grace_until = now + settings_.grace_period;
+    // Commands keep going to a region that went away (it may come back);
+    // one that stays read-only cannot take them.
+    const bool still_there = std::any_of(
+        state.connections.begin(), state.connections.end(),
+        [&old_active](const Connection& c) { return c.region == old_active; });
+    if (!still_there) {
+      state.grace_region = old_active;
+      state.grace_until = now + settings_.grace_period;
+    }
     type = kSwitchDisconnectedType;
     change = SwitchStatus::DISCONNECTED;
     region = old_active;

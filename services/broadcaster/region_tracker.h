@@ -126,8 +126,10 @@ class RegionTracker {
 
   RegionTracker(RegionSettings settings, absl::Time now);
 
-  // New settings; the tracked state is kept.
-  void UpdateSettings(RegionSettings settings);
+  // New settings; the tracked state is kept. When tracking is turned back
+  // on, regions alive before count as just heard (their silence while it
+  // was off is not theirs).
+  void UpdateSettings(RegionSettings settings, absl::Time now);
 
   // An event from a region (EventRegion not empty). May rewrite it (adds
   // availability data to switch events).

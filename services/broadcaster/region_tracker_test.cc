@@ -196,6 +196,9 @@ TEST_F(RegionTrackerTest, ConnectModeTreatsRoleChangesAsModes) {
   // a becomes slave: b is promoted when it becomes master.
   auto out = Send(SwitchEvent("a", "s1", SwitchStatus::DEACTIVATED));
   EXPECT_THAT(Virtual(out), ElementsAre("disconnected s1@a"));
+  // a still holds it, read-only: no grace, commands are refused.
+  EXPECT_EQ(tracker_.RouteCommand(CommandFor({"s1"}), kStart).error.code(),
+            absl::StatusCode::kFailedPrecondition);
   out = Send(SwitchEvent("b", "s1", SwitchStatus::ACTIVATED));
   EXPECT_THAT(Virtual(out), ElementsAre("connected s1@b"));
   EXPECT_TRUE(out.absorbed);
@@ -406,9 +409,27 @@ TEST(RegionTrackerSync, PeriodicDumpToLiveRegionsAndAliveRequestsToOthers) {
   EXPECT_THAT(Requests(tracker.Tick(kStart + absl::Seconds(61))), IsEmpty());
 
   settings.periodic_sync = false;
-  tracker.UpdateSettings(settings);
+  tracker.UpdateSettings(settings, kStart + absl::Seconds(61));
   tracker.OnRegionEvent(&hb, kStart + absl::Seconds(120));
   EXPECT_THAT(Requests(tracker.Tick(kStart + absl::Seconds(121))), IsEmpty());
+}
+
+TEST(RegionTrackerReload, TurningTrackingBackOnDoesNotTimeRegionsOut) {
+  RegionSettings settings;
+  RegionTracker tracker(settings, kStart);
+  Event e = SwitchEvent("a", "s1", SwitchStatus::CONNECTED);
+  tracker.OnRegionEvent(&e, kStart);
+  settings.enabled = false;
+  tracker.UpdateSettings(settings, kStart + absl::Seconds(1));
+  // Off for a minute: the broadcaster fed it nothing.
+  settings.enabled = true;
+  tracker.UpdateSettings(settings, kStart + absl::Seconds(61));
+  auto out = tracker.Tick(kStart + absl::Seconds(62));
+  EXPECT_THAT(Virtual(out), IsEmpty());
+  EXPECT_EQ(tracker.GetSwitch("s1", kStart)->active_region(), "a");
+  // Silent from then on, it times out as usual.
+  out = tracker.Tick(kStart + absl::Seconds(66));
+  EXPECT_THAT(Virtual(out), ElementsAre("disconnected s1@a"));
 }
 
 TEST_F(RegionTrackerTest, ListSwitchesFiltersByRegion) {

@@ -23,6 +23,9 @@
 namespace switchboard::bridge::zeromq {
 namespace {
 
+// Messages sent between two reads of our own subscriber within a batch.
+constexpr uint64_t kReceiveEvery = 1000;
+
 constexpr char kProtocolVersion = 1;
 // version, flags, publisher id, sequence number.
 constexpr size_t kHeaderSize = 1 + 1 + 8 + 8;
@@ -183,6 +186,9 @@ absl::StatusOr<ZeroMqTransport::Settings> ZeroMqTransport::ParseSettings(
   }
   if (s.max_total_bytes == 0) {
     return config.Error("max_total_bytes", "must be at least 1");
+  }
+  if (s.linger < absl::ZeroDuration()) {
+    return config.Error("linger", "must not be negative");
   }
   if (s.linger > absl::Minutes(1)) {
     return config.Error("linger", "must be at most 1m (it delays shutdown)");
@@ -474,16 +480,26 @@ void ZeroMqTransport::IoLoop() {
     }
     for (PendingBatch& batch : batches) {
       const uint64_t first_seq = next_seq_;
+      const bool track = settings_.connect_self;
+      // Tracked before sending: SendBatch reads our own subscriber as it
+      // goes, and a gap seen then must count against this batch.
+      if (track) {
+        unconfirmed_.push_back(
+            Unconfirmed{first_seq, first_seq + batch.messages.size() - 1,
+                        nullptr, absl::InfiniteFuture()});
+      }
       absl::Status status = SendBatch(batch);
       if (!status.ok()) {
         Log()->error("publishing a batch of {} messages failed: {}",
                      batch.messages.size(), status.ToString());
       }
-      if (status.ok() && settings_.connect_self) {
-        unconfirmed_.push_back(
-            Unconfirmed{first_seq, next_seq_ - 1, std::move(batch.done),
-                        absl::Now() + settings_.connect_timeout});
+      if (track && status.ok()) {
+        Unconfirmed& u = unconfirmed_.back();
+        u.last_seq = next_seq_ - 1;
+        u.done = std::move(batch.done);
+        u.deadline = absl::Now() + settings_.connect_timeout;
       } else {
+        if (track) unconfirmed_.pop_back();
         batch.done(std::move(status));
       }
       // Reading between batches keeps our own subscriber from falling
@@ -524,6 +540,8 @@ void ZeroMqTransport::SettleUnconfirmed() {
   const absl::Time now = absl::Now();
   while (!unconfirmed_.empty()) {
     Unconfirmed& batch = unconfirmed_.front();
+    // Still being sent (SendBatch reads as it goes): settled afterwards.
+    if (batch.done == nullptr) break;
     absl::Status status;
     if (batch.last_seq <= own_received_upto_) {
       if (batch.lost > 0) {
@@ -587,6 +605,12 @@ absl::Status ZeroMqTransport::SendBatch(const PendingBatch& batch) {
     status = publisher_->Send(frames);
     if (!status.ok()) break;
     ++sent;
+    // Our own subscriber must keep up within a batch too: a batch larger
+    // than the high-water marks would otherwise always overflow it, fail,
+    // and be sent again forever.
+    if (settings_.connect_self && sent % kReceiveEvery == 0) {
+      ReceiveAvailable();
+    }
   }
   absl::MutexLock lock(&mu_);
   counters_.sent += sent;

@@ -306,6 +306,19 @@ TEST(ZeroMqTransportTest, BatchLostOnTheWayToItsOwnBufferFails) {
       [&] { return t->counters().received + t->counters().lost == 5000; }));
 }
 
+TEST(ZeroMqTransportTest, BatchLargerThanTheHighWaterMarksArrivesWhole) {
+  // 60,000 messages in one batch: three times both high-water marks
+  // together. The bridge reads its own subscriber while it sends, so none
+  // is dropped (otherwise the batch would fail, be sent again, and fail
+  // again forever).
+  auto t = MustStart(Loopback());
+  ASSERT_NE(t, nullptr);
+  ASSERT_TRUE(t->DeclareQueue("big", {}).ok());
+  ASSERT_TRUE(Publish(*t, "big", Numbered("m", 0, 60000)).ok());
+  EXPECT_EQ(t->counters().lost, 0u);
+  EXPECT_EQ((*t->GetQueueStats({"big"}))[0].depth, 60000u);
+}
+
 TEST(ZeroMqTransportTest, DestructionAnswersEveryAcceptedBatch) {
   auto t = MustStart(Loopback());
   ASSERT_NE(t, nullptr);
@@ -527,6 +540,7 @@ TEST(ZeroMqSettingsTest, ErrorsNameTheField) {
             "max_queue_messages: expected an integer, got 'lots'"},
            {"max_total_bytes: 0\n", "max_total_bytes: must be at least 1"},
            {"linger: 2m\n", "linger: must be at most 1m"},
+           {"linger: -1s\n", "linger: must not be negative"},
            {"heartbeat: 1ms\n", "heartbeat: must be 10ms to 1h"},
            {"connect_timeout: soon\n", "connect_timeout: expected a duration"},
        }) {
