@@ -23,8 +23,8 @@
 namespace switchboard::bridge::zeromq {
 namespace {
 
-// Messages sent between two reads of our own subscriber within a batch.
-constexpr uint64_t kReceiveEvery = 1000;
+// Below this, the high-water marks are too small to pace a batch by.
+constexpr uint64_t kMinPacingWindow = 100;
 
 constexpr char kProtocolVersion = 1;
 // version, flags, publisher id, sequence number.
@@ -596,7 +596,28 @@ std::string ZeroMqTransport::NextHeader(bool last_value) {
 absl::Status ZeroMqTransport::SendBatch(const PendingBatch& batch) {
   absl::Status status;
   uint64_t sent = 0;
+  // Our own subscriber must keep up within a batch: a batch larger than the
+  // high-water marks would otherwise overflow it on every attempt, fail,
+  // and be sent again forever. So the bridge keeps at most a quarter of the
+  // smaller mark of its own messages unread, reading as it sends: a ZeroMQ
+  // writer learns what its reader consumed only every half mark, so half a
+  // mark unread can already look like a full pipe to the publisher. (With
+  // marks too small to pace by, overflow shows as a failed batch.)
+  const uint64_t window =
+      std::min(settings_.send_hwm, settings_.receive_hwm) / 4;
+  const bool pace = settings_.connect_self && window >= kMinPacingWindow;
   for (const Outgoing& m : batch.messages) {
+    if (pace && next_seq_ - 1 - own_received_upto_ >= window) {
+      const absl::Time give_up = absl::Now() + settings_.connect_timeout;
+      for (;;) {
+        ReceiveAvailable();
+        if (next_seq_ - 1 - own_received_upto_ < window ||
+            absl::Now() > give_up) {
+          break;
+        }
+        absl::SleepFor(absl::Microseconds(100));
+      }
+    }
     const std::string header = NextHeader(m.last_value);
     const OutFrame frames[] = {{m.queue, nullptr},
                                {header, nullptr},
@@ -605,12 +626,6 @@ absl::Status ZeroMqTransport::SendBatch(const PendingBatch& batch) {
     status = publisher_->Send(frames);
     if (!status.ok()) break;
     ++sent;
-    // Our own subscriber must keep up within a batch too: a batch larger
-    // than the high-water marks would otherwise always overflow it, fail,
-    // and be sent again forever.
-    if (settings_.connect_self && sent % kReceiveEvery == 0) {
-      ReceiveAvailable();
-    }
   }
   absl::MutexLock lock(&mu_);
   counters_.sent += sent;

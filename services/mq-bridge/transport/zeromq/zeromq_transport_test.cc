@@ -314,7 +314,8 @@ TEST(ZeroMqTransportTest, BatchLargerThanTheHighWaterMarksArrivesWhole) {
   auto t = MustStart(Loopback());
   ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->DeclareQueue("big", {}).ok());
-  ASSERT_TRUE(Publish(*t, "big", Numbered("m", 0, 60000)).ok());
+  absl::Status published = Publish(*t, "big", Numbered("m", 0, 60000));
+  ASSERT_TRUE(published.ok()) << published;
   EXPECT_EQ(t->counters().lost, 0u);
   EXPECT_EQ((*t->GetQueueStats({"big"}))[0].depth, 60000u);
 }
