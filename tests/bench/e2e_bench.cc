@@ -32,6 +32,8 @@ ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
 ABSL_FLAG(int, credit, 10000, "Subscriber credit window.");
 ABSL_FLAG(int, confirm_window, 10000,
           "rabbitmq: the bridge's transport.rabbitmq.confirm_window.");
+ABSL_FLAG(std::string, delivery_linger, "1ms",
+          "rabbitmq: the bridge's transport.rabbitmq.delivery_linger.");
 ABSL_FLAG(int, dedup_window, 100000,
           "The consumer's dedup_window (0 turns deduplication off).");
 ABSL_FLAG(bool, separate_phases, false,
@@ -413,7 +415,8 @@ int Main() {
         "listen: 127.0.0.1:0\ntransport:\n  driver: rabbitmq\n  rabbitmq:\n"
         "    port: ",
         broker->amqp_port(), "\n    durable: ", persistent ? "true" : "false",
-        "\n    confirm_window: ", absl::GetFlag(FLAGS_confirm_window), "\n");
+        "\n    confirm_window: ", absl::GetFlag(FLAGS_confirm_window),
+        "\n    delivery_linger: ", absl::GetFlag(FLAGS_delivery_linger), "\n");
   }
   options.broadcaster_yaml = absl::StrCat(
       "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n"

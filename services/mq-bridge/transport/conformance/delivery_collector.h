@@ -16,6 +16,7 @@ class DeliveryCollector {
   DeliveryHandler handler() {
     return [this](std::vector<Delivery> batch) {
       absl::MutexLock lock(&mu_);
+      ++batches_;
       for (Delivery& d : batch) got_.push_back(std::move(d));
     };
   }
@@ -38,9 +39,16 @@ class DeliveryCollector {
     return got_.size();
   }
 
+  // How many times the handler ran.
+  size_t batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
+
  private:
   absl::Mutex mu_;
   std::vector<Delivery> got_ ABSL_GUARDED_BY(mu_);
+  size_t batches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace switchboard::bridge::testing

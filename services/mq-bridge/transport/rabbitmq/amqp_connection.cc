@@ -2,8 +2,11 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -234,8 +237,8 @@ absl::StatusOr<bool> AmqpConnection::WaitForInput(int wake_fd,
                                                   absl::Duration timeout) {
   if (HasBufferedInput()) return true;
   pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  int n = poll(fds, wake_fd >= 0 ? 2 : 1,
-               static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  const timespec ts = absl::ToTimespec(timeout);
+  int n = ppoll(fds, wake_fd >= 0 ? 2 : 1, &ts, nullptr);
   if (n < 0) {
     if (errno == EINTR) return false;
     broken_ = true;
@@ -248,6 +251,20 @@ absl::StatusOr<bool> AmqpConnection::WaitForInput(int wake_fd,
   // POLLHUP with data left still reads the data first.
   return (fds[0].revents & (POLLIN | POLLHUP)) != 0;
 }
+
+namespace {
+void SetCork(int fd, int on) {
+  // Best effort: without it the bytes are the same, only in more segments.
+  if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+}  // namespace
+
+AmqpConnection::Cork::Cork(const AmqpConnection& connection)
+    : fd_(amqp_get_sockfd(connection.conn_)) {
+  SetCork(fd_, 1);
+}
+
+AmqpConnection::Cork::~Cork() { SetCork(fd_, 0); }
 
 void DrainEventFd(int fd) {
   uint64_t value;

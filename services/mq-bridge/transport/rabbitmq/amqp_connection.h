@@ -70,6 +70,22 @@ class AmqpConnection {
   // or the timeout passes (false).
   absl::StatusOr<bool> WaitForInput(int wake_fd, absl::Duration timeout);
 
+  // While a Cork lives, what is written to the connection is held by the
+  // kernel and sent in full-sized segments when it ends (TCP_CORK): a burst
+  // of small messages then costs the broker a few large reads instead of
+  // one per frame. Only for a burst that ends at once: the kernel holds
+  // corked data up to 200ms.
+  class Cork {
+   public:
+    explicit Cork(const AmqpConnection& connection);
+    ~Cork();
+    Cork(const Cork&) = delete;
+    Cork& operator=(const Cork&) = delete;
+
+   private:
+    const int fd_;
+  };
+
   // After an error that killed the connection: skip the polite close.
   void MarkBroken() { broken_ = true; }
   bool broken() const { return broken_; }

@@ -50,6 +50,9 @@ class RabbitMqTransport final : public Transport {
     // dead-letter queue "dead.<queue>" instead of looping forever; 0 never
     // dead-letters. Not for last-value queues.
     uint32_t max_deliveries = 10;
+    // While deliveries keep arriving, how long a subscription waits to
+    // hand them over in one batch; 0 hands over every read at once.
+    absl::Duration delivery_linger = absl::Milliseconds(1);
     absl::Duration reconnect_initial = absl::Milliseconds(100);
     absl::Duration reconnect_max = absl::Seconds(5);
   };

@@ -70,6 +70,9 @@ TEST(RabbitMqSettingsTest, DefaultsAndErrorsNameTheField) {
            {"password_file: /nonexistent/secret\n",
             "password_file: cannot read '/nonexistent/secret'"},
            {"hostname: x\n", "hostname: unknown setting"},
+           {"delivery_linger: 1s\n",
+            "delivery_linger: must be 0 (off) to 100ms"},
+           {"delivery_linger: -1ms\n", "delivery_linger: must not be negative"},
        }) {
     auto s = Parse(yaml);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
@@ -220,6 +223,33 @@ TEST(RabbitMqTransportTest, EventWhoseSubscribersKeepDyingIsDeadLettered) {
   ASSERT_TRUE(sub.ok());
   EXPECT_TRUE(DepthBecomes(**t, "dead.dlq.crash", 1));
   EXPECT_TRUE(last.WaitFor(1).empty());
+}
+
+// A backlog streams in as fast as the broker can send it; with a linger
+// the subscription hands it over in a few large batches rather than one per
+// socket read (each read holds a few messages).
+TEST(RabbitMqTransportTest, DeliveriesArrivingTogetherAreHandedOverTogether) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.delivery_linger = absl::Milliseconds(100);
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("linger.backlog", {}).ok());
+  constexpr int kEvents = 3000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kEvents; ++i) ids.push_back(absl::StrCat("e", i));
+  ASSERT_TRUE(PublishIds(**t, "linger.backlog", ids).ok());
+  DeliveryCollector inbox;
+  auto sub = (*t)->Subscribe({{"linger.backlog"}, 10000}, inbox.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = inbox.WaitFor(kEvents);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) ASSERT_EQ(got[i].id, ids[i]);
+  // The first read goes at once, then each linger takes up to 1024.
+  EXPECT_LE(inbox.batches(), 12u);
+  std::vector<uint64_t> tags;
+  for (const Delivery& d : got) tags.push_back(d.tag);
+  ASSERT_TRUE((*sub)->Ack(tags).ok());
+  EXPECT_TRUE(DepthBecomes(**t, "linger.backlog", 0));
 }
 
 TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
