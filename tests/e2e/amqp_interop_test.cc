@@ -59,7 +59,7 @@ TEST(AmqpInteropTest, PikaConsumesAndDecodesASwitchboardEvent) {
   ASSERT_TRUE(pika.ok());
   ASSERT_EQ((*pika)->Wait(absl::Seconds(60)), 0) << ReadFile(err);
   const std::string seen = ReadFile(out);
-  EXPECT_THAT(seen, HasSubstr("\"content_type\": \"application/x-protobuf\""));
+  EXPECT_THAT(seen, HasSubstr("\"media_type\": \"application/x-protobuf\""));
   EXPECT_THAT(seen, HasSubstr(absl::StrCat("\"message_id\": \"", id, "\"")));
   EXPECT_THAT(seen, HasSubstr(absl::StrCat("\"event_id\": \"", id, "\"")));
   EXPECT_THAT(seen, HasSubstr("\"type\": \"kytos/topology.link_down\""));

@@ -24,14 +24,17 @@ def main():
         event = event_pb2.Event()
         event.ParseFromString(body)
         channel.basic_ack(method.delivery_tag)
+        # "application/x-protobuf; proto=switchboard.v1.Event"
+        media_type, *parameters = props.content_type.split(";")
+        parameters = dict(p.strip().split("=", 1) for p in parameters)
         print(json.dumps({
-            "content_type": props.content_type,
+            "media_type": media_type.strip(),
             "message_id": props.message_id,
             "type": props.type,
             "app_id": props.app_id,
             "timestamp": props.timestamp,
             "delivery_mode": props.delivery_mode,
-            "schema": (props.headers or {}).get("x-switchboard-schema"),
+            "schema": parameters.get("proto"),
             "event_id": event.id,
             "event_type": event.type,
             "event_source": event.source,

@@ -22,9 +22,10 @@ namespace switchboard::bridge::rabbitmq {
 // Topology: one durable topic exchange (`exchange`); each switchboard queue
 // is an AMQP queue of the same name bound with its own name as routing key.
 // One event is one message: the serialized switchboard.v1.Event as body,
-// content type application/x-protobuf, and the event's id, type, source and
-// time as message_id, type, app_id and timestamp (plus headers, see
-// README.md), so any AMQP client can consume a switchboard queue.
+// content type "application/x-protobuf; proto=switchboard.v1.Event", and the
+// event's id, type, source and time as message_id, type, app_id and
+// timestamp (see README.md), so any AMQP client can consume a switchboard
+// queue.
 //
 // Publishing runs on one connection and thread with publisher confirms: a
 // batch is confirmed to the caller once the broker confirmed every message
