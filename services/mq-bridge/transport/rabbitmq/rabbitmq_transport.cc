@@ -110,7 +110,7 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
   uint64_t UnackedIn(const std::string& queue) {
     absl::MutexLock lock(&mu_);
     uint64_t n = 0;
-    for (const auto& [tag, held] : outstanding_) n += (held.first == queue);
+    for (const auto& [tag, held] : outstanding_) n += (held.queue == queue);
     return n;
   }
 
@@ -135,8 +135,8 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
         auto it = outstanding_.find(tag);
         if (it == outstanding_.end()) continue;
         // Settled for good: its delivery count is no longer needed.
-        if (kind != Settlement::kRequeue) {
-          transport_->ForgetDeliveries(it->second.first, it->second.second);
+        if (kind != Settlement::kRequeue && it->second.counted) {
+          transport_->ForgetDeliveries(it->second.queue, it->second.id);
         }
         outstanding_.erase(it);
         settlements_.push_back({tag - base_, kind});
@@ -375,7 +375,11 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     d.queue = it != consumer_queues_.end() ? it->second
                                            : ToString(envelope.routing_key);
     const uint32_t limit = transport_->settings_.max_deliveries;
-    if (limit > 0 && !d.id.empty() && transport_->DeadLettered(d.queue)) {
+    // A first delivery is delivery 1 by definition: only redeliveries are
+    // counted, which keeps the count table off the common path.
+    const bool counted = limit > 0 && d.redelivered && !d.id.empty() &&
+                         transport_->DeadLettered(d.queue);
+    if (counted) {
       const uint32_t count = transport_->CountDelivery(d.queue, d.id);
       d.delivery_count = std::max(d.delivery_count, count);
       if (count > limit) {
@@ -388,7 +392,7 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     absl::MutexLock lock(&mu_);
     d.tag = base_ + envelope.delivery_tag;
     last_tag_ = std::max(last_tag_, d.tag);
-    outstanding_.emplace(d.tag, std::make_pair(d.queue, d.id));
+    outstanding_.emplace(d.tag, Held{d.queue, d.id, counted});
     return d;
   }
 
@@ -406,9 +410,14 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
   // tag handed out when a connection is replaced, so tags never repeat.
   uint64_t base_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_tag_ ABSL_GUARDED_BY(mu_) = 0;
-  // Unacked deliveries: tag -> (queue, event id).
-  absl::btree_map<uint64_t, std::pair<std::string, std::string>> outstanding_
-      ABSL_GUARDED_BY(mu_);
+  // An unacked delivery.
+  struct Held {
+    std::string queue;
+    std::string id;
+    // Whether the transport counts its deliveries (to forget when settled).
+    bool counted;
+  };
+  absl::btree_map<uint64_t, Held> outstanding_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, Settlement>> settlements_
       ABSL_GUARDED_BY(mu_);
 
@@ -650,7 +659,7 @@ uint32_t RabbitMqTransport::CountDelivery(const std::string& queue,
                                           const std::string& id) {
   std::string key = absl::StrCat(queue, "/", id);
   absl::MutexLock lock(&counts_mu_);
-  auto [it, inserted] = counts_.try_emplace(key, 0);
+  auto [it, inserted] = counts_.try_emplace(key, 1);
   if (inserted) {
     count_order_.push_back(key);
     while (count_order_.size() > kMaxCountedEvents) {

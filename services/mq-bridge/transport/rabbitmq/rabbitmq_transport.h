@@ -104,8 +104,9 @@ class RabbitMqTransport final : public Transport {
   void Confirm(uint64_t seq, bool multiple, bool ack);
   void FailAllPending(const absl::Status& status);
 
-  // Counts a delivery of event `id` from `queue`; returns how many there
-  // were (bounded memory: the oldest counts are forgotten first).
+  // Counts a redelivery of event `id` from `queue`; returns how many
+  // deliveries there were, the first (never counted) included (bounded
+  // memory: the oldest counts are forgotten first).
   uint32_t CountDelivery(const std::string& queue, const std::string& id);
   void ForgetDeliveries(const std::string& queue, const std::string& id);
   bool DeadLettered(const std::string& queue);
