@@ -54,6 +54,9 @@ ABSL_FLAG(std::string, transport, "memory",
           "measures a raw rabbitmq-c publisher and consumer).");
 ABSL_FLAG(bool, persistent, true,
           "rabbitmq: durable queues and persistent messages.");
+ABSL_FLAG(bool, raw_baselines, true,
+          "rabbitmq: measure the raw rabbitmq-c pairs first (false: only the "
+          "pipeline, e.g. to compare settings).");
 ABSL_FLAG(bool, verbose_queue, false,
           "Also route every event to the verbose queue (two queues per "
           "event instead of one).");
@@ -480,6 +483,8 @@ int Main() {
       return 1;
     }
     broker = *std::move(started);
+  }
+  if (rabbit && absl::GetFlag(FLAGS_raw_baselines)) {
     auto cpu = CpuByGroup();
     raw_rabbit = RawRabbitMqRate(broker->amqp_port(), n, bytes, persistent,
                                  Shape::kBare);
@@ -553,7 +558,7 @@ int Main() {
       absl::GetFlag(FLAGS_verbose_queue) ? "2 queues/event" : "1 queue/event",
       full.received, full.seconds, rate, rate / raw, full.p50_ms, full.p99_ms);
   PrintCpu(cpu_before, cpu_after, full.received);
-  if (rabbit) {
+  if (raw_rabbit > 0 && raw_shaped > 0) {
     std::printf(
         "pipeline on rabbitmq = %.2fx raw rabbitmq-c with bare messages, "
         "%.2fx with switchboard's message shape\n",
