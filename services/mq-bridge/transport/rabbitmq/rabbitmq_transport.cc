@@ -154,10 +154,8 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     // per-consumer windows.
     const bool global = options_.queues.size() > 1 &&
                         transport_->settings_.queue_type != "quorum";
-    amqp_basic_qos(
-        conn_->get(), kConsumeChannel, 0,
-        static_cast<uint16_t>(std::min<uint32_t>(options_.prefetch, 65535)),
-        global);
+    amqp_basic_qos(conn_->get(), kConsumeChannel, 0,
+                   static_cast<uint16_t>(BrokerPrefetch()), global);
     SB_RETURN_IF_ERROR(conn_->CheckReply(kConsumeChannel, "basic.qos"));
     consumer_queues_.clear();
     for (const std::string& queue : options_.queues) {
@@ -334,7 +332,7 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     const absl::Duration linger = transport_->settings_.delivery_linger;
     const bool busy = absl::Now() - last_read_end_ < linger;
     if (busy && !batch->empty() && batch->size() < kMaxDeliveriesPerBatch &&
-        Outstanding() * 2 < options_.prefetch) {
+        Outstanding() * 2 < BrokerPrefetch()) {
       absl::SleepFor(linger);
       while (batch->size() < kMaxDeliveriesPerBatch) {
         SB_ASSIGN_OR_RETURN(bool ready,
@@ -345,6 +343,11 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     }
     last_read_end_ = absl::Now();
     return absl::OkStatus();
+  }
+
+  // basic.qos counts in 16 bits.
+  uint32_t BrokerPrefetch() const {
+    return std::min<uint32_t>(options_.prefetch, 65535);
   }
 
   size_t Outstanding() {
