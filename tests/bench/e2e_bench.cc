@@ -133,6 +133,7 @@ std::map<std::string, double> CpuByGroup() {
 // Prints the CPU each group took per 1000 events between two readings.
 void PrintCpu(const std::map<std::string, double>& before,
               const std::map<std::string, double>& after, int events) {
+  if (events <= 0) return;
   std::string line = "  CPU per 1000 events:";
   double services = 0;
   std::string per_service;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -237,8 +238,9 @@ absl::StatusOr<bool> AmqpConnection::WaitForInput(int wake_fd,
                                                   absl::Duration timeout) {
   if (HasBufferedInput()) return true;
   pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  const timespec ts = absl::ToTimespec(timeout);
-  int n = ppoll(fds, wake_fd >= 0 ? 2 : 1, &ts, nullptr);
+  const timespec ts = absl::ToTimespec(std::max(timeout, absl::ZeroDuration()));
+  int n = ppoll(fds, wake_fd >= 0 ? 2 : 1,
+                timeout == absl::InfiniteDuration() ? nullptr : &ts, nullptr);
   if (n < 0) {
     if (errno == EINTR) return false;
     broken_ = true;

@@ -66,8 +66,9 @@ class AmqpConnection {
 
   // Whether rabbitmq-c already holds unread input.
   bool HasBufferedInput() const;
-  // Waits until the socket has input (true), `wake_fd` is readable (false)
-  // or the timeout passes (false).
+  // Waits until the socket has input (true), `wake_fd` (if not -1) is
+  // readable (false) or the timeout passes (false); InfiniteDuration waits
+  // without limit.
   absl::StatusOr<bool> WaitForInput(int wake_fd, absl::Duration timeout);
 
   // While a Cork lives, what is written to the connection is held by the

@@ -200,11 +200,7 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
         if (stopping_) return;
       }
       if (conn_ == nullptr) {
-        {
-          absl::MutexLock lock(&mu_);
-          mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
-          if (stopping_) return;
-        }
+        if (StoppingWithin(backoff)) return;
         absl::Status s = Setup();
         if (!s.ok()) {
           conn_.reset();
@@ -329,20 +325,37 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
   // once half the prefetch window is unacked: the broker could not send
   // more than the other half.
   absl::Status Linger(std::vector<Delivery>* batch) {
+    // A read of other frames only (a heartbeat) says nothing about load.
+    if (batch->empty()) return absl::OkStatus();
     const absl::Duration linger = transport_->settings_.delivery_linger;
     const bool busy = absl::Now() - last_read_end_ < linger;
-    if (busy && !batch->empty() && batch->size() < kMaxDeliveriesPerBatch &&
-        Outstanding() * 2 < BrokerPrefetch()) {
-      absl::SleepFor(linger);
+    if (busy && Outstanding() * 2 < BrokerPrefetch()) {
+      // The broker counts what the app acked as unacked until the ack is
+      // sent: send them first, or the window may be full for the linger.
+      SB_RETURN_IF_ERROR(SendSettlements());
+      bool waited = false;
       while (batch->size() < kMaxDeliveriesPerBatch) {
         SB_ASSIGN_OR_RETURN(bool ready,
                             conn_->WaitForInput(-1, absl::ZeroDuration()));
-        if (!ready) break;
-        SB_RETURN_IF_ERROR(ReadDeliveries(batch));
+        if (ready) {
+          // More is here already (a backlog): no reason to wait.
+          SB_RETURN_IF_ERROR(ReadDeliveries(batch));
+          continue;
+        }
+        if (waited || StoppingWithin(linger)) break;
+        waited = true;
       }
     }
     last_read_end_ = absl::Now();
     return absl::OkStatus();
+  }
+
+  // Waits up to `timeout`, less if the subscription is stopping; returns
+  // whether it is.
+  bool StoppingWithin(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), timeout);
+    return stopping_;
   }
 
   // basic.qos counts in 16 bits.
@@ -380,8 +393,8 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
     const uint32_t limit = transport_->settings_.max_deliveries;
     // A first delivery is delivery 1 by definition: only redeliveries are
     // counted, which keeps the count table off the common path.
-    const bool counted = limit > 0 && d.redelivered && !d.id.empty() &&
-                         transport_->DeadLettered(d.queue);
+    const bool counted = limit > 0 && (d.redelivered || d.delivery_count > 1) &&
+                         !d.id.empty() && transport_->DeadLettered(d.queue);
     if (counted) {
       const uint32_t count = transport_->CountDelivery(d.queue, d.id);
       d.delivery_count = std::max(d.delivery_count, count);
