@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -459,7 +460,29 @@ Result Measure(const std::string& consumer, int n, int credit,
   return r;
 }
 
+// Outside `bazel test` nobody cleans TEST_TMPDIR: the broker's data and the
+// services' files go to a directory of this run, removed when it ends (after
+// the broker and the services, which are declared later and so go first).
+class RunDirectory {
+ public:
+  RunDirectory() {
+    if (std::getenv("TEST_TMPDIR") != nullptr) return;
+    char pattern[] = "/tmp/switchboard-bench-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) return;
+    path_ = pattern;
+    setenv("TEST_TMPDIR", path_.c_str(), 1);
+  }
+  ~RunDirectory() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+};
+
 int Main() {
+  RunDirectory run_directory;
   const int n = absl::GetFlag(FLAGS_events);
   const int bytes = absl::GetFlag(FLAGS_event_bytes);
   const int batch = absl::GetFlag(FLAGS_batch);
