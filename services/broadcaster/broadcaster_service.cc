@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/broadcaster/event_validation.h"
 #include "services/common/link_event.h"
 #include "services/common/logging.h"
 #include "services/common/status.h"
@@ -16,9 +17,6 @@ using switchboard::v1::Event;
 using switchboard::v1::PublishRequest;
 using switchboard::v1::PublishResponse;
 using switchboard::v1::RoutedEvent;
-
-constexpr size_t kMaxSourceLength = 150;
-constexpr size_t kMaxTypeLength = 256;
 
 absl::Status ParseBridge(const ConfigNode& node, Forwarder::Options* o) {
   SB_RETURN_IF_ERROR(node.Get("address", &o->bridge_address));
@@ -76,6 +74,9 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("max_batch_events", &c.max_batch_events));
   SB_RETURN_IF_ERROR(config.Get("max_pending_batches", &c.max_pending_batches));
   SB_RETURN_IF_ERROR(config.Get("flush_timeout", &c.flush_timeout));
+  SB_RETURN_IF_ERROR(config.Get("max_time_ahead", &c.time_bounds.max_ahead));
+  SB_RETURN_IF_ERROR(
+      config.Get("max_time_behind", &c.time_bounds.max_behind));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode buffer, config.Child("buffer"));
   SB_ASSIGN_OR_RETURN(c.routing, Router::ParseSettings(config));
@@ -92,6 +93,12 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   if (c.max_pending_batches == 0) {
     return config.Error("max_pending_batches", "must be at least 1");
   }
+  if (c.time_bounds.max_ahead < absl::ZeroDuration()) {
+    return config.Error("max_time_ahead", "must not be negative");
+  }
+  if (c.time_bounds.max_behind <= absl::ZeroDuration()) {
+    return config.Error("max_time_behind", "must be positive");
+  }
   const std::string& link_prefix = c.routing.link_queue_prefix;
   if (!link_prefix.empty() &&
       (absl::StartsWith(c.regions.queue_prefix, link_prefix) ||
@@ -107,38 +114,6 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
                         "that size could ever be accepted");
   }
   return c;
-}
-
-absl::Status ValidateEvent(const Event& event) {
-  if (event.source().empty()) {
-    return absl::InvalidArgumentError(
-        "source is empty: name the producing app, e.g. 'kytos/topology'");
-  }
-  if (event.source().size() > kMaxSourceLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source is ", event.source().size(),
-                     " characters; the limit is ", kMaxSourceLength));
-  }
-  if (event.type().empty()) {
-    return absl::InvalidArgumentError(
-        "type is empty: name the event, e.g. 'kytos/topology.link_down'");
-  }
-  if (event.type().size() > kMaxTypeLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("type is ", event.type().size(),
-                     " characters; the limit is ", kMaxTypeLength));
-  }
-  if (event.has_link_status()) {
-    if (event.link_status().link_id().empty()) {
-      return absl::InvalidArgumentError("link_status.link_id is empty");
-    }
-    if (event.link_status().state() ==
-        switchboard::v1::LinkStatus::STATE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(
-          "link_status.state is unset: UP or DOWN");
-    }
-  }
-  return absl::OkStatus();
 }
 
 std::string NewEventId() {
@@ -313,6 +288,17 @@ RoutedEvent ToRouted(const Event& e, std::vector<std::string> queues) {
   return r;
 }
 
+// The tracker's own events (a switch with very many connections, say) are
+// held to the producers' size limit too; one that exceeds it is logged and
+// not sent.
+bool VirtualEventFits(const RoutedEvent& r, const BroadcasterConfig& config) {
+  if (r.event().size() <= config.max_event_bytes) return true;
+  Logger("regions")->error(
+      "not sending the tracker's {} event {}: {}", r.type(), r.id(),
+      TooBig(r.event().size(), config));
+  return false;
+}
+
 }  // namespace
 
 uint64_t BroadcasterService::Number(std::vector<Unit>& units) {
@@ -407,7 +393,7 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   };
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
-    absl::Status s = ValidateEvent(*e);
+    absl::Status s = ValidateEvent(*e, config.time_bounds, now);
     if (s.ok() && regions) s = ValidateRegionEvent(*e, config.regions);
     absl::StatusOr<std::vector<std::string>> queues;
     if (s.ok()) {
@@ -476,12 +462,13 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
     // The size limit is checked on the bytes themselves (assigned fields
     // included): one serialization per event, no separate size pass.
     // (Commands split in scoped copies were checked before.)
-    if (u.owner >= 0 && u.event == request.mutable_events(u.owner) &&
-        r.event().size() > config.max_event_bytes) {
+    const bool own = u.owner >= 0 && u.event == request.mutable_events(u.owner);
+    if (own && r.event().size() > config.max_event_bytes) {
       invalid_reason[u.owner] = TooBig(r.event().size(), config);
       outcome[u.owner] = -1;
       continue;
     }
+    if (u.parent == nullptr && !own && !VirtualEventFits(r, config)) continue;
     routed.push_back(std::move(r));
     if (u.owner >= 0) routed_end[u.owner] = routed.size();
   }
@@ -555,7 +542,8 @@ void BroadcasterService::Tick() {
   }
   std::vector<RoutedEvent> routed;
   for (Unit& u : units) {
-    routed.push_back(ToRouted(*u.event, std::move(u.queues)));
+    RoutedEvent r = ToRouted(*u.event, std::move(u.queues));
+    if (VirtualEventFits(r, settings_->config)) routed.push_back(std::move(r));
   }
   const size_t pushed = PushInOrder(ticket, routed);
   if (pushed < routed.size()) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "services/broadcaster/event_buffer.h"
+#include "services/broadcaster/event_validation.h"
 #include "services/broadcaster/forwarder.h"
 #include "services/broadcaster/region_tracker.h"
 #include "services/broadcaster/regions_service.h"
@@ -38,6 +39,9 @@ struct BroadcasterConfig {
   uint32_t max_pending_batches = 64;
   // On shutdown, how long the buffer may take to drain to the bridge.
   absl::Duration flush_timeout = absl::Seconds(10);
+  // How far an event's time may be from the broadcaster's clock
+  // (max_time_ahead, max_time_behind).
+  TimeBounds time_bounds;
   Router::Settings routing;
   RegionSettings regions;
 
@@ -45,10 +49,6 @@ struct BroadcasterConfig {
   static absl::StatusOr<BroadcasterConfig> Parse(
       const ConfigNode& config, const std::string& listen_override);
 };
-
-// Checks an event's required fields as a producer sent it; InvalidArgument
-// naming the field. (Its size is checked on the serialized bytes.)
-absl::Status ValidateEvent(const switchboard::v1::Event& event);
 
 // A random UUID v4 in its 36-character text form.
 std::string NewEventId();

@@ -165,8 +165,7 @@ absl::StatusOr<Router::Settings> Router::ParseSettings(
 Router::Router(Settings settings) : settings_(std::move(settings)) {}
 
 std::string Router::AppQueue(const std::string& source) const {
-  return absl::StrCat(settings_.app_queue_prefix,
-                      SanitizeQueueNamePart(source));
+  return QueueNameFor(settings_.app_queue_prefix, source);
 }
 
 bool Router::QueuePasses(const std::string& queue,

@@ -38,9 +38,9 @@ class Router {
   };
 
   struct Settings {
-    // Queue of each source app: prefix + the source with characters outside
-    // [A-Za-z0-9_:-] turned into '.', so "kytos/topology" routes to
-    // "app.kytos.topology".
+    // Queue of each source app: QueueNameFor(prefix, source), so
+    // "kytos/topology" routes to "app.kytos.topology", and no two sources
+    // share a queue.
     std::string app_queue_prefix = "app.";
     // Which sources get an app queue (patterns on the source).
     PatternFilter app_sources;

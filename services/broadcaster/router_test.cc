@@ -46,8 +46,13 @@ TEST(RouterTest, RoutesToTheSourceAppQueueAndVerbose) {
   Router router(Router::Settings{});
   EXPECT_THAT(RouteOf(router, Make("kytos/topology")),
               ElementsAre("app.kytos.topology", "verbose"));
-  EXPECT_THAT(RouteOf(router, Make("speaker/region a")),
-              ElementsAre("app.speaker.region.a", "verbose"));
+  EXPECT_THAT(RouteOf(router, Make("speaker/region-a")),
+              ElementsAre("app.speaker.region-a", "verbose"));
+  // Sources that differ only in characters a queue name cannot hold keep
+  // distinct queues (they shared "app.kytos.topology" before).
+  const std::string dotted = RouteOf(router, Make("kytos.topology"))[0];
+  EXPECT_NE(dotted, "app.kytos.topology");
+  EXPECT_EQ(dotted.rfind("app.kytos.topology:", 0), 0u) << dotted;
   EXPECT_THAT(router.StaticQueues(), ElementsAre("verbose"));
 }
 

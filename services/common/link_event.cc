@@ -10,17 +10,6 @@ namespace {
 using switchboard::v1::Event;
 using switchboard::v1::LinkStatus;
 
-// FNV-1a: stable across processes and releases, unlike absl::Hash, because
-// the queue name outlives any one process.
-uint64_t StableHash(absl::string_view text) {
-  uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 }  // namespace
 
 std::optional<LinkReport> ReadLinkReport(const Event& event) {
@@ -51,13 +40,7 @@ void StampLinkReport(const LinkReport& report, Event* event) {
 }
 
 std::string LinkQueueName(absl::string_view prefix, absl::string_view link_id) {
-  std::string safe = SanitizeQueueNamePart(link_id);
-  const size_t room = kMaxQueueNameLength - prefix.size();
-  if (safe == link_id && safe.size() <= room) return absl::StrCat(prefix, safe);
-  // 17 = '.' + 16 hex digits.
-  if (safe.size() + 17 > room) safe.resize(room > 17 ? room - 17 : 0);
-  return absl::StrCat(prefix, safe,
-                      absl::StrFormat(".%016x", StableHash(link_id)));
+  return QueueNameFor(prefix, link_id);
 }
 
 bool IsNewerLinkEvent(const Event& a, const Event& b) {

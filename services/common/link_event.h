@@ -37,9 +37,8 @@ std::optional<LinkReport> ReadLinkReport(const switchboard::v1::Event& event);
 // Stamps `report` on `event` as the two attributes.
 void StampLinkReport(const LinkReport& report, switchboard::v1::Event* event);
 
-// The queue name of a link: prefix + the id made queue-safe. An id that is
-// not already queue-safe (or too long) also gets a hash of the original id,
-// so two ids that differ only in unsafe characters never share a queue.
+// The queue name of a link: QueueNameFor(prefix, link_id), one-to-one, so
+// two ids that differ only in unsafe characters never share a queue.
 std::string LinkQueueName(absl::string_view prefix, absl::string_view link_id);
 
 // Whether `a` supersedes `b` as the status of one link: the later event

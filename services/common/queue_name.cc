@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace switchboard {
 namespace {
@@ -9,6 +10,29 @@ namespace {
 bool IsQueueNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
          c == '_' || c == ':' || c == '-';
+}
+
+// Characters kept as they are by QueueNameFor's plain form.
+bool IsPlainChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         c == '-' || c == ':';
+}
+
+// ":" + 16 hex digits.
+constexpr size_t kHashSuffixLength = 17;
+
+// Whether `name` ends the way a hashed name does.
+bool EndsWithHashSuffix(absl::string_view name) {
+  if (name.size() < kHashSuffixLength) return false;
+  absl::string_view tail = name.substr(name.size() - kHashSuffixLength);
+  if (tail[0] != ':') return false;
+  for (char c : tail.substr(1)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) &&
+        (c < 'a' || c > 'f')) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -29,11 +53,31 @@ absl::Status ValidateQueueName(absl::string_view name) {
   return absl::OkStatus();
 }
 
-std::string SanitizeQueueNamePart(absl::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (!IsQueueNameChar(c)) c = '.';
+uint64_t StableHash(absl::string_view text) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
   }
+  return h;
+}
+
+std::string QueueNameFor(absl::string_view prefix, absl::string_view text) {
+  const size_t room = kMaxQueueNameLength - prefix.size();
+  bool plain = !text.empty() && text.size() <= room;
+  std::string out(prefix);
+  out.reserve(prefix.size() + std::min(text.size(), room));
+  for (char c : text) {
+    if (IsPlainChar(c)) {
+      out.push_back(c);
+    } else {
+      out.push_back('.');
+      plain = plain && c == '/';
+    }
+  }
+  if (plain && !EndsWithHashSuffix(out)) return out;
+  out.resize(std::min(out.size(), kMaxQueueNameLength - kHashSuffixLength));
+  absl::StrAppend(&out, absl::StrFormat(":%016x", StableHash(text)));
   return out;
 }
 

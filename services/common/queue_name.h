@@ -1,6 +1,7 @@
 #ifndef SWITCHBOARD_SERVICES_COMMON_QUEUE_NAME_H_
 #define SWITCHBOARD_SERVICES_COMMON_QUEUE_NAME_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -16,10 +17,25 @@ inline constexpr size_t kMaxQueueNameLength = 200;
 // [A-Za-z0-9._:-], the characters every driver accepts as they are.
 absl::Status ValidateQueueName(absl::string_view name);
 
-// Turns free text (an app name such as "kytos/topology") into a queue name
-// part: characters outside [A-Za-z0-9_:-] become '.', so "kytos/topology"
-// becomes "kytos.topology".
-std::string SanitizeQueueNamePart(absl::string_view text);
+// The queue name for free text (an app's source such as "kytos/topology",
+// a link id): `prefix` + the text made queue-safe. The mapping is
+// one-to-one, so two different texts never share a queue:
+//  - text of only [A-Za-z0-9_:-] and '/' (up to the room the prefix leaves)
+//    maps to itself with each '/' turned into '.': "kytos/topology" ->
+//    "<prefix>kytos.topology", "s1:eth1-s2:eth1" -> "<prefix>s1:eth1-s2:eth1";
+//  - any other text (a '.', space or other character, too long, or ending
+//    like a hashed name) maps to that readable form, with other characters
+//    also turned into '.' and cut to fit, followed by ':' and 16 hex digits
+//    of a stable 64-bit hash of the whole text: "kytos.topology" ->
+//    "<prefix>kytos.topology:6f0c...". A plain name never ends that way, so
+//    it never meets a hashed one.
+// `prefix` must be a valid queue name start, shorter than
+// kMaxQueueNameLength - 17.
+std::string QueueNameFor(absl::string_view prefix, absl::string_view text);
+
+// FNV-1a 64: stable across processes and releases (unlike absl::Hash), for
+// names that outlive a process.
+uint64_t StableHash(absl::string_view text);
 
 }  // namespace switchboard
 

@@ -94,7 +94,10 @@ class CommandsTest : public ::testing::Test {
     // At most 100 events per PublishRequest: a batch of another size than
     // publish was asked for shows up as rejections.
     auto broadcaster = broadcaster::BroadcasterService::Create(
-        Yaml(upstream + "  backoff_initial: 10ms\nmax_batch_events: 100\n"),
+        // The fixed event times of EventLine are years old.
+        Yaml(upstream +
+             "  backoff_initial: 10ms\nmax_batch_events: 100\n"
+             "max_time_behind: 87600h\n"),
         "127.0.0.1:0");
     ASSERT_TRUE(broadcaster.ok()) << broadcaster.status();
     broadcaster_ = *std::move(broadcaster);
