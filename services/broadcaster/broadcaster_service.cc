@@ -644,6 +644,7 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_commands_unroutable(commands_unroutable_.load());
   out.set_switch_events_emitted(switch_events_emitted_.load());
   out.set_region_requests(region_requests_.load());
+  out.set_queue_refused(forwarder.refused);
   return out;
 }
 

@@ -165,6 +165,9 @@ class Forwarder::Connection {
         forwarder_->buffer_->Release(n, bytes);
         forwarder_->forwarded_ += n;
         confirmed_any_ = true;
+        if (answer.refused_size() > 0) {
+          forwarder_->NoteRefusals(it->second, answer);
+        }
       } else if (IsPermanent(code)) {
         forwarder_->buffer_->Discard(n, bytes);
         Logger("broadcaster")
@@ -301,7 +304,32 @@ void Forwarder::Stop(absl::Duration flush_timeout) {
 }
 
 Forwarder::Stats Forwarder::stats() const {
-  return Stats{forwarded_.load(), connects_.load(), connected_.load()};
+  return Stats{forwarded_.load(), connects_.load(), connected_.load(),
+               refused_.load()};
+}
+
+void Forwarder::NoteRefusals(const ProduceRequest& batch,
+                             const ProduceResponse& answer) {
+  refused_ += answer.refused_size();
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&refusal_log_mu_);
+  unlogged_refusals_ += answer.refused_size();
+  if (now - last_refusal_log_ < absl::Seconds(5)) return;
+  // One example per report: the queue and why; the counts are in GetStats
+  // and, per queue, in ListQueues.
+  const auto& r = answer.refused(0);
+  const std::string id =
+      r.event_index() < static_cast<uint32_t>(batch.events_size())
+          ? batch.events(r.event_index()).id()
+          : "?";
+  Logger("broadcaster")
+      ->warn(
+          "the bridge refused {} event copies since the last report (queue "
+          "full with reject-publish, or not transportable); e.g. event {} "
+          "for queue '{}': {}",
+          unlogged_refusals_, id, r.queue(), r.message());
+  unlogged_refusals_ = 0;
+  last_refusal_log_ = now;
 }
 
 bool Forwarder::Backoff(absl::Duration* delay) {
@@ -329,6 +357,16 @@ void Forwarder::Run() {
         grpc::ChannelArguments args;
         args.SetMaxSendMessageSize(64 << 20);
         args.SetMaxReceiveMessageSize(64 << 20);
+        // Keepalive, as ServerLimits' defaults (services/common/
+        // server_limits.h): a bridge that stops answering without closing
+        // the connection (host gone, process frozen) is noticed within
+        // about 30 s, even while the stream is idle.
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+        args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+        args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+        args.SetInt(GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
+                    20000);
         channel = grpc::CreateCustomChannel(
             options.bridge_address, grpc::InsecureChannelCredentials(), args);
         stub = switchboard::v1::Bridge::NewStub(channel);

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "services/broadcaster/event_buffer.h"
+#include "switchboard/v1/bridge.pb.h"
 
 namespace switchboard::broadcaster {
 
@@ -44,6 +45,8 @@ class Forwarder {
     uint64_t forwarded = 0;
     uint64_t connects = 0;
     bool connected = false;
+    // Event copies a queue refused for good (ProduceResponse.refused).
+    uint64_t refused = 0;
   };
 
   Forwarder(Options options, EventBuffer* buffer);
@@ -73,6 +76,12 @@ class Forwarder {
   // The options the next stream uses; applies Reconfigure's if any.
   Options TakeOptions();
 
+  // Counts a confirmed batch's refusals and logs them, at most every 5 s.
+  // They are final (a full reject-publish queue, an event the transport
+  // cannot carry): the rest of the batch is stored, nothing is resent.
+  void NoteRefusals(const switchboard::v1::ProduceRequest& batch,
+                    const switchboard::v1::ProduceResponse& answer);
+
   EventBuffer* const buffer_;
   std::thread thread_;
   absl::Notification stopping_;
@@ -87,6 +96,12 @@ class Forwarder {
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> refused_{0};
+
+  absl::Mutex refusal_log_mu_;
+  absl::Time last_refusal_log_ ABSL_GUARDED_BY(refusal_log_mu_) =
+      absl::InfinitePast();
+  uint64_t unlogged_refusals_ ABSL_GUARDED_BY(refusal_log_mu_) = 0;
 };
 
 }  // namespace switchboard::broadcaster

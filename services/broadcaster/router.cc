@@ -138,6 +138,8 @@ absl::StatusOr<Router::Settings> Router::ParseSettings(
   SB_ASSIGN_OR_RETURN(ConfigNode routing, config.Child("routing"));
   SB_ASSIGN_OR_RETURN(ConfigNode filters, config.Child("filters"));
   SB_ASSIGN_OR_RETURN(ConfigNode links, config.Child("links"));
+  SB_ASSIGN_OR_RETURN(ConfigNode limits, config.Child("queue_limits"));
+  SB_ASSIGN_OR_RETURN(settings.limits, QueueLimitRules::Parse(limits));
   SB_RETURN_IF_ERROR(ParseRouting(routing, &settings));
   SB_RETURN_IF_ERROR(ParseFilters(filters, &settings));
   SB_RETURN_IF_ERROR(ParseLinks(links, &settings));
@@ -235,6 +237,7 @@ switchboard::v1::QueueSpec Router::Spec(const std::string& queue) const {
   spec.set_name(queue);
   spec.set_last_value(!settings_.link_queue_prefix.empty() &&
                       absl::StartsWith(queue, settings_.link_queue_prefix));
+  if (!spec.last_value()) *spec.mutable_limits() = settings_.limits.For(queue);
   return spec;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "services/broadcaster/pattern_filter.h"
+#include "services/broadcaster/queue_limits.h"
 #include "services/common/config.h"
 #include "switchboard/v1/bridge.pb.h"
 #include "switchboard/v1/event.pb.h"
@@ -56,10 +57,12 @@ class Router {
     std::string link_queue_prefix = "link.";
     // Configured link event types, by type.
     absl::flat_hash_map<std::string, LinkEventType> link_event_types;
+    // Limits each queue is declared with (`queue_limits`).
+    QueueLimitRules limits;
   };
 
-  // Reads the `routing`, `filters` and `links` sections of the
-  // broadcaster's config.
+  // Reads the `routing`, `filters`, `links` and `queue_limits` sections of
+  // the broadcaster's config.
   static absl::StatusOr<Settings> ParseSettings(const ConfigNode& config);
 
   explicit Router(Settings settings);
@@ -75,7 +78,8 @@ class Router {
   // The queue of a source app.
   std::string AppQueue(const std::string& source) const;
 
-  // How the bridge must declare `queue`: last-value for link queues.
+  // How the bridge must declare `queue`: last-value for link queues (they
+  // hold one message: no limits), the `queue_limits` rules for the rest.
   switchboard::v1::QueueSpec Spec(const std::string& queue) const;
 
   // Queues every running broadcaster has, declared at start so that

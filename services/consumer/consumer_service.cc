@@ -478,6 +478,10 @@ grpc::ServerUnaryReactor* ConsumerService::ListQueues(
             out->set_unacked(q.unacked());
             out->set_subscribers(q.consumers());
             out->set_last_value(q.last_value());
+            out->set_dropped(q.dropped());
+            out->set_rejected(q.rejected());
+            out->set_expired(q.expired());
+            out->set_dead_lettered(q.dead_lettered());
           }
         } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                    status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
@@ -22,6 +23,27 @@ using switchboard::v1::ProduceResponse;
 constexpr size_t kNeverPause = std::numeric_limits<size_t>::max();
 constexpr uint32_t kMaxPrefetch = 65535;
 
+QueueOptions FromSpec(const switchboard::v1::QueueSpec& spec) {
+  QueueOptions options;
+  options.last_value = spec.last_value();
+  const switchboard::v1::QueueLimits& l = spec.limits();
+  options.limits.max_length = l.max_length();
+  options.limits.max_bytes = l.max_bytes();
+  options.limits.message_ttl = absl::Milliseconds(l.message_ttl_ms());
+  options.limits.expires = absl::Milliseconds(l.expires_ms());
+  switch (l.overflow()) {
+    case switchboard::v1::QueueLimits::REJECT_PUBLISH:
+      options.limits.overflow = OverflowPolicy::kRejectPublish;
+      break;
+    case switchboard::v1::QueueLimits::DEAD_LETTER:
+      options.limits.overflow = OverflowPolicy::kDeadLetter;
+      break;
+    default:
+      options.limits.overflow = OverflowPolicy::kDropHead;
+  }
+  return options;
+}
+
 class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
  public:
   ProduceStream(const BridgeService* service, StreamSet* streams,
@@ -35,51 +57,88 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
     const uint64_t batch_id = request.batch_id();
     // Per batch: a reload may have swapped the transport since the last.
     std::shared_ptr<Transport> transport = service_->CurrentTransport();
-    absl::Status status = Prepare(*transport, request);
-    if (!status.ok()) {
-      Answer(*writer(), batch_id, status);
+    absl::flat_hash_map<std::string, absl::Status> unusable;
+    if (absl::Status s = Declare(*transport, request, &unusable); !s.ok()) {
+      Answer(*writer(), batch_id, s);
       return;
     }
+    // Refusals found here, by the request's event index; the transport's
+    // are mapped back to it through `index`.
+    std::vector<Refusal> refused;
+    std::vector<size_t> index;
     std::vector<OutgoingMessage> batch;
     batch.reserve(request.events_size());
-    for (auto& event : *request.mutable_events()) {
-      OutgoingMessage& m = batch.emplace_back();
+    for (int i = 0; i < request.events_size(); ++i) {
+      auto& event = *request.mutable_events(i);
+      if (event.queues().empty()) {
+        refused.push_back(Refusal{
+            static_cast<size_t>(i), "",
+            absl::InvalidArgumentError(absl::StrCat(
+                "events[", i, "] (id '", event.id(), "') names no queue"))});
+        continue;
+      }
+      OutgoingMessage m;
+      for (std::string& queue : *event.mutable_queues()) {
+        auto bad = unusable.find(queue);
+        if (bad != unusable.end()) {
+          refused.push_back(Refusal{static_cast<size_t>(i), queue, bad->second});
+        } else {
+          m.queues.push_back(std::move(queue));
+        }
+      }
+      if (m.queues.empty()) continue;
       m.id = std::move(*event.mutable_id());
       m.payload = std::make_shared<const std::string>(
           std::move(*event.mutable_event()));
-      m.queues.assign(std::make_move_iterator(event.mutable_queues()->begin()),
-                      std::make_move_iterator(event.mutable_queues()->end()));
       m.source = std::move(*event.mutable_source());
       m.type = std::move(*event.mutable_type());
       m.time_unix_nanos = event.time_unix_nanos();
+      index.push_back(i);
+      batch.push_back(std::move(m));
     }
-    transport->Publish(std::move(batch),
-                       [writer = writer(), batch_id](absl::Status s) {
-                         Answer(*writer, batch_id, s);
-                       });
+    transport->Publish(
+        std::move(batch),
+        [writer = writer(), batch_id, refused = std::move(refused),
+         index = std::move(index)](PublishResult result) mutable {
+          for (Refusal& r : result.refused) {
+            r.message = index[r.message];
+            refused.push_back(std::move(r));
+          }
+          Answer(*writer, batch_id, result.status, std::move(refused));
+        });
   }
 
-  // Declares the batch's queues and checks its events; any error fails the
-  // whole batch before anything of it is published.
-  static absl::Status Prepare(Transport& transport,
-                              const ProduceRequest& request) {
+  // Declares the batch's queues. A queue that exists with other options is
+  // used as it is (logged: the running queue wins; nothing accepted is
+  // discarded for it); a queue that cannot be declared at all (invalid
+  // name) goes into `unusable`, refusing its events. Any other error
+  // (the transport is down) fails the batch, to be sent again.
+  static absl::Status Declare(
+      Transport& transport, const ProduceRequest& request,
+      absl::flat_hash_map<std::string, absl::Status>* unusable) {
     for (const auto& spec : request.declare()) {
-      QueueOptions options;
-      options.last_value = spec.last_value();
-      SB_RETURN_IF_ERROR(transport.DeclareQueue(spec.name(), options));
-    }
-    for (int i = 0; i < request.events_size(); ++i) {
-      if (request.events(i).queues().empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("events[", i, "] (id '",
-                                                       request.events(i).id(),
-                                                       "') names no queue"));
+      absl::Status s = transport.DeclareQueue(spec.name(), FromSpec(spec));
+      if (s.ok()) continue;
+      if (absl::IsFailedPrecondition(s)) {
+        Logger("bridge")->error(
+            "queue {} keeps its running options, events still go to it: {}",
+            spec.name(), std::string(s.message()));
+        continue;
       }
+      if (absl::IsInvalidArgument(s)) {
+        Logger("bridge")->error("queue {} cannot be declared: {}", spec.name(),
+                                std::string(s.message()));
+        unusable->emplace(spec.name(), std::move(s));
+        continue;
+      }
+      return s;
     }
     return absl::OkStatus();
   }
 
   static void Answer(Writer& writer, uint64_t batch_id,
-                     const absl::Status& status) {
+                     const absl::Status& status,
+                     std::vector<Refusal> refused = {}) {
     ProduceResponse response;
     response.set_batch_id(batch_id);
     response.set_code(static_cast<int32_t>(status.code()));
@@ -87,6 +146,18 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
       response.set_message(std::string(status.message()));
       Logger("bridge")->warn("batch {} failed: {}", batch_id,
                              status.ToString());
+    } else {
+      std::sort(refused.begin(), refused.end(),
+                [](const Refusal& a, const Refusal& b) {
+                  return a.message < b.message;
+                });
+      for (Refusal& r : refused) {
+        auto* out = response.add_refused();
+        out->set_event_index(static_cast<uint32_t>(r.message));
+        out->set_queue(std::move(r.queue));
+        out->set_code(static_cast<int32_t>(r.status.code()));
+        out->set_message(std::string(r.status.message()));
+      }
     }
     writer.Send(std::move(response));
   }
@@ -331,6 +402,10 @@ grpc::ServerUnaryReactor* BridgeService::GetQueueStats(
       out->set_unacked(s.unacked);
       out->set_consumers(s.consumers);
       out->set_last_value(s.last_value);
+      out->set_dropped(s.dropped);
+      out->set_rejected(s.rejected);
+      out->set_expired(s.expired);
+      out->set_dead_lettered(s.dead_lettered);
     }
   }
   auto* reactor = context->DefaultReactor();
@@ -350,6 +425,8 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
   response->set_last_value(caps.last_value);
   response->set_ordered_requeue(caps.ordered_requeue);
   response->set_confirmed_delivery(caps.confirmed_delivery);
+  response->set_queue_limits(caps.queue_limits);
+  response->set_drop_counters(caps.drop_counters);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

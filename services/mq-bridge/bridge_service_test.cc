@@ -230,7 +230,10 @@ TEST_F(BridgeServiceTest, ProduceDeclaresQueuesPublishesAndAnswersInOrder) {
   EXPECT_EQ(deliveries[0].event(), "payload of b7-0");
 }
 
-TEST_F(BridgeServiceTest, EventWithNoQueueFailsItsWholeBatch) {
+// An event the bridge cannot place is refused on its own; the rest of its
+// batch is stored (it used to fail the whole batch, which the broadcaster
+// then dropped whole).
+TEST_F(BridgeServiceTest, EventWithNoQueueIsRefusedAloneAndTheBatchStored) {
   ProduceRequest first = Batch(1, {"app.a"});
   Declare(&first, "app.a");
   ProduceRequest bad = Batch(2, {"app.a", "", "app.a"});
@@ -242,18 +245,23 @@ TEST_F(BridgeServiceTest, EventWithNoQueueFailsItsWholeBatch) {
   ASSERT_EQ(answers.size(), 3u);
   EXPECT_EQ(answers[0].code(), 0);
   EXPECT_EQ(answers[1].batch_id(), 2u);
-  EXPECT_EQ(answers[1].code(), static_cast<int>(grpc::INVALID_ARGUMENT));
-  EXPECT_THAT(answers[1].message(), HasSubstr("events[1]"));
-  EXPECT_THAT(answers[1].message(), HasSubstr("evt-without-queue"));
-  EXPECT_THAT(answers[1].message(), HasSubstr("names no queue"));
-  // The stream goes on after a failed batch.
+  EXPECT_EQ(answers[1].code(), 0);
+  ASSERT_EQ(answers[1].refused_size(), 1);
+  const auto& refusal = answers[1].refused(0);
+  EXPECT_EQ(refusal.event_index(), 1u);
+  EXPECT_EQ(refusal.code(), static_cast<int>(grpc::INVALID_ARGUMENT));
+  EXPECT_THAT(refusal.message(), HasSubstr("events[1]"));
+  EXPECT_THAT(refusal.message(), HasSubstr("evt-without-queue"));
+  EXPECT_THAT(refusal.message(), HasSubstr("names no queue"));
   EXPECT_EQ(answers[2].batch_id(), 3u);
   EXPECT_EQ(answers[2].code(), 0);
-  // Batch 1 and batch 3 only: nothing of batch 2, not even its good events.
-  EXPECT_TRUE(EventuallyStats("app.a", 2, 0));
+  // Batch 1, the two good events of batch 2, batch 3.
+  EXPECT_TRUE(EventuallyStats("app.a", 4, 0));
 }
 
-TEST_F(BridgeServiceTest, RedeclaringWithOtherOptionsIsFailedPrecondition) {
+// A queue declared again with other options keeps its running ones and
+// takes the batch's events (they used to be discarded with the batch).
+TEST_F(BridgeServiceTest, RedeclaringWithOtherOptionsKeepsTheQueueAndTheEvents) {
   ProduceRequest first = Batch(1, {"link.s1"});
   Declare(&first, "link.s1", /*last_value=*/true);
   ProduceRequest redeclare = Batch(2, {"link.s1"});
@@ -264,11 +272,12 @@ TEST_F(BridgeServiceTest, RedeclaringWithOtherOptionsIsFailedPrecondition) {
   ASSERT_EQ(answers.size(), 2u);
   EXPECT_EQ(answers[0].code(), 0);
   EXPECT_EQ(answers[1].batch_id(), 2u);
-  EXPECT_EQ(answers[1].code(), static_cast<int>(grpc::FAILED_PRECONDITION));
-  EXPECT_THAT(answers[1].message(), HasSubstr("link.s1"));
+  EXPECT_EQ(answers[1].code(), 0);
+  EXPECT_EQ(answers[1].refused_size(), 0);
   switchboard::v1::QueueStats stats;
   ASSERT_TRUE(Stats("link.s1", &stats).ok());
   EXPECT_TRUE(stats.last_value());
+  // Still last-value: batch 2's event replaced batch 1's.
   EXPECT_EQ(stats.depth(), 1u);
 }
 

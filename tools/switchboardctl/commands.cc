@@ -330,12 +330,17 @@ absl::Status Tail(v1::Consumer::StubInterface& stub, const TailOptions& options,
 
 std::string FormatQueueTable(const v1::ListQueuesResponse& response) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"NAME", "DEPTH", "UNACKED", "SUBSCRIBERS", "LAST_VALUE"});
+  rows.push_back({"NAME", "DEPTH", "UNACKED", "SUBSCRIBERS", "LAST_VALUE",
+                  "DROPPED", "REJECTED", "EXPIRED", "DEAD_LETTERED"});
   for (const v1::QueueInfo& queue : response.queues()) {
     rows.push_back({queue.name(), absl::StrCat(queue.depth()),
                     absl::StrCat(queue.unacked()),
                     absl::StrCat(queue.subscribers()),
-                    queue.last_value() ? "yes" : "no"});
+                    queue.last_value() ? "yes" : "no",
+                    absl::StrCat(queue.dropped()),
+                    absl::StrCat(queue.rejected()),
+                    absl::StrCat(queue.expired()),
+                    absl::StrCat(queue.dead_lettered())});
   }
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {

@@ -440,8 +440,10 @@ TEST_F(CommandsTest, TailCreditBoundsUnackedDeliveriesUntilTheStreamEnds) {
                          absl::Seconds(5), table)
                   .ok());
   EXPECT_EQ(table.str(),
-            "NAME          DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE\n"
-            "app.cli.test  3      2        1            no\n");
+            "NAME          DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  DROPPED  "
+            "REJECTED  EXPIRED  DEAD_LETTERED\n"
+            "app.cli.test  3      2        1            no          0        "
+            "0         0        0\n");
 
   // The consumer service shuts down under the subscription: tail reports
   // the stream's end, after printing what it got.
@@ -480,10 +482,14 @@ TEST_F(CommandsTest, QueuesTableAndJson) {
       ListQueues(*consumer_stub_, {}, /*json=*/false, absl::Seconds(5), table)
           .ok());
   EXPECT_EQ(table.str(),
-            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE\n"
-            "app.kytos.topology  2      0        0            no\n"
-            "app.of_core         1      0        0            no\n"
-            "verbose             3      0        0            no\n");
+            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
+            "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
+            "app.kytos.topology  2      0        0            no          0        "
+            "0         0        0\n"
+            "app.of_core         1      0        0            no          0        "
+            "0         0        0\n"
+            "verbose             3      0        0            no          0        "
+            "0         0        0\n");
 
   // Pretty JSON with the zero fields printed too.
   std::ostringstream json;
@@ -534,9 +540,12 @@ TEST(FormatQueueTableTest, MarksLastValueQueues) {
   lv->set_name("link.s1");
   lv->set_last_value(true);
   EXPECT_EQ(FormatQueueTable(response),
-            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE\n"
-            "app.kytos.topology  12     3        1            no\n"
-            "link.s1             0      0        0            yes\n");
+            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
+            "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
+            "app.kytos.topology  12     3        1            no          0        "
+            "0         0        0\n"
+            "link.s1             0      0        0            yes         0        "
+            "0         0        0\n");
 }
 
 TEST_F(CommandsTest, StatsPrintsEveryCounter) {

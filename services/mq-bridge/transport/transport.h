@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 
 namespace switchboard::bridge {
@@ -20,6 +21,17 @@ namespace switchboard::bridge {
 struct Capabilities {
   // Messages survive a restart of the transport (broker, process).
   bool durable = false;
+  // QueueOptions::limits are applied (max length and bytes, overflow
+  // policy, message TTL, idle expiry), with per-queue counters.
+  bool queue_limits = false;
+  // QueueStats counts what limits dropped, expired and dead-lettered (not
+  // so on RabbitMQ, whose broker drops without telling its clients; there
+  // only `rejected` is counted).
+  bool drop_counters = false;
+  // A queue never holds more than its max_length or max_bytes: the limit
+  // applies to the very message that would exceed it. Not so on RabbitMQ
+  // quorum queues, which check after an enqueue and may take one more.
+  bool exact_limits = false;
   // Deliveries are acked; unacked ones go back to their queue when their
   // subscription ends, and nack(requeue) puts them back at once.
   bool acks = false;
@@ -38,13 +50,57 @@ struct Capabilities {
   bool confirmed_delivery = false;
 };
 
+// What a queue does with a message that would take it past a limit; the
+// names and meaning are RabbitMQ's `x-overflow`.
+enum class OverflowPolicy {
+  // The oldest ready messages are dropped to make room (counted).
+  kDropHead,
+  // The new message is refused for this queue only: Publish reports it in
+  // PublishResult::refused (ResourceExhausted); the batch's other queues
+  // still get it.
+  kRejectPublish,
+  // As kDropHead, but what is dropped, and what expires, moves to the
+  // dead-letter queue "dead.<queue>" (bounded like its queue, drop-head).
+  kDeadLetter,
+};
+
+// "drop-head", "reject-publish", "dead-letter".
+absl::string_view OverflowPolicyName(OverflowPolicy policy);
+// InvalidArgument listing the names for anything else.
+absl::StatusOr<OverflowPolicy> ParseOverflowPolicyName(absl::string_view name);
+
+// Per-queue bounds, modelled on RabbitMQ's queue arguments. Zero means no
+// limit. Every driver that declares queue_limits applies them the same way.
+struct QueueLimits {
+  // Ready messages (unacked ones do not count, as on RabbitMQ).
+  uint64_t max_length = 0;
+  // Payload bytes of the ready messages.
+  uint64_t max_bytes = 0;
+  // A message older than this (since it was published) is dropped, or
+  // dead-lettered with kDeadLetter, when it reaches the head of its queue.
+  absl::Duration message_ttl = absl::ZeroDuration();
+  // A queue with no subscriber that nobody declared or subscribed to for
+  // this long is deleted with its messages (RabbitMQ's x-expires). The
+  // next declaration creates it anew.
+  absl::Duration expires = absl::ZeroDuration();
+  OverflowPolicy overflow = OverflowPolicy::kDropHead;
+
+  bool operator==(const QueueLimits& o) const {
+    return max_length == o.max_length && max_bytes == o.max_bytes &&
+           message_ttl == o.message_ttl && expires == o.expires &&
+           overflow == o.overflow;
+  }
+  bool operator!=(const QueueLimits& o) const { return !(*this == o); }
+};
+
 // How a queue behaves.
 struct QueueOptions {
   // Keep only the newest ready message; used for per-link status.
   bool last_value = false;
+  QueueLimits limits;
 
   bool operator==(const QueueOptions& other) const {
-    return last_value == other.last_value;
+    return last_value == other.last_value && limits == other.limits;
   }
 };
 
@@ -77,13 +133,24 @@ struct Delivery {
   uint32_t delivery_count = 1;
 };
 
-// Depth and consumers of one queue.
+// Depth and consumers of one queue, and what its limits did. The counters
+// count since this bridge process declared the queue; a driver that cannot
+// count one (the broker drops without telling) leaves it 0 and says so in
+// its documentation.
 struct QueueStats {
   std::string name;
   uint64_t depth = 0;
   uint64_t unacked = 0;
   uint32_t consumers = 0;
   bool last_value = false;
+  // Dropped from the head to make room (kDropHead).
+  uint64_t dropped = 0;
+  // Refused at publish (kRejectPublish, or over a transport-wide bound).
+  uint64_t rejected = 0;
+  // Dropped because their message_ttl passed.
+  uint64_t expired = 0;
+  // Moved to "dead.<queue>" (kDeadLetter, or too many deliveries).
+  uint64_t dead_lettered = 0;
 };
 
 // Receives deliveries, in order per queue, in batches. Never called
@@ -92,9 +159,39 @@ struct QueueStats {
 // Subscription.
 using DeliveryHandler = std::function<void(std::vector<Delivery> batch)>;
 
+// One message that one of its queues did not take.
+struct Refusal {
+  // Index of the message in the published batch.
+  size_t message = 0;
+  std::string queue;
+  // ResourceExhausted: the queue is full and its overflow policy is
+  // kRejectPublish (or a transport-wide bound is reached). InvalidArgument:
+  // this transport cannot carry the message at all (e.g. an AMQP property
+  // over 255 bytes); sending it again would fail again.
+  absl::Status status;
+};
+
+// The outcome of one Publish.
+struct PublishResult {
+  // A batch-wide outcome with no refusals.
+  PublishResult(absl::Status s = absl::OkStatus())  // NOLINT: implicit
+      : status(std::move(s)) {}
+  PublishResult(absl::Status s, std::vector<Refusal> r)
+      : status(std::move(s)), refused(std::move(r)) {}
+
+  // Not OK: nothing of the batch is published (the caller may send the
+  // whole batch again). OK: every message is held in every one of its
+  // queues, except the pairs listed in `refused`.
+  absl::Status status;
+  std::vector<Refusal> refused;
+
+  // For callers that only care whether the batch went through.
+  operator const absl::Status&() const { return status; }  // NOLINT
+};
+
 // Called exactly once per Publish with the batch's outcome, possibly on
 // another thread, possibly before Publish returns.
-using PublishCallback = std::function<void(absl::Status status)>;
+using PublishCallback = std::function<void(PublishResult result)>;
 
 struct SubscribeOptions {
   // Declared queues to consume from.
@@ -139,10 +236,12 @@ class Transport {
                                     const QueueOptions& options) = 0;
 
   // Publishes `batch` in order. `done` gets OK once the transport holds
-  // every message of the batch (for brokers: confirmed), or the error. A
-  // batch naming an undeclared queue fails whole with NotFound, one over a
-  // capacity limit with ResourceExhausted; either way nothing of it is
-  // published. An empty batch is confirmed at once.
+  // every message of the batch (for brokers: confirmed) except the
+  // refusals it lists, or the error. A full queue or a message the
+  // transport cannot carry refuses only that message in that queue (see
+  // Refusal), never the batch. A batch naming an undeclared queue fails
+  // whole with NotFound and nothing of it is published. An empty batch is
+  // confirmed at once.
   virtual void Publish(std::vector<OutgoingMessage> batch,
                        PublishCallback done) = 0;
 

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
 #include "services/common/status.h"
@@ -32,9 +33,11 @@ class MemoryTransport::MemorySubscription final : public Subscription {
     {
       absl::MutexLock lock(&transport_->mu_);
       closed_ = true;
+      const absl::Time now = absl::Now();
       for (Queue* q : queues_) {
         auto& c = q->consumers;
         c.erase(std::remove(c.begin(), c.end(), this), c.end());
+        q->last_used = now;
       }
       // A dispatcher may be inside the handler; it stops at its next look
       // at closed_. Wait for it so the handler is never called after this.
@@ -182,91 +185,250 @@ Capabilities MemoryTransport::capabilities() const {
   caps.last_value = true;
   caps.ordered_requeue = true;
   caps.confirmed_delivery = true;
+  caps.queue_limits = true;
+  caps.drop_counters = true;
+  caps.exact_limits = true;
   return caps;
+}
+
+namespace {
+
+// The dead-letter queue of `name` (may be a little longer than queue names
+// producers can make: kMaxQueueNameLength leaves room for it).
+std::string DeadLetterQueue(absl::string_view name) {
+  return absl::StrCat("dead.", name);
+}
+
+std::string Describe(const QueueOptions& o) {
+  return absl::StrCat(
+      "last_value=", o.last_value ? "true" : "false",
+      ", max_length=", o.limits.max_length, ", max_bytes=", o.limits.max_bytes,
+      ", message_ttl=", absl::FormatDuration(o.limits.message_ttl),
+      ", expires=", absl::FormatDuration(o.limits.expires),
+      ", overflow=", OverflowPolicyName(o.limits.overflow));
+}
+
+}  // namespace
+
+MemoryTransport::Queue* MemoryTransport::FindLocked(absl::string_view name) {
+  auto it = queues_.find(name);
+  return it == queues_.end() ? nullptr : it->second.get();
 }
 
 absl::Status MemoryTransport::DeclareQueue(absl::string_view name,
                                            const QueueOptions& options) {
   SB_RETURN_IF_ERROR(ValidateQueueName(name));
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = queues_.try_emplace(name);
-  if (inserted) {
-    it->second = std::make_unique<Queue>();
-    it->second->name = std::string(name);
-    it->second->options = options;
+  const absl::Time now = absl::Now();
+  SweepIdleQueuesLocked(now);
+  auto declare = [&](absl::string_view queue_name,
+                     const QueueOptions& queue_options) -> absl::Status {
+    auto [it, inserted] = queues_.try_emplace(queue_name);
+    if (inserted) {
+      it->second = std::make_unique<Queue>();
+      it->second->name = std::string(queue_name);
+      it->second->options = queue_options;
+      it->second->last_used = now;
+      Logger("bridge.memory")
+          ->debug("declared queue {} ({})", std::string(queue_name),
+                  Describe(queue_options));
+      return absl::OkStatus();
+    }
+    Queue& queue = *it->second;
+    if (queue.options.last_value == queue_options.last_value &&
+        queue.options.limits != queue_options.limits) {
+      // This transport's own queues can take new limits in place (they
+      // apply to what comes next; nothing held is dropped for them now).
+      Logger("bridge.memory")
+          ->info("queue {}: limits changed to {}", std::string(queue_name),
+                 Describe(queue_options));
+      queue.options = queue_options;
+    }
+    if (!(it->second->options == queue_options)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "queue '", queue_name, "' exists with ",
+          Describe(it->second->options),
+          "; it cannot be redeclared with ", Describe(queue_options)));
+    }
+    it->second->last_used = now;
+    return absl::OkStatus();
+  };
+  if (options.limits.overflow == OverflowPolicy::kDeadLetter &&
+      !options.last_value) {
+    // Bounded like its queue; what it drops is gone.
+    QueueOptions dead;
+    dead.limits = options.limits;
+    dead.limits.overflow = OverflowPolicy::kDropHead;
+    dead.limits.message_ttl = absl::ZeroDuration();
+    SB_RETURN_IF_ERROR(declare(DeadLetterQueue(name), dead));
+  }
+  return declare(name, options);
+}
+
+void MemoryTransport::PushReadyLocked(Queue* queue, Stored message,
+                                      bool front) {
+  queue->ready_bytes += message.payload->size();
+  total_bytes_ += message.payload->size();
+  if (front) {
+    queue->ready.push_front(std::move(message));
+  } else {
+    queue->ready.push_back(std::move(message));
+  }
+}
+
+MemoryTransport::Stored MemoryTransport::PopReadyLocked(Queue* queue) {
+  Stored message = std::move(queue->ready.front());
+  queue->ready.pop_front();
+  queue->ready_bytes -= message.payload->size();
+  total_bytes_ -= message.payload->size();
+  return message;
+}
+
+void MemoryTransport::DropHeadLocked(Queue* queue, uint64_t Queue::*counter) {
+  Stored message = PopReadyLocked(queue);
+  ++(queue->*counter);
+  if (queue->options.limits.overflow != OverflowPolicy::kDeadLetter) return;
+  Queue* dead = FindLocked(DeadLetterQueue(queue->name));
+  if (dead == nullptr) return;
+  message.expires_at = absl::InfiniteFuture();
+  message.delivery_count = 0;
+  if (StoreLocked(dead, std::move(message), absl::Now()).ok()) {
+    ++queue->dead_lettered;
+  }
+}
+
+void MemoryTransport::ExpireLocked(Queue* queue, absl::Time now) {
+  if (queue->options.limits.message_ttl <= absl::ZeroDuration()) return;
+  while (!queue->ready.empty() && queue->ready.front().expires_at <= now) {
+    DropHeadLocked(queue, &Queue::expired);
+  }
+}
+
+void MemoryTransport::SweepIdleQueuesLocked(absl::Time now) {
+  if (now < next_sweep_) return;
+  next_sweep_ = now + settings_.expiry_sweep;
+  std::vector<std::string> idle;
+  for (const auto& [name, queue] : queues_) {
+    const absl::Duration expires = queue->options.limits.expires;
+    if (expires > absl::ZeroDuration() && queue->consumers.empty() &&
+        queue->unacked == 0 && now - queue->last_used >= expires) {
+      idle.push_back(name);
+    }
+  }
+  for (const std::string& name : idle) {
+    Queue* queue = FindLocked(name);
     Logger("bridge.memory")
-        ->debug("declared queue {}{}", std::string(name),
-                options.last_value ? " (last-value)" : "");
+        ->info("queue {} unused for {}: deleted with its {} messages", name,
+               absl::FormatDuration(queue->options.limits.expires),
+               queue->ready.size());
+    while (!queue->ready.empty()) PopReadyLocked(queue);
+    queues_.erase(name);
+  }
+}
+
+absl::Status MemoryTransport::StoreLocked(Queue* queue, Stored message,
+                                          absl::Time now) {
+  const uint64_t size = message.payload->size();
+  ExpireLocked(queue, now);
+  if (queue->options.last_value) {
+    while (!queue->ready.empty()) PopReadyLocked(queue);
+    PushReadyLocked(queue, std::move(message), /*front=*/false);
     return absl::OkStatus();
   }
-  if (!(it->second->options == options)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("queue '", name, "' exists with last_value=",
-                     it->second->options.last_value ? "true" : "false",
-                     "; it cannot be redeclared with other options"));
+  const QueueLimits& limits = queue->options.limits;
+  const bool drops_head = limits.overflow != OverflowPolicy::kRejectPublish;
+  auto refuse = [&](std::string why) {
+    ++queue->rejected;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("queue '", queue->name, "' is full: ", why));
+  };
+  // The queue's own limits, by its overflow policy.
+  auto over_limits = [&] {
+    return (limits.max_length > 0 &&
+            queue->ready.size() + 1 > limits.max_length) ||
+           (limits.max_bytes > 0 && queue->ready_bytes + size > limits.max_bytes);
+  };
+  if (over_limits()) {
+    if (!drops_head) {
+      return refuse(absl::StrCat(queue->ready.size(), " messages, ",
+                                 queue->ready_bytes, " bytes (max_length ",
+                                 limits.max_length, ", max_bytes ",
+                                 limits.max_bytes, ", overflow reject-publish)"));
+    }
+    while (!queue->ready.empty() && over_limits()) DropHeadLocked(queue, &Queue::dropped);
+    if (over_limits()) {
+      return refuse(absl::StrCat("a message of ", size,
+                                 " bytes exceeds max_bytes ", limits.max_bytes));
+    }
   }
+  // The transport's own bounds.
+  auto over_bounds = [&] {
+    return queue->ready.size() + queue->unacked >= settings_.max_queue_depth ||
+           total_bytes_ + size > settings_.max_total_bytes;
+  };
+  if (over_bounds()) {
+    if (settings_.overflow == Overflow::kDropOldest || drops_head) {
+      while (!queue->ready.empty() && over_bounds()) {
+        DropHeadLocked(queue, &Queue::dropped);
+        if (settings_.overflow == Overflow::kDropOldest) ++dropped_;
+      }
+    }
+    if (over_bounds()) {
+      if (settings_.overflow == Overflow::kDropOldest) {
+        ++dropped_;
+        ++queue->dropped;
+        return absl::OkStatus();  // dropped, as that mode promises
+      }
+      return refuse(absl::StrCat(
+          queue->ready.size() + queue->unacked, " messages of at most ",
+          settings_.max_queue_depth,
+          " (transport.memory.max_queue_depth), and the transport holds ",
+          total_bytes_, " bytes of at most ", settings_.max_total_bytes,
+          " (transport.memory.max_total_bytes)"));
+    }
+  }
+  if (limits.message_ttl > absl::ZeroDuration()) {
+    message.expires_at = now + limits.message_ttl;
+  }
+  PushReadyLocked(queue, std::move(message), /*front=*/false);
   return absl::OkStatus();
 }
 
 void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
                               PublishCallback done) {
   std::vector<MemorySubscription*> to_run;
-  absl::Status status;
+  PublishResult result;
   {
     absl::MutexLock lock(&mu_);
-    // Check the whole batch first so that a failed batch publishes nothing.
-    absl::flat_hash_map<Queue*, uint64_t> added;
-    uint64_t added_bytes = 0;
+    const absl::Time now = absl::Now();
+    SweepIdleQueuesLocked(now);
+    // Every queue must exist; otherwise nothing of the batch is published.
+    std::vector<Queue*> touched;
     for (const OutgoingMessage& m : batch) {
       for (const std::string& name : m.queues) {
-        auto it = queues_.find(name);
-        if (it == queues_.end()) {
-          status = absl::NotFoundError(
-              absl::StrCat("queue '", name, "' is not declared"));
-          break;
+        Queue* queue = FindLocked(name);
+        if (queue == nullptr) {
+          done(absl::NotFoundError(
+              absl::StrCat("queue '", name, "' is not declared")));
+          return;
         }
-        ++added[it->second.get()];
-        added_bytes += m.payload->size();
-      }
-      if (!status.ok()) break;
-    }
-    const bool reject = settings_.overflow == Overflow::kReject;
-    for (const auto& [queue, count] : added) {
-      if (!status.ok() || !reject) break;
-      if (queue->options.last_value) continue;
-      uint64_t depth = queue->ready.size() + queue->unacked;
-      if (depth + count > settings_.max_queue_depth) {
-        status = absl::ResourceExhaustedError(
-            absl::StrCat("queue '", queue->name, "' holds ", depth,
-                         " messages; the limit is ", settings_.max_queue_depth,
-                         " (transport.memory.max_queue_depth)"));
+        touched.push_back(queue);
       }
     }
-    if (status.ok() && reject &&
-        total_bytes_ + added_bytes > settings_.max_total_bytes) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "the memory transport holds ", total_bytes_, " bytes; the limit is ",
-          settings_.max_total_bytes, " (transport.memory.max_total_bytes)"));
-    }
-    if (status.ok()) {
-      for (OutgoingMessage& m : batch) {
-        for (const std::string& name : m.queues) {
-          Queue* queue = queues_.find(name)->second.get();
-          if (queue->options.last_value) {
-            for (const Stored& old : queue->ready) DropLocked(old);
-            queue->ready.clear();
-          } else if (!reject && !MakeRoomLocked(queue, m.payload->size())) {
-            ++dropped_;
-            continue;
-          }
-          queue->ready.push_back(Stored{m.id, m.payload, 0});
-          total_bytes_ += m.payload->size();
-        }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      OutgoingMessage& m = batch[i];
+      for (const std::string& name : m.queues) {
+        Queue* queue = FindLocked(name);
+        absl::Status s =
+            StoreLocked(queue, Stored{m.id, m.payload, 0}, now);
+        if (!s.ok()) result.refused.push_back(Refusal{i, name, std::move(s)});
       }
-      for (const auto& [queue, count] : added) DispatchLocked(queue, &to_run);
     }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (Queue* queue : touched) DispatchLocked(queue, &to_run);
   }
-  done(status);
+  done(std::move(result));
   RunDispatchers(to_run);
 }
 
@@ -308,11 +470,22 @@ absl::StatusOr<std::unique_ptr<Subscription>> MemoryTransport::Subscribe(
 absl::StatusOr<std::vector<QueueStats>> MemoryTransport::GetQueueStats(
     absl::Span<const std::string> names) {
   absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  SweepIdleQueuesLocked(now);
   std::vector<QueueStats> stats;
-  auto add = [&stats](const Queue& q) {
-    stats.push_back(QueueStats{q.name, q.ready.size(), q.unacked,
-                               static_cast<uint32_t>(q.consumers.size()),
-                               q.options.last_value});
+  auto add = [&](Queue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ExpireLocked(&q, now);
+    QueueStats s;
+    s.name = q.name;
+    s.depth = q.ready.size();
+    s.unacked = q.unacked;
+    s.consumers = static_cast<uint32_t>(q.consumers.size());
+    s.last_value = q.options.last_value;
+    s.dropped = q.dropped;
+    s.rejected = q.rejected;
+    s.expired = q.expired;
+    s.dead_lettered = q.dead_lettered;
+    stats.push_back(std::move(s));
   };
   if (names.empty()) {
     for (const auto& [name, queue] : queues_) add(*queue);
@@ -340,6 +513,7 @@ absl::StatusOr<std::vector<QueueStats>> MemoryTransport::GetQueueStats(
 void MemoryTransport::DispatchLocked(Queue* queue,
                                      std::vector<MemorySubscription*>* to_run) {
   const size_t n = queue->consumers.size();
+  if (n > 0) ExpireLocked(queue, absl::Now());
   while (!queue->ready.empty() && n > 0) {
     MemorySubscription* chosen = nullptr;
     for (size_t i = 0; i < n; ++i) {
@@ -352,8 +526,9 @@ void MemoryTransport::DispatchLocked(Queue* queue,
       }
     }
     if (chosen == nullptr) return;
-    Stored message = std::move(queue->ready.front());
-    queue->ready.pop_front();
+    Stored message = PopReadyLocked(queue);
+    // An unacked message still counts toward the transport's bytes.
+    total_bytes_ += message.payload->size();
     ++queue->unacked;
     ++message.delivery_count;
     Delivery delivery{0,
@@ -392,36 +567,23 @@ void MemoryTransport::RunDispatchers(
 void MemoryTransport::RequeueLocked(Queue* queue,
                                     std::vector<Stored> messages) {
   if (messages.empty()) return;
+  // They leave the unacked bytes and come back as ready ones.
+  for (const Stored& m : messages) DropLocked(m);
   if (queue->options.last_value) {
     // A newer value supersedes whatever comes back; with none, only the
     // newest of those coming back is kept.
-    if (!queue->ready.empty()) {
-      for (const Stored& m : messages) DropLocked(m);
-      return;
+    if (queue->ready.empty()) {
+      PushReadyLocked(queue, std::move(messages.back()), /*front=*/true);
     }
-    for (size_t i = 0; i + 1 < messages.size(); ++i) DropLocked(messages[i]);
-    queue->ready.push_front(std::move(messages.back()));
     return;
   }
   for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
-    queue->ready.push_front(std::move(*it));
+    PushReadyLocked(queue, std::move(*it), /*front=*/true);
   }
 }
 
 void MemoryTransport::DropLocked(const Stored& message) {
   total_bytes_ -= message.payload->size();
-}
-
-bool MemoryTransport::MakeRoomLocked(Queue* queue, uint64_t bytes) {
-  while (queue->ready.size() + queue->unacked >= settings_.max_queue_depth ||
-         total_bytes_ + bytes > settings_.max_total_bytes) {
-    // Unacked messages belong to a subscriber: only ready ones can go.
-    if (queue->ready.empty()) return false;
-    DropLocked(queue->ready.front());
-    queue->ready.pop_front();
-    ++dropped_;
-  }
-  return true;
 }
 
 uint64_t MemoryTransport::dropped() const {

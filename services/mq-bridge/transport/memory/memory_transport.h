@@ -17,16 +17,20 @@ namespace switchboard::bridge {
 // The embedded transport, registered as "memory": FIFO queues in the
 // bridge's own memory. No broker to run, nothing survives a restart of the
 // bridge. Acks, redelivery of unacked messages, competing consumers (round
-// robin) and last-value queues behave as they do on RabbitMQ.
+// robin), last-value queues and per-queue limits (max length and bytes,
+// drop-head / reject-publish / dead-letter, message TTL, idle expiry)
+// behave as they do on RabbitMQ.
 //
 // One mutex guards all queues; it is taken once per published batch and
 // once per ack batch, never per message, and never while a handler runs.
 class MemoryTransport final : public Transport {
  public:
-  // What happens to messages that would exceed a limit.
+  // What happens to a message that would take a queue past the
+  // transport-wide bounds below (per-queue limits have their own policy,
+  // QueueLimits::overflow).
   enum class Overflow {
-    // The batch fails whole with ResourceExhausted: for senders that retry
-    // (the broadcaster, through the bridge).
+    // That message is refused for that queue (a Refusal), unless the
+    // queue's own policy drops from the head, which then makes room.
     kReject,
     // Each message that does not fit first drops the oldest ready messages
     // of its queue, and is dropped itself when none is ready (unacked ones
@@ -36,14 +40,15 @@ class MemoryTransport final : public Transport {
   };
 
   struct Settings {
-    // Ready + unacked messages one queue may hold; a batch that would
-    // exceed it fails whole with ResourceExhausted.
+    // Ready + unacked messages one queue may hold, whatever its limits.
     uint64_t max_queue_depth = 1'000'000;
     // Payload bytes all queues together may hold (a payload in two queues
     // counts twice).
     uint64_t max_total_bytes = uint64_t{1} << 30;
-    // Not a `transport.memory` setting: the memory driver always rejects.
+    // Not a `transport.memory` setting.
     Overflow overflow = Overflow::kReject;
+    // How often, at most, idle queues are looked for (QueueLimits::expires).
+    absl::Duration expiry_sweep = absl::Milliseconds(100);
   };
 
   // Reads `transport.memory` settings: max_queue_depth, max_total_bytes.
@@ -74,16 +79,46 @@ class MemoryTransport final : public Transport {
     std::string id;
     std::shared_ptr<const std::string> payload;
     uint32_t delivery_count = 0;
+    // When message_ttl ends it (InfiniteFuture without one).
+    absl::Time expires_at = absl::InfiniteFuture();
   };
 
   struct Queue {
     std::string name;
     QueueOptions options;
     std::deque<Stored> ready;
+    // Payload bytes of `ready`.
+    uint64_t ready_bytes = 0;
     std::vector<MemorySubscription*> consumers;
     size_t next_consumer = 0;
     uint64_t unacked = 0;
+    // Last declaration, subscription start or end (QueueLimits::expires).
+    absl::Time last_used;
+    // Counters of QueueStats.
+    uint64_t dropped = 0;
+    uint64_t rejected = 0;
+    uint64_t expired = 0;
+    uint64_t dead_lettered = 0;
   };
+
+  // The queue named `name`, or null.
+  Queue* FindLocked(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts `message` at the tail of `queue` within its limits and the
+  // transport's bounds; a non-OK status means it was refused.
+  absl::Status StoreLocked(Queue* queue, Stored message, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `queue`'s ready head, counted in `counter` (dead-lettering it
+  // with kDeadLetter).
+  void DropHeadLocked(Queue* queue, uint64_t Queue::*counter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes ready messages whose message_ttl has passed, from the head.
+  void ExpireLocked(Queue* queue, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes queues whose QueueLimits::expires has passed unused.
+  void SweepIdleQueuesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushReadyLocked(Queue* queue, Stored message, bool front)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Stored PopReadyLocked(Queue* queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Hands `queue`'s ready messages to its consumers that have credit, round
   // robin. Subscriptions that got messages and need a dispatcher are
@@ -97,10 +132,6 @@ class MemoryTransport final : public Transport {
   void RequeueLocked(Queue* queue, std::vector<Stored> messages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropLocked(const Stored& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Overflow::kDropOldest: drops the oldest ready messages of `queue` until
-  // a message of `bytes` fits; false when it cannot fit even so.
-  bool MakeRoomLocked(Queue* queue, uint64_t bytes)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Settings settings_;
   mutable absl::Mutex mu_;
@@ -108,6 +139,7 @@ class MemoryTransport final : public Transport {
       ABSL_GUARDED_BY(mu_);
   uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace switchboard::bridge

@@ -36,23 +36,45 @@ absl::Status PublishOne(Transport& t, const std::string& queue,
   return result;
 }
 
-TEST(MemoryTransportTest, QueueDepthLimitRejectsTheBatchWithAClearError) {
+// The transport-wide bounds refuse the message for the full queue only
+// (reject-publish queues), never the whole batch.
+TEST(MemoryTransportTest, QueueDepthBoundRefusesThatQueueWithAClearError) {
   MemoryTransport t(MemoryTransport::Settings{/*max_queue_depth=*/2});
-  ASSERT_TRUE(t.DeclareQueue("q", {}).ok());
+  QueueOptions reject;
+  reject.limits.overflow = OverflowPolicy::kRejectPublish;
+  ASSERT_TRUE(t.DeclareQueue("q", reject).ok());
+  ASSERT_TRUE(t.DeclareQueue("other", {}).ok());
   EXPECT_TRUE(PublishOne(t, "q", 10).ok());
   EXPECT_TRUE(PublishOne(t, "q", 10).ok());
-  absl::Status s = PublishOne(t, "q", 10);
-  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(s.message()), HasSubstr("max_queue_depth"));
-  EXPECT_EQ((*t.GetQueueStats({"q"}))[0].depth, 2u);
+  PublishResult r;
+  t.Publish({OutgoingMessage{"x", std::make_shared<const std::string>("p"),
+                             {"q", "other"}}},
+            [&](PublishResult got) { r = std::move(got); });
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.refused.size(), 1u);
+  EXPECT_EQ(r.refused[0].queue, "q");
+  EXPECT_EQ(r.refused[0].status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(r.refused[0].status.message()),
+              HasSubstr("transport.memory.max_queue_depth"));
+  auto stats = t.GetQueueStats({});
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((*stats)[0].name, "other");
+  EXPECT_EQ((*stats)[0].depth, 1u);
+  EXPECT_EQ((*stats)[1].depth, 2u);
+  EXPECT_EQ((*stats)[1].rejected, 1u);
 }
 
-TEST(MemoryTransportTest, ByteLimitRejectsTheBatch) {
+// A drop-head queue (the default) at the transport's bounds makes room from
+// its own head instead.
+TEST(MemoryTransportTest, ByteBoundDropsTheHeadOfADropHeadQueue) {
   MemoryTransport t(MemoryTransport::Settings{1000, /*max_total_bytes=*/100});
   ASSERT_TRUE(t.DeclareQueue("q", {}).ok());
   EXPECT_TRUE(PublishOne(t, "q", 60).ok());
-  EXPECT_EQ(PublishOne(t, "q", 60).code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(PublishOne(t, "q", 60).ok());
+  auto stats = t.GetQueueStats({"q"});
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((*stats)[0].depth, 1u);
+  EXPECT_EQ((*stats)[0].dropped, 1u);
 }
 
 TEST(MemoryTransportTest, DropOldestMakesRoomAndCounts) {

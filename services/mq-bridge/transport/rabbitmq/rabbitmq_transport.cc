@@ -52,11 +52,28 @@ std::string ToString(amqp_bytes_t b) {
 struct RabbitMqTransport::PendingBatch {
   std::vector<OutgoingMessage> messages;
   PublishCallback done;
-  // Sequence numbers on the current publish channel, once published.
+  // Sequence numbers on the current publish channel, once published: one
+  // per (message, queue), in message then queue order.
   bool published = false;
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
+  // A nack for a queue that does not refuse by policy: send it all again.
   bool nacked = false;
+  // Nacks of reject-publish queues: final, per message and queue.
+  std::vector<Refusal> refused;
+  // A message the broker returned as unroutable: its queue is gone
+  // (x-expires); the batch fails with NotFound, to be declared again.
+  std::string returned_queue;
+
+  // The (message, queue) that `seq` stands for.
+  std::pair<size_t, const std::string*> At(uint64_t seq) const {
+    uint64_t n = seq - first_seq;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (n < messages[i].queues.size()) return {i, &messages[i].queues[n]};
+      n -= messages[i].queues.size();
+    }
+    return {0, nullptr};
+  }
 };
 
 struct RabbitMqTransport::Command {
@@ -573,6 +590,10 @@ Capabilities RabbitMqTransport::capabilities() const {
   caps.last_value = true;
   caps.ordered_requeue = settings_.queue_type == "classic";
   caps.confirmed_delivery = true;
+  caps.queue_limits = true;
+  // The broker drops, expires and dead-letters without telling clients.
+  caps.drop_counters = false;
+  caps.exact_limits = settings_.queue_type == "classic";
   return caps;
 }
 
@@ -613,8 +634,64 @@ absl::Status RabbitMqTransport::DeclareQueue(absl::string_view name,
   return RunOnPublisher(std::move(command));
 }
 
+namespace {
+
+// AMQP 0-9-1 short strings (message_id, type, app_id) hold 255 bytes; a
+// longer one would be cut mid-frame and break the connection.
+constexpr size_t kMaxShortString = 255;
+
+absl::Status CheckProperties(const OutgoingMessage& m) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"id", &m.id},
+        {"type", &m.type},
+        {"source", &m.source}}) {
+    if (value->size() > kMaxShortString) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "event ", field, " is ", value->size(),
+          " bytes; an AMQP message property holds at most ", kMaxShortString));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void RabbitMqTransport::Publish(std::vector<OutgoingMessage> batch,
                                 PublishCallback done) {
+  // Messages no AMQP property can carry are refused on their own, and the
+  // rest is published; refusals name the caller's message indices.
+  std::vector<Refusal> invalid;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    absl::Status s = CheckProperties(batch[i]);
+    if (s.ok()) continue;
+    for (const std::string& q : batch[i].queues) {
+      invalid.push_back(Refusal{i, q, s});
+    }
+    batch[i].queues.clear();
+  }
+  if (!invalid.empty()) {
+    std::vector<OutgoingMessage> kept;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].queues.empty()) continue;
+      index.push_back(i);
+      kept.push_back(std::move(batch[i]));
+    }
+    batch = std::move(kept);
+    done = [done = std::move(done), invalid = std::move(invalid),
+            index = std::move(index)](PublishResult result) mutable {
+      for (Refusal& r : result.refused) {
+        r.message = index[r.message];
+        invalid.push_back(std::move(r));
+      }
+      std::sort(invalid.begin(), invalid.end(),
+                [](const Refusal& a, const Refusal& b) {
+                  return a.message < b.message;
+                });
+      if (result.status.ok()) result.refused = std::move(invalid);
+      done(std::move(result));
+    };
+  }
   size_t messages = 0;
   for (const OutgoingMessage& m : batch) messages += m.queues.size();
   if (messages == 0) {
@@ -773,17 +850,59 @@ absl::Status RabbitMqTransport::Setup() {
 
 absl::Status RabbitMqTransport::DeclareOnBroker(const std::string& name,
                                                 const QueueOptions& options) {
-  amqp_table_entry_t entries[5];
+  amqp_table_entry_t entries[10];
   int n = 0;
   entries[n].key = amqp_cstring_bytes("x-queue-type");
   entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
   entries[n++].value.value.bytes = Bytes(settings_.queue_type);
+  // The queue's limits (QueueLimits), as RabbitMQ's own arguments.
+  const QueueLimits& limits = options.limits;
+  auto add_i64 = [&](const char* key, int64_t value) {
+    entries[n].key = amqp_cstring_bytes(key);
+    entries[n].value.kind = AMQP_FIELD_KIND_I64;
+    entries[n++].value.value.i64 = value;
+  };
+  if (!options.last_value) {
+    if (limits.max_length > 0) {
+      add_i64("x-max-length", static_cast<int64_t>(limits.max_length));
+    }
+    if (limits.max_bytes > 0) {
+      add_i64("x-max-length-bytes", static_cast<int64_t>(limits.max_bytes));
+    }
+  }
+  if (limits.expires > absl::ZeroDuration()) {
+    add_i64("x-expires", absl::ToInt64Milliseconds(limits.expires));
+  }
+  // Where the dead-letter queue's own arguments end: type, bounds, expiry.
+  const int dead_args = n;
+  if (!options.last_value && limits.message_ttl > absl::ZeroDuration()) {
+    add_i64("x-message-ttl", absl::ToInt64Milliseconds(limits.message_ttl));
+  }
+  if (!options.last_value && (limits.max_length > 0 || limits.max_bytes > 0)) {
+    entries[n].key = amqp_cstring_bytes("x-overflow");
+    entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[n++].value.value.bytes = amqp_cstring_bytes(
+        limits.overflow == OverflowPolicy::kRejectPublish ? "reject-publish"
+                                                          : "drop-head");
+  }
   const std::string dead = absl::StrCat(kDeadLetterPrefix, name);
-  if (settings_.max_deliveries > 0 && !options.last_value) {
-    // The dead-letter queue first, so nothing dead-lettered is dropped.
-    amqp_table_t type_only{1, entries};
+  const bool dead_letters =
+      !options.last_value && (settings_.max_deliveries > 0 ||
+                              limits.overflow == OverflowPolicy::kDeadLetter);
+  if (dead_letters) {
+    // The dead-letter queue first, so nothing dead-lettered is dropped;
+    // bounded like its queue, dropping its own head.
+    amqp_table_entry_t dead_entries[5];
+    int d = 0;
+    for (int i = 0; i < dead_args; ++i) dead_entries[d++] = entries[i];
+    if (limits.max_length > 0 || limits.max_bytes > 0) {
+      dead_entries[d].key = amqp_cstring_bytes("x-overflow");
+      dead_entries[d].value.kind = AMQP_FIELD_KIND_UTF8;
+      dead_entries[d++].value.value.bytes = amqp_cstring_bytes("drop-head");
+    }
+    amqp_table_t dead_table{d, dead_entries};
     amqp_queue_declare(conn_->get(), kAdminChannel, Bytes(dead), 0,
-                       settings_.durable, 0, 0, type_only);
+                       settings_.durable, 0, 0, dead_table);
     absl::Status s = conn_->CheckReply(
         kAdminChannel, absl::StrCat("declaring queue '", dead, "'"));
     if (!s.ok()) {
@@ -801,6 +920,7 @@ absl::Status RabbitMqTransport::DeclareOnBroker(const std::string& name,
     entries[n++].value.value.bytes = Bytes(dead);
   }
   if (options.last_value) {
+    // n < 6 here: type, expiry, dead-lettering at most.
     entries[n].key = amqp_cstring_bytes("x-max-length");
     entries[n].value.kind = AMQP_FIELD_KIND_I64;
     entries[n++].value.value.i64 = 1;
@@ -843,12 +963,20 @@ absl::Status RabbitMqTransport::PublishOnBroker(PendingBatch& batch) {
     props.app_id = Bytes(m.source);
     props.timestamp = static_cast<uint64_t>(m.time_unix_nanos / 1000000000);
     for (const std::string& q : m.queues) {
-      SB_RETURN_IF_ERROR(conn_->CheckCode(
+      // Mandatory: a queue that expired (x-expires) makes the broker return
+      // the message instead of dropping it silently.
+      absl::Status s = conn_->CheckCode(
           amqp_basic_publish(conn_->get(), kPublishChannel,
                              Bytes(settings_.exchange), Bytes(q),
-                             /*mandatory=*/0, /*immediate=*/0, &props,
+                             /*mandatory=*/1, /*immediate=*/0, &props,
                              Bytes(*m.payload)),
-          "publishing"));
+          "publishing");
+      if (!s.ok()) {
+        // A publish can fail half-written: nothing more may go on this
+        // connection. The batch is republished after the reconnect.
+        conn_->MarkBroken();
+        return s;
+      }
       ++next_seq_;
       ++unconfirmed_;
     }
@@ -856,14 +984,50 @@ absl::Status RabbitMqTransport::PublishOnBroker(PendingBatch& batch) {
   batch.last_seq = next_seq_ - 1;
   batch.published = true;
   batch.nacked = false;
+  batch.refused.clear();
+  batch.returned_queue.clear();
   return absl::OkStatus();
+}
+
+void RabbitMqTransport::Nack(PendingBatch& batch, uint64_t seq) {
+  auto [message, queue] = batch.At(seq);
+  if (queue == nullptr) return;
+  bool rejects = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = declared_.find(*queue);
+    rejects = it != declared_.end() &&
+              it->second.limits.overflow == OverflowPolicy::kRejectPublish;
+    if (rejects) ++rejected_[*queue];
+  }
+  if (!rejects) {
+    batch.nacked = true;
+    return;
+  }
+  batch.refused.push_back(Refusal{
+      message, *queue,
+      absl::ResourceExhaustedError(absl::StrCat(
+          "queue '", *queue,
+          "' is full (x-max-length or x-max-length-bytes reached, "
+          "x-overflow reject-publish)"))});
 }
 
 void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
   if (!ack) {
     for (PendingBatch& batch : pending_) {
       if (!batch.published || batch.first_seq > seq) break;
-      if (multiple || batch.last_seq >= seq) batch.nacked = true;
+      if (!multiple) {
+        if (batch.last_seq >= seq) {
+          Nack(batch, seq);
+          break;
+        }
+        continue;
+      }
+      // Every unconfirmed sequence number up to `seq`.
+      for (uint64_t s = std::max(batch.first_seq, confirmed_upto_ + 1);
+           s <= std::min(batch.last_seq, seq); ++s) {
+        if (!confirmed_above_.contains(s)) Nack(batch, s);
+      }
     }
   }
   if (multiple) {
@@ -882,11 +1046,21 @@ void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
          pending_.front().last_seq <= confirmed_upto_) {
     PendingBatch batch = std::move(pending_.front());
     pending_.pop_front();
-    batch.done(batch.nacked
-                   ? absl::UnavailableError(
-                         "the broker could not store the batch (nack); "
-                         "send it again")
-                   : absl::OkStatus());
+    if (!batch.returned_queue.empty()) {
+      batch.done(absl::NotFoundError(absl::StrCat(
+          "queue '", batch.returned_queue,
+          "' no longer exists on the broker (it expired, or was deleted); "
+          "declare it again")));
+    } else if (batch.nacked) {
+      batch.done(absl::UnavailableError(
+          "the broker could not store the batch (nack); send it again"));
+    } else {
+      std::sort(batch.refused.begin(), batch.refused.end(),
+                [](const Refusal& a, const Refusal& b) {
+                  return a.message < b.message;
+                });
+      batch.done(PublishResult(absl::OkStatus(), std::move(batch.refused)));
+    }
   }
   unconfirmed_ = next_seq_ - 1 - confirmed_upto_ - confirmed_above_.size();
 }
@@ -907,6 +1081,19 @@ absl::Status RabbitMqTransport::ReadConfirms(absl::Duration timeout) {
     } else if (method.id == AMQP_BASIC_NACK_METHOD) {
       auto* a = static_cast<amqp_basic_nack_t*>(method.decoded);
       Confirm(a->delivery_tag, a->multiple, false);
+    } else if (method.id == AMQP_BASIC_RETURN_METHOD) {
+      auto* r = static_cast<amqp_basic_return_t*>(method.decoded);
+      const std::string queue = ToString(r->routing_key);
+      amqp_message_t message;
+      SB_RETURN_IF_ERROR(conn_->Check(
+          amqp_read_message(conn_->get(), frame.channel, &message, 0),
+          frame.channel, "reading a returned message"));
+      std::string id;
+      if (message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
+        id = ToString(message.properties.message_id);
+      }
+      amqp_destroy_message(&message);
+      Returned(queue, id);
     } else if (method.id == AMQP_CHANNEL_CLOSE_METHOD ||
                method.id == AMQP_CONNECTION_CLOSE_METHOD) {
       absl::Status s = conn_->HandleClose(frame, "publishing");
@@ -914,6 +1101,29 @@ absl::Status RabbitMqTransport::ReadConfirms(absl::Duration timeout) {
       return absl::UnavailableError(s.message());
     }
     amqp_maybe_release_buffers(conn_->get());
+  }
+}
+
+void RabbitMqTransport::Returned(const std::string& queue,
+                                 const std::string& id) {
+  // Its confirm follows; the batch holding the oldest unconfirmed copy of
+  // this message for this queue fails when it completes.
+  for (PendingBatch& batch : pending_) {
+    if (!batch.published) break;
+    for (const OutgoingMessage& m : batch.messages) {
+      if (m.id != id) continue;
+      for (const std::string& q : m.queues) {
+        if (q != queue) continue;
+        batch.returned_queue = queue;
+        // Publish refuses it (NotFound) until it is declared again.
+        absl::MutexLock lock(&mu_);
+        declared_.erase(queue);
+        Log()->warn("queue {} no longer exists on the broker; it will be "
+                    "declared again",
+                    queue);
+        return;
+      }
+    }
   }
 }
 
@@ -960,6 +1170,9 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
             SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
           }
           if (absl::IsNotFound(s)) {
+            // Expired or deleted: the next declaration goes to the broker.
+            absl::MutexLock lock(&mu_);
+            declared_.erase(name);
             return absl::NotFoundError(
                 absl::StrCat("queue '", name, "' does not exist"));
           }
@@ -972,6 +1185,8 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
         absl::MutexLock lock(&mu_);
         auto it = declared_.find(name);
         stats.last_value = it != declared_.end() && it->second.last_value;
+        auto rejected = rejected_.find(name);
+        if (rejected != rejected_.end()) stats.rejected = rejected->second;
         command.stats->push_back(std::move(stats));
       }
       return absl::OkStatus();

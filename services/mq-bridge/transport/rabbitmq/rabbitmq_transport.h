@@ -102,6 +102,11 @@ class RabbitMqTransport final : public Transport {
   // Reads confirms and out-of-band frames; waits up to `timeout` for them.
   absl::Status ReadConfirms(absl::Duration timeout);
   void Confirm(uint64_t seq, bool multiple, bool ack);
+  // A nack of `seq` in `batch`: a refusal when its queue rejects by policy,
+  // else the whole batch goes again.
+  void Nack(PendingBatch& batch, uint64_t seq);
+  // The broker returned message `id` for `queue` as unroutable.
+  void Returned(const std::string& queue, const std::string& id);
   void FailAllPending(const absl::Status& status);
 
   // Counts a redelivery of event `id` from `queue`; returns how many
@@ -125,6 +130,8 @@ class RabbitMqTransport final : public Transport {
   absl::flat_hash_map<std::string, QueueOptions> declared_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<RabbitMqSubscription*> subscriptions_
       ABSL_GUARDED_BY(mu_);
+  // Publishes refused by reject-publish queues, per queue (QueueStats).
+  absl::flat_hash_map<std::string, uint64_t> rejected_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex counts_mu_;
   absl::flat_hash_map<std::string, uint32_t> counts_

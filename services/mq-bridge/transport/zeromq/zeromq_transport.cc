@@ -379,6 +379,12 @@ Capabilities ZeroMqTransport::capabilities() const {
   caps.ordered_requeue = true;
   // Held by this bridge, only sent to the others.
   caps.confirmed_delivery = false;
+  // Each receiving bridge applies them to its own copy of the queue; what a
+  // reject-publish queue refuses there is counted there, not reported to
+  // the sender.
+  caps.queue_limits = true;
+  caps.drop_counters = true;
+  caps.exact_limits = true;
   return caps;
 }
 

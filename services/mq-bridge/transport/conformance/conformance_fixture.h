@@ -1,0 +1,128 @@
+#ifndef SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_CONFORMANCE_CONFORMANCE_FIXTURE_H_
+#define SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_CONFORMANCE_CONFORMANCE_FIXTURE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "services/mq-bridge/transport/conformance/transport_conformance.h"
+#include "services/mq-bridge/transport/transport.h"
+
+// What every file of the conformance suite shares: a driver instance with
+// per-test queue names, publish-and-wait, and stats polling.
+namespace switchboard::bridge::testing {
+
+// Generous: a broker on a loaded 2-core machine is slow, and a passing run
+// never waits this long.
+inline constexpr absl::Duration kWait = absl::Seconds(20);
+
+inline std::vector<std::string> Ids(const std::vector<Delivery>& deliveries) {
+  std::vector<std::string> ids;
+  for (const Delivery& d : deliveries) ids.push_back(d.id);
+  return ids;
+}
+
+inline std::vector<uint64_t> Tags(const std::vector<Delivery>& deliveries) {
+  std::vector<uint64_t> tags;
+  for (const Delivery& d : deliveries) tags.push_back(d.tag);
+  return tags;
+}
+
+class ConformanceFixture {
+ public:
+  explicit ConformanceFixture(const TransportUnderTest& param)
+      : transport_(param.make()),
+        prefix_(absl::StrCat("conf", absl::Uniform<uint32_t>(absl::BitGen()),
+                             ".")) {}
+
+  Transport& t() { return *transport_; }
+
+  // A per-test queue name.
+  std::string Q(absl::string_view name) { return absl::StrCat(prefix_, name); }
+
+  std::string Declare(absl::string_view name, QueueOptions options = {}) {
+    std::string q = Q(name);
+    EXPECT_TRUE(transport_->DeclareQueue(q, options).ok());
+    return q;
+  }
+
+  static OutgoingMessage Message(const std::string& id,
+                                 std::vector<std::string> queues) {
+    return OutgoingMessage{
+        id, std::make_shared<const std::string>(absl::StrCat("payload-", id)),
+        std::move(queues)};
+  }
+
+  absl::Status Publish(std::vector<OutgoingMessage> batch) {
+    return PublishWithRefusals(std::move(batch)).status;
+  }
+
+  // Publish, with the per-queue refusals.
+  PublishResult PublishWithRefusals(std::vector<OutgoingMessage> batch) {
+    absl::Notification done;
+    PublishResult result;
+    transport_->Publish(std::move(batch), [&](PublishResult r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    if (!done.WaitForNotificationWithTimeout(kWait)) {
+      return absl::DeadlineExceededError("publish was never confirmed");
+    }
+    return result;
+  }
+
+  // Publishes ids prefix0..prefix{n-1} to `queue`, `per_batch` per batch.
+  std::vector<std::string> PublishMany(const std::string& queue, int n,
+                                       const std::string& prefix = "m",
+                                       int per_batch = 50) {
+    std::vector<std::string> ids;
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(absl::StrCat(prefix, i));
+      batch.push_back(Message(ids.back(), {queue}));
+      if (batch.size() == static_cast<size_t>(per_batch) || i == n - 1) {
+        EXPECT_TRUE(Publish(std::move(batch)).ok());
+        batch.clear();
+      }
+    }
+    return ids;
+  }
+
+  QueueStats Stats(const std::string& queue) {
+    auto stats = transport_->GetQueueStats({queue});
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    if (!stats.ok() || stats->size() != 1) return {};
+    return (*stats)[0];
+  }
+
+  // Polls stats until `pred` holds: brokers report stats asynchronously.
+  bool StatsEventually(const std::string& queue,
+                       const std::function<bool(const QueueStats&)>& pred) {
+    absl::Time deadline = absl::Now() + kWait;
+    while (absl::Now() < deadline) {
+      if (pred(Stats(queue))) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+  std::string prefix_;
+};
+
+#define SB_REQUIRE_CAPABILITY(fixture, cap)                               \
+  if (!(fixture).t().capabilities().cap) {                                \
+    GTEST_SKIP() << GetParam().name << " declares no '" #cap "' support"; \
+  }
+
+}  // namespace switchboard::bridge::testing
+
+#endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_CONFORMANCE_CONFORMANCE_FIXTURE_H_
