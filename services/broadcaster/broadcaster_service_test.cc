@@ -4,6 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/mq-bridge/bridge_service.h"
+#include "services/mq-bridge/transport/memory/memory_transport.h"
 
 namespace switchboard::broadcaster {
 namespace {
@@ -155,6 +156,113 @@ TEST_F(BroadcasterServiceTest, DropOldestAcceptsEverythingAndCountsDrops) {
   EXPECT_EQ(stats.buffered(), 10u);
   EXPECT_FALSE(stats.bridge_connected());
   service.Stop();
+}
+
+}  // namespace
+}  // namespace switchboard::broadcaster
+
+namespace switchboard::broadcaster {
+namespace {
+
+// A memory transport that fails exactly one chosen Publish (counting those
+// that carry messages) with Unavailable, as a broker's passing trouble
+// would, and passes every other one through.
+class FailOneBatch final : public bridge::Transport {
+ public:
+  FailOneBatch(std::unique_ptr<bridge::Transport> inner, int fail_at)
+      : inner_(std::move(inner)), fail_at_(fail_at) {}
+
+  absl::string_view driver() const override { return inner_->driver(); }
+  bridge::Capabilities capabilities() const override {
+    return inner_->capabilities();
+  }
+  absl::Status DeclareQueue(absl::string_view name,
+                            const bridge::QueueOptions& options) override {
+    return inner_->DeclareQueue(name, options);
+  }
+  void Publish(std::vector<bridge::OutgoingMessage> batch,
+               bridge::PublishCallback done) override {
+    if (!batch.empty() && ++publishes_ == fail_at_) {
+      done(absl::UnavailableError("injected failure of this one batch"));
+      return;
+    }
+    inner_->Publish(std::move(batch), std::move(done));
+  }
+  absl::StatusOr<std::unique_ptr<bridge::Subscription>> Subscribe(
+      const bridge::SubscribeOptions& options,
+      bridge::DeliveryHandler handler) override {
+    return inner_->Subscribe(options, std::move(handler));
+  }
+  absl::StatusOr<std::vector<bridge::QueueStats>> GetQueueStats(
+      absl::Span<const std::string> queues) override {
+    return inner_->GetQueueStats(queues);
+  }
+
+ private:
+  std::unique_ptr<bridge::Transport> inner_;
+  const int fail_at_;
+  std::atomic<int> publishes_{0};
+};
+
+// With several batches in flight, batch k failed while k+1.. succeeded, and
+// k was resent after them: out of its source's order. Now the failure ends
+// the bridge stream and everything from k on is sent again, in order.
+TEST(ForwardingOrderTest, AFailedBatchInFlightIsResentBeforeTheOnesAfterIt) {
+  auto store = std::make_unique<bridge::MemoryTransport>(
+      bridge::MemoryTransport::Settings{});
+  bridge::Transport* memory = store.get();
+  bridge::BridgeConfig bridge_config;
+  bridge_config.listen = "127.0.0.1:0";
+  bridge::BridgeService bridge(
+      bridge_config, std::make_unique<FailOneBatch>(std::move(store), 3));
+  auto server = RunningServer::Start(&bridge);
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  // Small batches, many in flight; all events are buffered before the
+  // forwarder connects, so batches 3, 4, 5... are in flight together.
+  auto config = BroadcasterConfig::Parse(
+      Yaml("bridge:\n  address: " + (*server)->dial_address() +
+           "\n  backoff_initial: 10ms\n  batch_max_events: 10\n"
+           "  max_inflight_batches: 8\n"),
+      "127.0.0.1:0");
+  ASSERT_TRUE(config.ok()) << config.status();
+  BroadcasterService service(*config);
+  constexpr int kEvents = 500;
+  for (int i = 0; i < kEvents / 50; ++i) {
+    PublishRequest batch = Batch("s", 50);
+    ASSERT_EQ(service.Accept(batch).accepted(), 50u);
+  }
+  ASSERT_TRUE(service.Start().ok());
+
+  std::vector<uint64_t> sequences;
+  absl::Mutex mu;
+  ASSERT_TRUE(memory->DeclareQueue("app.s", {}).ok());
+  auto sub = memory->Subscribe(
+      {{"app.s"}, 10000}, [&](std::vector<bridge::Delivery> got) {
+        absl::MutexLock lock(&mu);
+        for (const bridge::Delivery& d : got) {
+          Event e;
+          ASSERT_TRUE(e.ParseFromString(*d.payload));
+          sequences.push_back(e.sequence());
+        }
+      });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return sequences.size() >= static_cast<size_t>(kEvents);
+    };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+        << sequences.size();
+  }
+  service.Stop();
+  absl::MutexLock lock(&mu);
+  std::vector<uint64_t> expected(kEvents);
+  for (int i = 0; i < kEvents; ++i) expected[i] = i + 1;
+  EXPECT_EQ(sequences, expected);
+  EXPECT_GE(service.Stats().bridge_connects(), 2u)
+      << "the failed batch reopened the stream";
+  (*server)->Shutdown(absl::Seconds(5));
 }
 
 }  // namespace

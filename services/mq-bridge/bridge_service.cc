@@ -105,6 +105,19 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
             refused.push_back(std::move(r));
           }
           Answer(*writer, batch_id, result.status, std::move(refused));
+          if (!result.status.ok()) {
+            // Later batches of this stream must not be stored before this
+            // one is: end the stream, so the producer sends this batch and
+            // everything after it again, in order, on a new one. (The
+            // transports complete batches in order, and never fail one
+            // while storing a later one.)
+            writer->Finish(grpc::Status(
+                grpc::StatusCode::ABORTED,
+                absl::StrCat("batch ", batch_id,
+                             " failed; nothing after it on this stream was "
+                             "published: send again from it on a new stream "
+                             "(", result.status.message(), ")")));
+          }
         });
   }
 

@@ -242,6 +242,15 @@ class Transport {
   // Refusal), never the batch. A batch naming an undeclared queue fails
   // whole with NotFound and nothing of it is published. An empty batch is
   // confirmed at once.
+  //
+  // Order: batches complete (`done` is called) in the order they were
+  // published, and a batch does not fail while a later one is stored in
+  // the same queue (memory and zeromq fail before storing anything;
+  // rabbitmq republishes itself after a lost connection, and a queue gone
+  // from the broker returns every later message for it too). So a caller
+  // that stops at a failure and sends the failed batch and everything after
+  // it again keeps each queue's order. The exception: a broker nack for an
+  // internal error (not a reject-publish limit) fails that batch alone.
   virtual void Publish(std::vector<OutgoingMessage> batch,
                        PublishCallback done) = 0;
 
