@@ -107,13 +107,18 @@ class BridgeServiceTest : public ::testing::Test {
 
   // Sends every batch on one Produce stream before reading any answer, then
   // returns the answers in the order they came.
+  // The stream's end status goes to `end` if given; otherwise it must be
+  // OK.
   std::vector<ProduceResponse> Produce(
-      const std::vector<ProduceRequest>& batches) {
+      const std::vector<ProduceRequest>& batches,
+      grpc::Status* end = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(Deadline());
     auto stream = stub_->Produce(&context);
     for (const auto& batch : batches) {
-      EXPECT_TRUE(stream->Write(batch));
+      // A write after the bridge ended the stream fails; that is checked
+      // through the status.
+      if (!stream->Write(batch)) break;
     }
     std::vector<ProduceResponse> answers;
     ProduceResponse answer;
@@ -122,8 +127,12 @@ class BridgeServiceTest : public ::testing::Test {
     }
     stream->WritesDone();
     grpc::Status status = stream->Finish();
-    EXPECT_TRUE(status.ok())
-        << status.error_code() << ": " << status.error_message();
+    if (end != nullptr) {
+      *end = status;
+    } else {
+      EXPECT_TRUE(status.ok())
+          << status.error_code() << ": " << status.error_message();
+    }
     return answers;
   }
 
@@ -285,14 +294,21 @@ TEST_F(BridgeServiceTest, PublishingToAnUndeclaredQueueIsNotFound) {
   ProduceRequest first = Batch(1, {"app.a"});
   Declare(&first, "app.a");
   ProduceRequest undeclared = Batch(2, {"app.a", "app.nowhere"});
+  ProduceRequest after = Batch(3, {"app.a"});
 
-  std::vector<ProduceResponse> answers = Produce({first, undeclared});
+  grpc::Status end;
+  std::vector<ProduceResponse> answers =
+      Produce({first, undeclared, after}, &end);
 
   ASSERT_EQ(answers.size(), 2u);
   EXPECT_EQ(answers[0].code(), 0);
   EXPECT_EQ(answers[1].batch_id(), 2u);
   EXPECT_EQ(answers[1].code(), static_cast<int>(grpc::NOT_FOUND));
   EXPECT_THAT(answers[1].message(), HasSubstr("app.nowhere"));
+  // The failed batch ends the stream: batch 3 is not published before
+  // batch 2 is sent again.
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(end.error_message(), HasSubstr("batch 2 failed"));
   EXPECT_TRUE(EventuallyStats("app.a", 1, 0));
 }
 
