@@ -119,6 +119,27 @@ class BroadcasterService final
     switchboard::v1::Event* parent = nullptr;
   };
 
+  // What became of one event of a batch.
+  enum class Outcome {
+    // Refused: INVALID_ARGUMENT naming the field.
+    kInvalid,
+    // Refused: the buffer is full (overflow reject); none of its copies
+    // was buffered.
+    kRefusedFull,
+    // Accepted and buffered for its queues.
+    kRouted,
+    // Accepted; the filters left it no queue.
+    kFiltered,
+    // Accepted; the region tracker absorbed it (or dropped it: not the
+    // switch's active region).
+    kAbsorbed,
+    // A command no region can take: kept in the unroutable queue, and an
+    // error for its publisher.
+    kUnroutable,
+  };
+  // The working state of one Accept (accept_pipeline.cc).
+  struct Batch;
+
   struct Settings {
     explicit Settings(BroadcasterConfig c)
         : config(std::move(c)), router(config.routing) {}
@@ -133,10 +154,32 @@ class BroadcasterService final
   // Returns the batch's ticket: batches reach the buffer in ticket order,
   // so one source's sequence numbers stay in order across its streams.
   uint64_t AssignSequences(std::vector<switchboard::v1::Event*>& events);
-  // Pushes `routed` once every batch with an earlier ticket was pushed.
+  // Pushes `routed` once every batch with an earlier ticket was pushed,
+  // each group (ending at `group_ends`, see EventBuffer::Push) all or none.
   // Every ticket must be pushed (possibly empty), or later ones wait.
   size_t PushInOrder(uint64_t ticket,
-                     std::vector<switchboard::v1::RoutedEvent>& routed);
+                     std::vector<switchboard::v1::RoutedEvent>& routed,
+                     absl::Span<const size_t> group_ends);
+
+  // The phases of Accept, in order; each sets the event's Outcome when it
+  // ends the event's way.
+  // The event's fields, and its base queues (see Router::Route).
+  absl::StatusOr<std::vector<std::string>> Validate(switchboard::v1::Event* e,
+                                                    Batch& batch);
+  // Fills in the id and time a producer left unset.
+  static void Stamp(switchboard::v1::Event* e, absl::Time now);
+  // A region's event goes to the tracker; false when absorbed.
+  bool Track(int i, switchboard::v1::Event* e, Batch& batch);
+  // Adds a command's region queues (or scoped copies) to `queues` and the
+  // event's units to the batch.
+  void Route(int i, switchboard::v1::Event* e, std::vector<std::string> queues,
+             Batch& batch);
+  // Numbers, serializes and buffers the batch's units.
+  void Buffer(Batch& batch);
+  // The producer's answer, and the counters.
+  switchboard::v1::PublishResponse Answer(Batch& batch);
+  // Takes tracker_order_mu_ for the rest of the batch's tracking.
+  void HoldTrackerOrder(Batch& batch);
   // Gives the units' events ids and sequences (scoped copies those of
   // their command); returns the ticket of AssignSequences.
   uint64_t Number(std::vector<Unit>& units);

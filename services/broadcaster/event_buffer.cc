@@ -26,13 +26,19 @@ uint64_t EventBuffer::Cost(const RoutedEvent& event) {
   return cost;
 }
 
-size_t EventBuffer::Push(std::vector<RoutedEvent>& events) {
+size_t EventBuffer::Push(std::vector<RoutedEvent>& events,
+                         absl::Span<const size_t> group_ends) {
   absl::MutexLock lock(&mu_);
   size_t accepted = 0;
-  for (RoutedEvent& event : events) {
-    const uint64_t cost = Cost(event);
-    auto fits = [&] {
-      return events_ + 1 <= limits_.max_events &&
+  size_t group = 0;
+  while (accepted < events.size()) {
+    const size_t end =
+        group_ends.empty() ? accepted + 1 : group_ends[group++];
+    uint64_t cost = 0;
+    for (size_t i = accepted; i < end; ++i) cost += Cost(events[i]);
+    const uint64_t count = end - accepted;
+    auto fits = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return events_ + count <= limits_.max_events &&
              bytes_ + cost <= limits_.max_bytes;
     };
     if (limits_.overflow == OverflowPolicy::kDropOldest) {
@@ -45,10 +51,12 @@ size_t EventBuffer::Push(std::vector<RoutedEvent>& events) {
       }
     }
     if (!fits()) break;
-    ++events_;
+    events_ += count;
     bytes_ += cost;
-    waiting_.push_back(std::move(event));
-    ++accepted;
+    for (size_t i = accepted; i < end; ++i) {
+      waiting_.push_back(std::move(events[i]));
+    }
+    accepted = end;
   }
   return accepted;
 }

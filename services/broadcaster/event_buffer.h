@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "switchboard/v1/bridge.pb.h"
 
@@ -51,8 +52,13 @@ class EventBuffer {
   // Appends `events` in order; returns how many of them, from the front,
   // were accepted. Under kReject the first event that does not fit and all
   // after it are refused, so that a producer's retry keeps its order.
-  // Accepted events are moved from; refused ones are left as they were.
-  size_t Push(std::vector<switchboard::v1::RoutedEvent>& events);
+  // `group_ends` (increasing, the last one events.size()) cuts `events` into
+  // groups taken all or none (the copies of one producer event); empty
+  // means each event is its own group. The count returned is always a
+  // group's end. Accepted events are moved from; refused ones are left as
+  // they were.
+  size_t Push(std::vector<switchboard::v1::RoutedEvent>& events,
+              absl::Span<const size_t> group_ends = {});
 
   // Waits up to `wait` for events, then moves up to `max_events` (at least
   // one if any) of them, totalling at most about `max_bytes`, into `out`.
