@@ -345,19 +345,21 @@ void BridgeService::Drain() {
 absl::Status BridgeService::Reload(const ConfigNode& config) {
   auto log = Logger("bridge");
   SB_ASSIGN_OR_RETURN(ParsedConfig parsed, ParseConfig(config, config_.listen));
-  const std::string running(CurrentTransport()->driver());
-  // zeromq keeps its received queues in this process too, and the new
-  // instance could not bind the endpoint the old one holds.
-  if (running == "memory" || running == "zeromq") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the ", running,
-        " transport keeps its queues in this process; replacing it would "
-        "lose them: restart the bridge instead"));
+  {
+    std::shared_ptr<Transport> running = CurrentTransport();
+    if (!running->capabilities().replaceable) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ", running->driver(),
+          " transport keeps its queues in this process; replacing it would "
+          "lose them: restart the bridge instead"));
+    }
   }
   // Connect first: a bad setting leaves everything as it was.
-  SB_ASSIGN_OR_RETURN(std::shared_ptr<Transport> fresh,
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Transport> created,
                       TransportRegistry::Global().Create(
                           parsed.config.driver, parsed.driver_settings));
+  std::shared_ptr<Transport> fresh = std::make_shared<MonitoredTransport>(
+      std::move(created), transport_health_);
   // Subscriptions live on the old transport: end them; apps subscribe
   // again and the broker requeues what they held.
   consume_streams_.FinishAll(

@@ -9,7 +9,10 @@
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
 #include "services/common/server.h"
+#include "services/common/server_limits.h"
+#include "services/mq-bridge/transport/registry.h"
 #include "services/mq-bridge/transport/transport.h"
+#include "services/mq-bridge/transport_health.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 
 namespace switchboard::bridge {
@@ -21,9 +24,12 @@ namespace switchboard::bridge {
 //     memory: {...}           # settings of each driver, under its name
 struct BridgeConfig {
   std::string listen = "0.0.0.0:50053";
-  std::string driver = "memory";
+  std::string driver = TransportRegistry::kDefaultDriver;
   // Responses queued on one Produce stream before it stops reading.
   uint32_t max_pending_batches = 64;
+  // `health.transport_timeout`: a transport call unanswered this long makes
+  // the bridge NOT_SERVING (see TransportHealth).
+  absl::Duration transport_timeout = absl::Seconds(10);
 };
 
 // The mq-bridge service: the gRPC face of one Transport. Thread-safe.

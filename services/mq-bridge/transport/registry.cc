@@ -1,5 +1,8 @@
 #include "services/mq-bridge/transport/registry.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -10,10 +13,24 @@ TransportRegistry& TransportRegistry::Global() {
   return *registry;
 }
 
-bool TransportRegistry::Register(const std::string& name,
-                                 TransportFactory factory) {
+absl::Status TransportRegistry::Register(const std::string& name,
+                                         TransportFactory factory) {
   absl::MutexLock lock(&mu_);
-  return factories_.emplace(name, std::move(factory)).second;
+  if (!factories_.emplace(name, std::move(factory)).second) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "two transport drivers register the name '", name, "'"));
+  }
+  return absl::OkStatus();
+}
+
+bool TransportRegistry::RegisterOrDie(const std::string& name,
+                                      TransportFactory factory) {
+  absl::Status s = Register(name, std::move(factory));
+  if (!s.ok()) {
+    std::fprintf(stderr, "fatal: %s\n", std::string(s.message()).c_str());
+    std::abort();
+  }
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<Transport>> TransportRegistry::Create(

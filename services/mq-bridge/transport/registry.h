@@ -28,8 +28,14 @@ class TransportRegistry {
  public:
   static TransportRegistry& Global();
 
-  // Returns false if the name is taken.
-  bool Register(const std::string& name, TransportFactory factory);
+  // The driver a bridge runs when its config names none.
+  static constexpr char kDefaultDriver[] = "memory";
+
+  // AlreadyExists if the name is taken (two drivers would compete for it).
+  absl::Status Register(const std::string& name, TransportFactory factory);
+  // Register for SB_REGISTER_TRANSPORT: a duplicate name is a build
+  // mistake, so it ends the process at start with the name, as Envoy does.
+  bool RegisterOrDie(const std::string& name, TransportFactory factory);
 
   // NotFound, listing the known drivers, for an unknown name.
   absl::StatusOr<std::unique_ptr<Transport>> Create(
@@ -45,9 +51,12 @@ class TransportRegistry {
 
 }  // namespace switchboard::bridge
 
-#define SB_REGISTER_TRANSPORT(name, factory)                            \
-  static const bool sb_transport_registered_##__LINE__ =                \
-      ::switchboard::bridge::TransportRegistry::Global().Register(name, \
-                                                                  factory)
+#define SB_TRANSPORT_CONCAT_INNER_(a, b) a##b
+#define SB_TRANSPORT_CONCAT_(a, b) SB_TRANSPORT_CONCAT_INNER_(a, b)
+#define SB_REGISTER_TRANSPORT(name, factory)                          \
+  static const bool SB_TRANSPORT_CONCAT_(sb_transport_registered_,    \
+                                         __LINE__) =                  \
+      ::switchboard::bridge::TransportRegistry::Global().RegisterOrDie( \
+          name, factory)
 
 #endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_

@@ -21,6 +21,9 @@ namespace switchboard::bridge {
 struct Capabilities {
   // Messages survive a restart of the transport (broker, process).
   bool durable = false;
+  // A new instance can take over from a running one (SIGHUP reload): the
+  // queues live outside the process (a broker), not in this instance.
+  bool replaceable = false;
   // QueueOptions::limits are applied (max length and bytes, overflow
   // policy, message TTL, idle expiry), with per-queue counters.
   bool queue_limits = false;

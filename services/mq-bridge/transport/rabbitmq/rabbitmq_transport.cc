@@ -591,6 +591,7 @@ Capabilities RabbitMqTransport::capabilities() const {
   caps.ordered_requeue = settings_.queue_type == "classic";
   caps.confirmed_delivery = true;
   caps.queue_limits = true;
+  caps.replaceable = true;
   // The broker drops, expires and dead-letters without telling clients.
   caps.drop_counters = false;
   caps.exact_limits = settings_.queue_type == "classic";
