@@ -31,11 +31,27 @@ class BridgeCall;
 // How the app side reaches its bridge call, which may end (and delete
 // itself) at any time: through this lock, which the call takes to detach.
 struct CallHandle {
+  explicit CallHandle(uint32_t credit) : credit(credit) {}
+
   absl::Mutex mu;
   BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
   // What the app holds unacked, by tag, for deduplication.
   absl::flat_hash_map<uint64_t, std::pair<DedupWindow*, DedupWindow::Key>> held
       ABSL_GUARDED_BY(mu);
+  // The subscription's credit window.
+  const uint32_t credit;
+  // The app closed its side (grpcurl does after its -d message): it can
+  // ack nothing more, so once `credit` deliveries are out nothing more can
+  // come, and the stream ends.
+  bool app_done ABSL_GUARDED_BY(mu) = false;
+  // Deliveries admitted to `held` and not yet handed to the app's writer.
+  int handing_over ABSL_GUARDED_BY(mu) = 0;
+
+  // Whether the app stream should end now: it closed its side, its whole
+  // credit is out and written (or queued to be).
+  bool Exhausted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return app_done && handing_over == 0 && held.size() >= credit;
+  }
 
   // The held deliveries went back to their queues.
   void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -57,7 +73,8 @@ class BridgeCall final
                                            ConsumeRequest open,
                                            std::shared_ptr<AppWriter> app,
                                            DedupWindows* dedup) {
-    auto* call = new BridgeCall(std::move(app), dedup);
+    const uint32_t credit = open.open().prefetch();
+    auto* call = new BridgeCall(std::move(app), dedup, credit);
     auto handle = call->handle_;
     {
       absl::MutexLock lock(&handle->mu);
@@ -101,10 +118,11 @@ class BridgeCall final
   }
 
  private:
-  BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup)
+  BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
+             uint32_t credit)
       : app_(std::move(app)),
         dedup_(dedup),
-        handle_(std::make_shared<CallHandle>()) {}
+        handle_(std::make_shared<CallHandle>(credit)) {}
 
   void OnWriteDone(bool ok) override {
     const ConsumeRequest* next = nullptr;
@@ -191,6 +209,7 @@ class BridgeCall final
         }
         handle_->held.emplace(d.tag(), std::make_pair(window, key));
       }
+      ++handle_->handing_over;
     }
     if (duplicates.has_ack()) {
       // Seen already: done with, without the app seeing it twice.
@@ -217,6 +236,15 @@ class BridgeCall final
       }
     }
     if (out.deliveries_size() > 0) app_->Send(std::move(out));
+    bool exhausted;
+    {
+      absl::MutexLock lock(&handle_->mu);
+      --handle_->handing_over;
+      exhausted = handle_->Exhausted();
+    }
+    // After what was just queued is written; the app stream's end then
+    // closes this call and the deliveries go back to their queues.
+    if (exhausted) app_->Finish(grpc::Status::OK);
     StartOp([&] { StartRead(&response_); });
   }
 
@@ -351,6 +379,20 @@ class SubscribeStream final
                absl::StrJoin(open.queues(), ","), credit);
     handle_ = BridgeCall::Start(bridge_, std::move(request), writer(), dedup_);
     return absl::OkStatus();
+  }
+
+  // The app closed its side. It can still receive, so deliveries go on
+  // until its credit is out: it cannot ack them, so nothing more could
+  // come, and the stream then ends OK (grpcurl's -d prints `credit`
+  // deliveries and exits). Before 'open' there is nothing to wait for.
+  void OnClientDone() override {
+    bool exhausted = true;
+    if (handle_ != nullptr) {
+      absl::MutexLock lock(&handle_->mu);
+      handle_->app_done = true;
+      exhausted = handle_->Exhausted();
+    }
+    if (exhausted) writer()->Finish(grpc::Status::OK);
   }
 
   void OnStreamEnded() override {

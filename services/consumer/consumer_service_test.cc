@@ -173,6 +173,55 @@ TEST_F(ConsumerServiceTest, CreditBoundsUnackedDeliveries) {
   EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 0));
 }
 
+// A client that half-closes after 'open' (grpcurl with -d) can still
+// receive: deliveries go on until its credit is out, since it cannot ack
+// them nothing more could come, and the stream ends OK, giving them back.
+TEST_F(ConsumerServiceTest, AfterAHalfCloseDeliveriesGoOnUpToTheCredit) {
+  Publish("verbose", 2);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 3));
+  ASSERT_TRUE(stream.WritesDone());
+  ASSERT_EQ(stream.AwaitDeliveries(2).size(), 2u);
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 2));
+
+  // The stream is still open: a later event comes too, and fills the
+  // credit.
+  Publish("verbose", {MakeEvent(2), MakeEvent(3)});
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_THAT(IdsOf(stream.AwaitDeliveries(3)),
+              ElementsAre("ev-0", "ev-1", "ev-2"));
+  // Unacked, all went back.
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 4, 0));
+}
+
+// Acks sent before the half-close count: the stream ends once `credit`
+// deliveries are held unacked.
+TEST_F(ConsumerServiceTest, AfterAHalfCloseAckedDeliveriesDoNotCount) {
+  Publish("verbose", 2);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 2));
+  auto first = stream.AwaitDeliveries(2);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_TRUE(stream.Ack(TagsOf(first)));
+  ASSERT_TRUE(stream.WritesDone());
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 0));
+
+  Publish("verbose", {MakeEvent(2), MakeEvent(3), MakeEvent(4)});
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_THAT(IdsOf(stream.AwaitDeliveries(4)),
+              ElementsAre("ev-0", "ev-1", "ev-2", "ev-3"));
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 3, 0));
+}
+
+// A half-close before 'open' ends the stream at once: there is nothing to
+// deliver.
+TEST_F(ConsumerServiceTest, AHalfCloseBeforeOpenEndsTheStream) {
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.WritesDone());
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_EQ(stream.delivery_count(), 0u);
+}
+
 TEST_F(ConsumerServiceTest, CreditZeroMeansDefaultCredit) {
   Consumer consumer =
       StartConsumer("bridge:\n  address: " + bridge_server_->dial_address() +
