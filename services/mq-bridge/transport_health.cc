@@ -30,11 +30,12 @@ void TransportHealth::End(uint64_t token, const absl::Status& status,
   const bool was_stalled =
       it != in_flight_.end() && absl::Now() - it->second >= timeout_;
   if (it != in_flight_.end()) in_flight_.erase(it);
-  if (absl::IsUnavailable(status)) {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    // Unreachable, or a driver gave up waiting for its backend.
     failed_ = true;
   } else if (answered) {
-    // Any answer but "unreachable" came from the backend: a NotFound
-    // queue, a full one, a refused option.
+    // Any other answer came from the backend: a NotFound queue, a full
+    // one, a refused option.
     failed_ = false;
   }
   if (failed_ != was_failed || was_stalled) ++changes_;

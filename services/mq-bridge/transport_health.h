@@ -18,9 +18,10 @@ namespace switchboard::bridge {
 
 // Whether the transport can do its job, judged from the calls the bridge
 // makes to it: the Transport interface reports no connection state. A call
-// that fails with UNAVAILABLE, or that has been waiting longer than
-// `timeout` (the rabbitmq driver holds calls while it reconnects), means it
-// cannot; a call that only the transport's backend could have answered
+// that fails with UNAVAILABLE or DEADLINE_EXCEEDED (a driver gave up waiting
+// for its backend), or that has been waiting longer than `timeout` (the
+// rabbitmq driver holds publishes while it reconnects), means it cannot; a
+// call that only the transport's backend could have answered
 // (a publish confirmed, queue stats read, a subscription opened) means it
 // can again. Thread-safe.
 class TransportHealth {

@@ -29,6 +29,11 @@ TEST(TransportHealthTest, CallsThatFailOrTimeOutMakeItUnhealthy) {
   health.End(health.Begin(), absl::NotFoundError("no queue x"),
              /*answered=*/true);
   EXPECT_TRUE(health.Healthy(absl::Now())) << "the backend answered";
+
+  // A driver that stopped waiting for its backend did not hear from it.
+  health.End(health.Begin(), absl::DeadlineExceededError("no answer in 5s"),
+             /*answered=*/true);
+  EXPECT_FALSE(health.Healthy(absl::Now()));
 }
 
 TEST(TransportHealthTest, ResetForgetsTheOldTransport) {

@@ -82,9 +82,15 @@ struct RabbitMqTransport::Command {
   std::string name;
   QueueOptions options;
   std::vector<std::string> names;
-  std::vector<QueueStats>* stats = nullptr;
-  absl::Status* result = nullptr;
-  absl::Notification* finished = nullptr;
+  // Shared with the caller, who may have stopped waiting (a deadline).
+  std::shared_ptr<Reply> reply;
+};
+
+// What the publisher thread answers a declare or stats command.
+struct RabbitMqTransport::Reply {
+  absl::Status result;
+  std::vector<QueueStats> stats;
+  absl::Notification finished;
 };
 
 // ---- Subscription ----
@@ -488,6 +494,7 @@ absl::StatusOr<RabbitMqTransport::Settings> RabbitMqTransport::ParseSettings(
   SB_RETURN_IF_ERROR(config.Get("delivery_linger", &s.delivery_linger));
   SB_RETURN_IF_ERROR(config.Get("reconnect_initial", &s.reconnect_initial));
   SB_RETURN_IF_ERROR(config.Get("reconnect_max", &s.reconnect_max));
+  SB_RETURN_IF_ERROR(config.Get("command_timeout", &s.command_timeout));
   SB_ASSIGN_OR_RETURN(ConfigNode tls, config.Child("tls"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(tls.Get("enabled", &c.tls));
@@ -515,6 +522,9 @@ absl::StatusOr<RabbitMqTransport::Settings> RabbitMqTransport::ParseSettings(
   }
   if (s.delivery_linger > absl::Milliseconds(100)) {
     return config.Error("delivery_linger", "must be 0 (off) to 100ms");
+  }
+  if (s.command_timeout < absl::Milliseconds(100)) {
+    return config.Error("command_timeout", "must be at least 100ms");
   }
   if (s.reconnect_max < s.reconnect_initial) {
     return config.Error("reconnect_max", "must be at least reconnect_initial");
@@ -598,20 +608,28 @@ Capabilities RabbitMqTransport::capabilities() const {
   return caps;
 }
 
-absl::Status RabbitMqTransport::RunOnPublisher(
-    std::unique_ptr<Command> command) {
-  absl::Status result;
-  absl::Notification finished;
-  command->result = &result;
-  command->finished = &finished;
+absl::StatusOr<std::shared_ptr<RabbitMqTransport::Reply>>
+RabbitMqTransport::RunOnPublisher(std::unique_ptr<Command> command) {
+  auto reply = std::make_shared<Reply>();
+  command->reply = reply;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the transport is stopping");
     commands_.push_back(std::move(command));
   }
   SignalEventFd(wake_fd_);
-  finished.WaitForNotification();
-  return result;
+  // Callers are gRPC threads: never wait without bound for a broker that
+  // is away (the publisher thread retries its connection meanwhile).
+  if (!reply->finished.WaitForNotificationWithTimeout(
+          settings_.command_timeout)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the broker at ", settings_.connection.Describe(),
+        " did not answer within ",
+        absl::FormatDuration(settings_.command_timeout),
+        " (transport.rabbitmq.command_timeout); is it reachable?"));
+  }
+  SB_RETURN_IF_ERROR(reply->result);
+  return reply;
 }
 
 absl::Status RabbitMqTransport::DeclareQueue(absl::string_view name,
@@ -632,7 +650,7 @@ absl::Status RabbitMqTransport::DeclareQueue(absl::string_view name,
   command->kind = Command::kDeclare;
   command->name = std::string(name);
   command->options = options;
-  return RunOnPublisher(std::move(command));
+  return RunOnPublisher(std::move(command)).status();
 }
 
 namespace {
@@ -789,12 +807,12 @@ void RabbitMqTransport::Unregister(RabbitMqSubscription* s) {
 
 absl::StatusOr<std::vector<QueueStats>> RabbitMqTransport::GetQueueStats(
     absl::Span<const std::string> queues) {
-  std::vector<QueueStats> stats;
   auto command = std::make_unique<Command>();
   command->kind = Command::kStats;
   command->names.assign(queues.begin(), queues.end());
-  command->stats = &stats;
-  SB_RETURN_IF_ERROR(RunOnPublisher(std::move(command)));
+  SB_ASSIGN_OR_RETURN(std::shared_ptr<Reply> reply,
+                      RunOnPublisher(std::move(command)));
+  std::vector<QueueStats> stats = std::move(reply->stats);
   absl::MutexLock lock(&mu_);
   for (QueueStats& s : stats) {
     // AMQP reports ready messages only; unacked ones are counted by the
@@ -1188,7 +1206,7 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
         stats.last_value = it != declared_.end() && it->second.last_value;
         auto rejected = rejected_.find(name);
         if (rejected != rejected_.end()) stats.rejected = rejected->second;
-        command.stats->push_back(std::move(stats));
+        command.reply->stats.push_back(std::move(stats));
       }
       return absl::OkStatus();
     }
@@ -1254,8 +1272,8 @@ void RabbitMqTransport::PublisherLoop() {
       commands.pop_front();
       absl::Status s = Execute(*command);
       if (command->kind != Command::kPublish) {
-        *command->result = s;
-        command->finished->Notify();
+        command->reply->result = s;
+        command->reply->finished.Notify();
       }
       if (!s.ok() && conn_->broken()) {
         error = s;
@@ -1295,8 +1313,8 @@ void RabbitMqTransport::PublisherLoop() {
     if (command->kind == Command::kPublish) {
       command->batch.done(absl::UnavailableError("the transport stopped"));
     } else {
-      *command->result = absl::UnavailableError("the transport stopped");
-      command->finished->Notify();
+      command->reply->result = absl::UnavailableError("the transport stopped");
+      command->reply->finished.Notify();
     }
   }
   commands_.clear();

@@ -56,6 +56,9 @@ class RabbitMqTransport final : public Transport {
     absl::Duration delivery_linger = absl::Milliseconds(1);
     absl::Duration reconnect_initial = absl::Milliseconds(100);
     absl::Duration reconnect_max = absl::Seconds(5);
+    // How long a declaration or a stats look-up may wait for the broker
+    // (they run on gRPC threads).
+    absl::Duration command_timeout = absl::Seconds(5);
   };
 
   // Reads `transport.rabbitmq` settings; see README.md. The password comes
@@ -90,8 +93,11 @@ class RabbitMqTransport final : public Transport {
 
   explicit RabbitMqTransport(Settings settings);
 
-  // Runs `command` on the publisher thread and waits for its status.
-  absl::Status RunOnPublisher(std::unique_ptr<Command> command);
+  struct Reply;
+  // Runs `command` on the publisher thread and waits, at most
+  // command_timeout, for its reply (DeadlineExceeded then).
+  absl::StatusOr<std::shared_ptr<Reply>> RunOnPublisher(
+      std::unique_ptr<Command> command);
   void PublisherLoop();
   // Opens the connection, channels and topology; republishes.
   absl::Status Setup();

@@ -351,3 +351,46 @@ TEST(RabbitMqTransportTest, RegisteredByName) {
 
 }  // namespace
 }  // namespace switchboard::bridge::rabbitmq
+
+namespace switchboard::bridge::rabbitmq {
+namespace {
+
+// DeclareQueue and GetQueueStats run on gRPC threads. With the broker gone
+// they used to wait for the publisher thread without bound (until the
+// broker came back); now they answer DEADLINE_EXCEEDED naming the broker.
+TEST(RabbitMqTransportTest, CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) {
+  auto broker = switchboard::testing::RabbitMqServer::Start();
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  RabbitMqTransport::Settings settings;
+  settings.connection.port = (*broker)->amqp_port();
+  settings.reconnect_initial = absl::Milliseconds(50);
+  settings.reconnect_max = absl::Milliseconds(200);
+  settings.command_timeout = absl::Milliseconds(500);
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("bounded.q", {}).ok());
+  (*broker)->Kill();
+
+  absl::Notification answered;
+  absl::Status declared, listed;
+  std::thread call([&] {
+    declared = (*t)->DeclareQueue("bounded.other", {});
+    listed = (*t)->GetQueueStats({}).status();
+    answered.Notify();
+  });
+  // Generous: only a call that never returns fails here.
+  const bool in_time = answered.WaitForNotificationWithTimeout(absl::Seconds(30));
+  if (!in_time) ASSERT_TRUE((*broker)->Restart().ok());  // lets it return
+  call.join();
+  ASSERT_TRUE(in_time) << "DeclareQueue waited for the broker without bound";
+  // The first call may be the one that finds the connection dead.
+  EXPECT_TRUE(absl::IsUnavailable(declared) ||
+              absl::IsDeadlineExceeded(declared))
+      << declared;
+  // The next waits for a reconnection that cannot happen: bounded.
+  EXPECT_EQ(listed.code(), absl::StatusCode::kDeadlineExceeded) << listed;
+  EXPECT_THAT(std::string(listed.message()), HasSubstr("command_timeout"));
+}
+
+}  // namespace
+}  // namespace switchboard::bridge::rabbitmq
