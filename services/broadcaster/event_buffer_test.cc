@@ -39,6 +39,30 @@ TEST(EventBufferTest, RejectPolicyRefusesTheRestOfTheBatchInOrder) {
   EXPECT_EQ(buffer.stats().dropped, 0u);
 }
 
+// A command's per-region copies form one group: buffered all or none, so a
+// command refused in part never runs twice when its producer retries it.
+// (Before groups, the copies that fitted were buffered and the producer was
+// told to retry the whole command.)
+TEST(EventBufferTest, AGroupIsTakenWholeOrNotAtAll) {
+  EventBuffer buffer({/*max_events=*/4, 1 << 20, OverflowPolicy::kReject});
+  auto first = Events(0, 2);
+  EXPECT_EQ(buffer.Push(first), 2u);
+  // "2" alone, then a command's three copies "3", "4", "5".
+  auto batch = Events(2, 4);
+  const std::vector<size_t> group_ends = {1, 4};
+  EXPECT_EQ(buffer.Push(batch, group_ends), 1u);
+  EXPECT_EQ(buffer.stats().events, 3u);
+  EXPECT_EQ(TakeIds(buffer, 10), (std::vector<std::string>{"0", "1", "2"}));
+  // With room, the whole group goes in.
+  uint64_t bytes = 0;
+  for (int i = 0; i < 3; ++i) bytes += EventBuffer::Cost(Events(i, 1)[0]);
+  buffer.Release(3, bytes);
+  std::vector<RoutedEvent> again(batch.begin() + 1, batch.end());
+  const std::vector<size_t> one_group = {3};
+  EXPECT_EQ(buffer.Push(again, one_group), 3u);
+  EXPECT_EQ(TakeIds(buffer, 10), (std::vector<std::string>{"3", "4", "5"}));
+}
+
 TEST(EventBufferTest, ByteLimitCounts) {
   const uint64_t cost = EventBuffer::Cost(Events(0, 1)[0]);
   EventBuffer buffer({1000, cost * 2, OverflowPolicy::kReject});

@@ -35,9 +35,36 @@ struct CallHandle {
 
   absl::Mutex mu;
   BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
-  // What the app holds unacked, by tag, for deduplication.
-  absl::flat_hash_map<uint64_t, std::pair<DedupWindow*, DedupWindow::Key>> held
-      ABSL_GUARDED_BY(mu);
+  // One delivery the app holds unacked.
+  struct Held {
+    DedupWindow* window;
+    DedupWindow::Key key;
+    // The bridge's tag for it now: the app's tag, unless the transport
+    // delivered the event again meanwhile (its first delivery's tag died
+    // with a reconnect); acks and nacks of the app's tag go to this one.
+    uint64_t bridge_tag;
+  };
+  // What the app holds unacked, by the tag the app knows.
+  absl::flat_hash_map<uint64_t, Held> held ABSL_GUARDED_BY(mu);
+  // The app's tag of each held event, by dedup key (dedup on only).
+  absl::flat_hash_map<DedupWindow::Key, uint64_t> held_keys ABSL_GUARDED_BY(mu);
+
+  // The app acked or nacked `it`: the bridge tag to settle.
+  uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
+                  bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const Held& h = it->second;
+    if (h.window != nullptr) {
+      if (release) {
+        h.window->Release(h.key);
+      } else {
+        h.window->Done(h.key);
+      }
+      held_keys.erase(h.key);
+    }
+    const uint64_t bridge_tag = h.bridge_tag;
+    held.erase(it);
+    return bridge_tag;
+  }
   // The subscription's credit window.
   const uint32_t credit;
   // The app closed its side (grpcurl does after its -d message): it can
@@ -56,8 +83,9 @@ struct CallHandle {
   // The held deliveries went back to their queues.
   void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     for (auto& [tag, entry] : held) {
-      if (entry.first != nullptr) entry.first->Release(entry.second);
+      if (entry.window != nullptr) entry.window->Release(entry.key);
     }
+    held_keys.clear();
     held.clear();
   }
 };
@@ -203,11 +231,27 @@ class BridgeCall final
                                          ? DedupWindow::KeyOf(d.id())
                                          : DedupWindow::kNoKey;
         if (window != nullptr && !window->Admit(key)) {
-          duplicates.mutable_ack()->add_tags(d.tag());
           admitted[i] = false;
+          auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
+                                                 : handle_->held_keys.find(key);
+          if (mine != handle_->held_keys.end()) {
+            // A copy of an event this app holds: the transport delivered
+            // it again (a reconnect requeued the first copy, whose tag is
+            // now dead). Acking it would drop the only live copy; instead
+            // the app's tag now stands for it, and the old tag is settled
+            // (a no-op for a dead one; a live one is a true duplicate).
+            CallHandle::Held& h = handle_->held[mine->second];
+            duplicates.mutable_ack()->add_tags(h.bridge_tag);
+            h.bridge_tag = d.tag();
+            continue;
+          }
+          duplicates.mutable_ack()->add_tags(d.tag());
           continue;
         }
-        handle_->held.emplace(d.tag(), std::make_pair(window, key));
+        handle_->held.emplace(d.tag(), CallHandle::Held{window, key, d.tag()});
+        if (window != nullptr && key != DedupWindow::kNoKey) {
+          handle_->held_keys[key] = d.tag();
+        }
       }
       ++handle_->handing_over;
     }
