@@ -548,6 +548,8 @@ int Main() {
       "listen: 127.0.0.1:0\nbridge:\n  address: $BRIDGE\n"
       "  max_inflight_batches: ",
       absl::GetFlag(FLAGS_broadcaster_inflight), "\n",
+      // Every event is counted: a backlog must not drop any.
+      "queue_limits: {default: {max_length: 0}}\n",
       absl::GetFlag(FLAGS_verbose_queue) ? ""
                                          : "routing:\n  verbose_queue: ''\n");
   options.consumer_yaml +=
