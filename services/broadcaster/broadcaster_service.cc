@@ -263,7 +263,6 @@ uint64_t BroadcasterService::AssignSequences(std::vector<Event*>& events) {
 }
 
 void BroadcasterService::TickLoop() {
-  absl::MutexLock lock(&ticker_mu_);
   while (true) {
     absl::Duration period;
     {
@@ -271,11 +270,12 @@ void BroadcasterService::TickLoop() {
       period = std::clamp(settings_->config.regions.alive_interval / 4,
                           absl::Milliseconds(10), absl::Milliseconds(500));
     }
-    ticker_mu_.AwaitWithTimeout(absl::Condition(&ticker_stopping_), period);
-    if (ticker_stopping_) return;
-    ticker_mu_.Unlock();
+    {
+      absl::MutexLock lock(&ticker_mu_);
+      ticker_mu_.AwaitWithTimeout(absl::Condition(&ticker_stopping_), period);
+      if (ticker_stopping_) return;
+    }
     Tick();
-    ticker_mu_.Lock();
   }
 }
 

@@ -65,6 +65,7 @@ class Forwarder::Connection {
       }
     }
     for (;;) {
+      bool back_off = false;
       {
         absl::MutexLock lock(&mu_);
         auto can_send = [this, &o]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -88,12 +89,12 @@ class Forwarder::Connection {
           // effect (the broker went away mid-declare): declare again.
           declared_.clear();
           paused_ = false;
-          mu_.Unlock();
-          absl::Duration delay = o.backoff_initial;
-          bool go_on = forwarder_->Backoff(&delay);
-          mu_.Lock();
-          if (!go_on) break;
+          back_off = true;
         }
+      }
+      if (back_off) {
+        absl::Duration delay = o.backoff_initial;
+        if (!forwarder_->Backoff(&delay)) break;
       }
       // Stop() has already waited for the buffer to drain.
       if (forwarder_->stopping_.HasBeenNotified()) break;
@@ -196,8 +197,15 @@ class Forwarder::Connection {
     reader_.join();
     grpc::Status status = stream_->Finish();
     // Everything unanswered goes back, oldest first.
-    std::map<uint64_t, ProduceRequest> back = std::move(failed_);
-    for (auto& [id, batch] : inflight_) back.emplace(id, std::move(batch));
+    std::map<uint64_t, ProduceRequest> back;
+    bool confirmed_any;
+    {
+      // The reader has ended; the lock is for the analysis' sake.
+      absl::MutexLock lock(&mu_);
+      back = std::move(failed_);
+      for (auto& [id, batch] : inflight_) back.emplace(id, std::move(batch));
+      confirmed_any = confirmed_any_;
+    }
     std::vector<RoutedEvent> again;
     for (auto& [id, batch] : back) {
       for (auto& e : *batch.mutable_events()) again.push_back(std::move(e));
@@ -210,7 +218,7 @@ class Forwarder::Connection {
               status.error_message(), again.size());
     }
     forwarder_->buffer_->Return(std::move(again));
-    return confirmed_any_;
+    return confirmed_any;
   }
 
   switchboard::v1::QueueSpec Spec(const std::string& queue) const {
@@ -235,7 +243,7 @@ class Forwarder::Connection {
   std::map<uint64_t, ProduceRequest> failed_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool confirmed_any_ = false;
+  bool confirmed_any_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 Forwarder::Forwarder(Options options, EventBuffer* buffer)

@@ -72,7 +72,9 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
       {
         absl::MutexLock lock(&mu_);
         stream = stream_;
-        if (stream == nullptr || stream->finish_requested_) return false;
+        if (stream == nullptr) return false;
+        stream->AssertWriterLockHeld();
+        if (stream->finish_requested_) return false;
         stream->queue_.push_back(std::move(response));
         if (stream->writing_) return true;
         stream->writing_ = true;
@@ -88,12 +90,14 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
       {
         absl::MutexLock lock(&mu_);
         stream = stream_;
-        if (stream == nullptr || stream->finish_requested_) return;
+        if (stream == nullptr) return;
+        stream->AssertWriterLockHeld();
+        if (stream->finish_requested_) return;
         stream->finish_requested_ = true;
-        stream->finish_status_ = std::move(status);
+        stream->finish_status_ = status;
         if (stream->writing_) return;  // OnWriteDone finishes.
       }
-      stream->Finish(stream->finish_status_);
+      stream->Finish(std::move(status));
     }
 
    private:
@@ -103,6 +107,13 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   };
 
   const std::shared_ptr<Writer>& writer() const { return writer_; }
+
+ private:
+  // For Writer, which holds its own mu_ after reading stream_: the analysis
+  // cannot tell that it is this stream's writer_->mu_.
+  void AssertWriterLockHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK(writer_->mu_) {
+    writer_->mu_.AssertHeld();
+  }
 
  protected:
   // `streams` may be null. Call StartStream() at the end of the subclass's
@@ -153,6 +164,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   void OnWriteDone(bool ok) override {
     const Resp* next = nullptr;
     bool finish = false;
+    grpc::Status finish_status;
     bool resume_reads = false;
     {
       absl::MutexLock lock(&writer_->mu_);
@@ -171,6 +183,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
       } else {
         writing_ = false;
         finish = finish_requested_;
+        if (finish) finish_status = finish_status_;
       }
       if (read_paused_ && !finish_requested_ &&
           queue_.size() < pause_reads_at_) {
@@ -179,7 +192,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
       }
     }
     if (next != nullptr) this->StartWrite(next);
-    if (finish) this->Finish(finish_status_);
+    if (finish) this->Finish(std::move(finish_status));
     if (resume_reads) this->StartRead(&request_);
   }
 
@@ -202,12 +215,11 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   const size_t pause_reads_at_;
   std::shared_ptr<Writer> writer_;
   Req request_;
-  // Guarded by writer_->mu_.
-  std::deque<Resp> queue_;
-  bool writing_ = false;
-  bool finish_requested_ = false;
-  bool read_paused_ = false;
-  grpc::Status finish_status_;
+  std::deque<Resp> queue_ ABSL_GUARDED_BY(writer_->mu_);
+  bool writing_ ABSL_GUARDED_BY(writer_->mu_) = false;
+  bool finish_requested_ ABSL_GUARDED_BY(writer_->mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(writer_->mu_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(writer_->mu_);
 };
 
 }  // namespace switchboard

@@ -36,7 +36,10 @@ class PublishRun {
         summary_(summary) {}
 
   absl::Status Run() {
-    *summary_ = PublishSummary();
+    {
+      absl::MutexLock lock(&mu_);
+      *summary_ = PublishSummary();
+    }
     stream_ = stub_.Publish(&context_);
     std::thread reader([this] { ReadAnswers(); });
     if (options_.input != nullptr) {
@@ -47,9 +50,9 @@ class PublishRun {
     stream_->WritesDone();
     reader.join();
     const grpc::Status status = stream_->Finish();
-    out_.flush();
 
     absl::MutexLock lock(&mu_);
+    out_.flush();
     if (!protocol_error_.ok()) return protocol_error_;
     int64_t unanswered = 0;
     for (const PendingBatch& batch : pending_) unanswered += batch.size;

@@ -63,10 +63,19 @@ class MemoryTransport::MemorySubscription final : public Subscription {
  private:
   friend class MemoryTransport;
 
-  bool HasCreditLocked() const { return unsettled_ < prefetch_; }
+  // For MemoryTransport's *Locked methods, which hold their own mu_: the
+  // analysis cannot tell that it is this subscription's transport_->mu_.
+  void AssertLockHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK(transport_->mu_) {
+    transport_->mu_.AssertHeld();
+  }
+
+  bool HasCreditLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(transport_->mu_) {
+    return unsettled_ < prefetch_;
+  }
 
   // The unsettled delivery with `tag`, or null.
-  Unacked* FindLocked(uint64_t tag) {
+  Unacked* FindLocked(uint64_t tag)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transport_->mu_) {
     if (tag < first_tag_ || tag >= next_tag_) return nullptr;
     Unacked& entry = window_[tag - first_tag_];
     return entry.settled ? nullptr : &entry;
@@ -74,13 +83,15 @@ class MemoryTransport::MemorySubscription final : public Subscription {
 
   // Records a delivery; tags are handed out in order, so the window is a
   // deque indexed by tag (no allocation per delivery).
-  uint64_t AddLocked(Queue* queue, Stored message) {
+  uint64_t AddLocked(Queue* queue, Stored message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transport_->mu_) {
     window_.push_back(Unacked{queue, std::move(message), false});
     ++unsettled_;
     return next_tag_++;
   }
 
-  void SettleLocked(Unacked* entry) {
+  void SettleLocked(Unacked* entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transport_->mu_) {
     entry->settled = true;
     entry->message = Stored();  // frees the payload now
     --entry->queue->unacked;
@@ -132,7 +143,8 @@ class MemoryTransport::MemorySubscription final : public Subscription {
     return absl::OkStatus();
   }
 
-  std::map<Queue*, std::vector<Stored>> TakeUnackedLocked() {
+  std::map<Queue*, std::vector<Stored>> TakeUnackedLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transport_->mu_) {
     std::map<Queue*, std::vector<Stored>> by_queue;
     for (Unacked& entry : window_) {  // in tag order
       if (entry.settled) continue;
@@ -148,15 +160,15 @@ class MemoryTransport::MemorySubscription final : public Subscription {
   const DeliveryHandler handler_;
   const uint32_t prefetch_;
   const std::vector<Queue*> queues_;
-  // Guarded by transport_->mu_. Deliveries of tags [first_tag_, next_tag_);
-  // pending (not yet handed to the handler) ones are unacked too.
-  std::deque<Unacked> window_;
-  uint64_t first_tag_ = 1;
-  uint64_t next_tag_ = 1;
-  size_t unsettled_ = 0;
-  std::vector<Delivery> pending_;
-  bool dispatching_ = false;
-  bool closed_ = false;
+  // Deliveries of tags [first_tag_, next_tag_); pending (not yet handed to
+  // the handler) ones are unacked too.
+  std::deque<Unacked> window_ ABSL_GUARDED_BY(transport_->mu_);
+  uint64_t first_tag_ ABSL_GUARDED_BY(transport_->mu_) = 1;
+  uint64_t next_tag_ ABSL_GUARDED_BY(transport_->mu_) = 1;
+  size_t unsettled_ ABSL_GUARDED_BY(transport_->mu_) = 0;
+  std::vector<Delivery> pending_ ABSL_GUARDED_BY(transport_->mu_);
+  bool dispatching_ ABSL_GUARDED_BY(transport_->mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(transport_->mu_) = false;
 };
 
 absl::StatusOr<std::unique_ptr<Transport>> MemoryTransport::Create(
@@ -222,7 +234,8 @@ absl::Status MemoryTransport::DeclareQueue(absl::string_view name,
   const absl::Time now = absl::Now();
   SweepIdleQueuesLocked(now);
   auto declare = [&](absl::string_view queue_name,
-                     const QueueOptions& queue_options) -> absl::Status {
+                     const QueueOptions& queue_options)
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     auto [it, inserted] = queues_.try_emplace(queue_name);
     if (inserted) {
       it->second = std::make_unique<Queue>();
@@ -362,7 +375,7 @@ absl::Status MemoryTransport::StoreLocked(Queue* queue, Stored message,
     }
   }
   // The transport's own bounds.
-  auto over_bounds = [&] {
+  auto over_bounds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return queue->ready.size() + queue->unacked >= settings_.max_queue_depth ||
            total_bytes_ + size > settings_.max_total_bytes;
   };
@@ -519,6 +532,7 @@ void MemoryTransport::DispatchLocked(Queue* queue,
     for (size_t i = 0; i < n; ++i) {
       MemorySubscription* candidate =
           queue->consumers[(queue->next_consumer + i) % n];
+      candidate->AssertLockHeld();
       if (candidate->HasCreditLocked()) {
         chosen = candidate;
         queue->next_consumer = (queue->next_consumer + i + 1) % n;
@@ -526,6 +540,7 @@ void MemoryTransport::DispatchLocked(Queue* queue,
       }
     }
     if (chosen == nullptr) return;
+    chosen->AssertLockHeld();
     Stored message = PopReadyLocked(queue);
     // An unacked message still counts toward the transport's bytes.
     total_bytes_ += message.payload->size();
@@ -553,6 +568,7 @@ void MemoryTransport::RunDispatchers(
       std::vector<Delivery> batch;
       {
         absl::MutexLock lock(&mu_);
+        subscription->AssertLockHeld();
         if (subscription->closed_ || subscription->pending_.empty()) {
           subscription->dispatching_ = false;
           break;
