@@ -65,15 +65,16 @@ struct BroadcasterService::Batch {
         settings(s),
         now(t),
         outcome(r.events_size(), Outcome::kInvalid),
-        reason(r.events_size()),
+        error(r.events_size()),
         unroutable(r.events_size()) {}
 
   PublishRequest& request;
   const Settings& settings;
   const absl::Time now;
   std::vector<Outcome> outcome;
-  // kInvalid: why.
-  std::vector<std::string> reason;
+  // kInvalid: why (INVALID_ARGUMENT, or RESOURCE_EXHAUSTED over the queue
+  // cap).
+  std::vector<absl::Status> error;
   // kUnroutable: why.
   std::vector<absl::Status> unroutable;
   // The tracker's events and scoped command copies live here.
@@ -148,6 +149,23 @@ absl::StatusOr<std::vector<std::string>> BroadcasterService::Validate(
   return batch.settings.router.Route(e);
 }
 
+absl::Status BroadcasterService::AdmitQueues(
+    const Event& e, const std::vector<std::string>& queues, Batch& batch) {
+  const Router& router = batch.settings.router;
+  for (const std::string& q : queues) {
+    if (router.IsDynamicQueue(q)) {
+      SB_RETURN_IF_ERROR(queue_budget_.Admit(q, batch.now));
+    }
+  }
+  if (batch.regions() && !EventRegion(e).empty()) {
+    SB_RETURN_IF_ERROR(queue_budget_.Admit(
+        absl::StrCat(batch.settings.config.regions.queue_prefix,
+                     EventRegion(e)),
+        batch.now));
+  }
+  return absl::OkStatus();
+}
+
 void BroadcasterService::Stamp(Event* e, absl::Time now) {
   // Before the tracker sees it: scoped copies share the id and time.
   if (e->id().empty()) e->set_id(NewEventId());
@@ -177,7 +195,8 @@ void BroadcasterService::Route(int i, Event* e,
     // phase, so it is checked here with room for the sequence it gets.
     if (const size_t size = e->ByteSizeLong();
         size + kMaxSequenceBytes > config.max_event_bytes) {
-      batch.reason[i] = TooBig(size + kMaxSequenceBytes, config);
+      batch.error[i] =
+          absl::InvalidArgumentError(TooBig(size + kMaxSequenceBytes, config));
       batch.outcome[i] = Outcome::kInvalid;
       return;
     }
@@ -221,7 +240,8 @@ void BroadcasterService::Buffer(Batch& batch) {
     const bool own =
         u.owner >= 0 && u.event == batch.request.mutable_events(u.owner);
     if (own && r.event().size() > config.max_event_bytes) {
-      batch.reason[u.owner] = TooBig(r.event().size(), config);
+      batch.error[u.owner] =
+          absl::InvalidArgumentError(TooBig(r.event().size(), config));
       batch.outcome[u.owner] = Outcome::kInvalid;
       continue;
     }
@@ -261,6 +281,7 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
     r->set_reason(absl::StrCat("events[", index, "]: ", reason));
   };
   uint64_t accepted = 0, filtered = 0, links = 0, invalid = 0, full = 0;
+  uint64_t over_cap = 0;
   uint64_t commands = 0, unroutables = 0;
   // In request order.
   for (int i = 0; i < batch.request.events_size(); ++i) {
@@ -288,8 +309,12 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
         break;
       case Outcome::kInvalid:
         response.add_event_ids();
-        ++invalid;
-        reject(i, absl::StatusCode::kInvalidArgument, batch.reason[i]);
+        if (absl::IsResourceExhausted(batch.error[i])) {
+          ++over_cap;
+        } else {
+          ++invalid;
+        }
+        reject(i, batch.error[i].code(), batch.error[i].message());
         break;
       case Outcome::kRefusedFull:
         response.add_event_ids();
@@ -310,6 +335,7 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
   commands_unroutable_ += unroutables;
   rejected_invalid_ += invalid;
   rejected_full_ += full;
+  rejected_queue_cap_ += over_cap;
   if (full > 0 || stats.dropped > 0) ReportLosses(stats);
   return response;
 }
@@ -340,8 +366,10 @@ PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   for (int i = 0; i < n; ++i) {
     Event* e = request.mutable_events(i);
     absl::StatusOr<std::vector<std::string>> queues = Validate(e, batch);
-    if (!queues.ok()) {
-      batch.reason[i] = std::string(queues.status().message());
+    absl::Status admitted =
+        queues.ok() ? AdmitQueues(*e, *queues, batch) : queues.status();
+    if (!admitted.ok()) {
+      batch.error[i] = std::move(admitted);
       continue;  // Outcome::kInvalid
     }
     Stamp(e, batch.now);

@@ -152,6 +152,7 @@ BroadcasterService::BroadcasterService(BroadcasterConfig config,
       listen_override_(std::move(listen_override)),
       settings_(std::make_shared<const Settings>(std::move(config))),
       buffer_(settings_->config.buffer),
+      queue_budget_(settings_->config.routing.dynamic_queues),
       forwarder_(ForwarderOptions(settings_), &buffer_),
       tracker_(settings_->config.regions, absl::Now()),
       regions_service_(&tracker_, [this] {
@@ -226,6 +227,7 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
     absl::WriterMutexLock lock(&settings_mu_);
     settings_ = next;
     buffer_.SetLimits(next->config.buffer);
+    queue_budget_.SetLimits(next->config.routing.dynamic_queues);
     tracker_.UpdateSettings(next->config.regions, absl::Now());
   }
   ++generation_;
@@ -338,6 +340,7 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_accepted(accepted_.load());
   out.set_rejected_invalid(rejected_invalid_.load());
   out.set_rejected_full(rejected_full_.load());
+  out.set_rejected_queue_cap(rejected_queue_cap_.load());
   out.set_dropped(buffer.dropped);
   out.set_forwarded(forwarder.forwarded);
   out.set_buffered(buffer.events);

@@ -121,7 +121,8 @@ class BroadcasterService final
 
   // What became of one event of a batch.
   enum class Outcome {
-    // Refused: INVALID_ARGUMENT naming the field.
+    // Refused: INVALID_ARGUMENT naming the field, or RESOURCE_EXHAUSTED
+    // when it would create one queue too many.
     kInvalid,
     // Refused: the buffer is full (overflow reject); none of its copies
     // was buffered.
@@ -178,6 +179,11 @@ class BroadcasterService final
   void Buffer(Batch& batch);
   // The producer's answer, and the counters.
   switchboard::v1::PublishResponse Answer(Batch& batch);
+  // The app, link and region queues the event would create must fit
+  // routing.max_dynamic_queues.
+  absl::Status AdmitQueues(const switchboard::v1::Event& e,
+                           const std::vector<std::string>& queues,
+                           Batch& batch);
   // Takes tracker_order_mu_ for the rest of the batch's tracking.
   void HoldTrackerOrder(Batch& batch);
   // Gives the units' events ids and sequences (scoped copies those of
@@ -202,6 +208,8 @@ class BroadcasterService final
   std::atomic<uint64_t> generation_{0};
 
   EventBuffer buffer_;
+  // Caps the queues producer input creates; limits from the settings.
+  QueueBudget queue_budget_;
   Forwarder forwarder_;
   StreamSet streams_;
   RegionTracker tracker_;
@@ -225,6 +233,7 @@ class BroadcasterService final
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_invalid_{0};
   std::atomic<uint64_t> rejected_full_{0};
+  std::atomic<uint64_t> rejected_queue_cap_{0};
   std::atomic<uint64_t> filtered_{0};
   std::atomic<uint64_t> link_events_{0};
   std::atomic<uint64_t> region_events_dropped_{0};

@@ -129,6 +129,32 @@ TEST_F(BroadcasterServiceTest, AssignsIdsTimesAndPerSourceSequences) {
   service->Stop();
 }
 
+// Each new source made a new queue at the bridge, without bound.
+TEST_F(BroadcasterServiceTest, QueuesFromProducerInputAreCapped) {
+  auto service = Broadcaster("routing:\n  max_dynamic_queues: 3\n");
+  PublishRequest batch;
+  for (int i = 0; i < 5; ++i) {
+    Event* e = batch.add_events();
+    e->set_source("app" + std::to_string(i));
+    e->set_type("t");
+  }
+  // A known source still passes once the cap is reached.
+  *batch.add_events() = batch.events(0);
+  auto answer = service->Accept(batch);
+  EXPECT_EQ(answer.accepted(), 4u);
+  ASSERT_EQ(answer.rejections_size(), 2);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(answer.rejections(k).index(), static_cast<uint32_t>(3 + k));
+    EXPECT_EQ(answer.rejections(k).code(),
+              static_cast<int>(absl::StatusCode::kResourceExhausted));
+    EXPECT_THAT(answer.rejections(k).reason(),
+                HasSubstr("routing.max_dynamic_queues (3) reached"));
+  }
+  EXPECT_EQ(service->Stats().rejected_queue_cap(), 2u);
+  EXPECT_EQ(service->Stats().rejected_invalid(), 0u);
+  service->Stop();
+}
+
 TEST_F(BroadcasterServiceTest, OversizedBatchIsRejectedWhole) {
   auto service = Broadcaster("max_batch_events: 10\n");
   PublishRequest batch = Batch("a", 11);

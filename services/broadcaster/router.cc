@@ -24,6 +24,13 @@ absl::Status CheckQueueName(const ConfigNode& node, absl::string_view key,
 absl::Status ParseRouting(const ConfigNode& routing, Router::Settings* s) {
   SB_RETURN_IF_ERROR(routing.Get("app_queue_prefix", &s->app_queue_prefix));
   SB_RETURN_IF_ERROR(routing.Get("verbose_queue", &s->verbose_queue));
+  SB_RETURN_IF_ERROR(
+      routing.Get("max_dynamic_queues", &s->dynamic_queues.max_queues));
+  SB_RETURN_IF_ERROR(
+      routing.Get("dynamic_queue_idle", &s->dynamic_queues.idle));
+  if (s->dynamic_queues.idle <= absl::ZeroDuration()) {
+    return routing.Error("dynamic_queue_idle", "must be positive");
+  }
   SB_ASSIGN_OR_RETURN(ConfigNode sources, routing.Child("app_sources"));
   SB_ASSIGN_OR_RETURN(ConfigNode queues, routing.Child("queues"));
   SB_RETURN_IF_ERROR(routing.CheckAllKeysKnown());
@@ -168,6 +175,12 @@ Router::Router(Settings settings) : settings_(std::move(settings)) {}
 
 std::string Router::AppQueue(const std::string& source) const {
   return QueueNameFor(settings_.app_queue_prefix, source);
+}
+
+bool Router::IsDynamicQueue(const std::string& queue) const {
+  if (absl::StartsWith(queue, settings_.app_queue_prefix)) return true;
+  return !settings_.link_queue_prefix.empty() &&
+         absl::StartsWith(queue, settings_.link_queue_prefix);
 }
 
 bool Router::QueuePasses(const std::string& queue,

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "services/broadcaster/pattern_filter.h"
+#include "services/broadcaster/queue_budget.h"
 #include "services/broadcaster/queue_limits.h"
 #include "services/common/config.h"
 #include "switchboard/v1/bridge.pb.h"
@@ -59,6 +60,9 @@ class Router {
     absl::flat_hash_map<std::string, LinkEventType> link_event_types;
     // Limits each queue is declared with (`queue_limits`).
     QueueLimitRules limits;
+    // The cap on queues producer input creates (routing.max_dynamic_queues,
+    // routing.dynamic_queue_idle).
+    QueueBudget::Limits dynamic_queues;
   };
 
   // Reads the `routing`, `filters`, `links` and `queue_limits` sections of
@@ -77,6 +81,10 @@ class Router {
 
   // The queue of a source app.
   std::string AppQueue(const std::string& source) const;
+
+  // Whether `queue` is one that producer input creates (an app or link
+  // queue), as opposed to the verbose and extra queues.
+  bool IsDynamicQueue(const std::string& queue) const;
 
   // How the bridge must declare `queue`: last-value for link queues (they
   // hold one message: no limits), the `queue_limits` rules for the rest.
