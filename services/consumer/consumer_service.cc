@@ -366,19 +366,12 @@ class SubscribeStream final
     }
     absl::MutexLock lock(&handle_->mu);
     const bool release = forward.has_nack() && forward.nack().requeue();
-    const auto& tags =
-        forward.has_ack() ? forward.ack().tags() : forward.nack().tags();
-    for (uint64_t tag : tags) {
+    auto& tags = forward.has_ack() ? *forward.mutable_ack()->mutable_tags()
+                                   : *forward.mutable_nack()->mutable_tags();
+    for (uint64_t& tag : tags) {
       auto it = handle_->held.find(tag);
       if (it == handle_->held.end()) continue;  // the bridge will say
-      if (it->second.first != nullptr) {
-        if (release) {
-          it->second.first->Release(it->second.second);
-        } else {
-          it->second.first->Done(it->second.second);
-        }
-      }
-      handle_->held.erase(it);
+      tag = handle_->Settle(it, release);
     }
     if (handle_->call != nullptr) handle_->call->Send(std::move(forward));
   }
