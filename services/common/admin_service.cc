@@ -5,20 +5,96 @@
 
 namespace switchboard {
 
-Reloader::Reloader(ServiceBase* service, std::string config_file)
-    : service_(service), config_file_(std::move(config_file)) {}
+Reloader::Reloader(ServiceBase* service, std::string config_file,
+                   ServerLimits limits)
+    : service_(service),
+      config_file_(std::move(config_file)),
+      limits_(limits),
+      worker_([this] { Run(); }) {}
 
-absl::StatusOr<uint64_t> Reloader::Reload() {
-  absl::MutexLock lock(&mu_);
+Reloader::~Reloader() { Stop(); }
+
+void Reloader::Start(Done done) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError(
+          "the service is shutting down; it reloads nothing more");
+    } else if (busy_) {
+      refused = absl::AbortedError(
+          "a reload is already running; ask again once it is over");
+    } else {
+      busy_ = true;
+      requested_ = std::move(done);
+      return;
+    }
+  }
+  done(refused);
+}
+
+void Reloader::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void Reloader::Run() {
+  for (;;) {
+    Done done;
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || requested_.has_value();
+      };
+      mu_.Await(absl::Condition(&ready));
+      stopping = stopping_;
+      if (requested_.has_value()) {
+        done = std::move(*requested_);
+        requested_.reset();
+      }
+    }
+    if (stopping) {
+      // Asked for but not started: shutdown wins.
+      if (done) {
+        done(absl::UnavailableError(
+            "the service is shutting down; the reload did not run"));
+      }
+      return;
+    }
+    absl::StatusOr<uint64_t> result = ReloadNow();
+    {
+      absl::MutexLock lock(&mu_);
+      busy_ = false;
+    }
+    done(std::move(result));
+  }
+}
+
+absl::StatusOr<uint64_t> Reloader::ReloadNow() {
   auto log = Logger("admin");
   absl::Status s;
   if (config_file_.empty()) {
     s = absl::FailedPreconditionError(
         "the service was started without --config: there is no file to "
         "re-read");
+  } else if (absl::StatusOr<ConfigNode> config =
+                 ConfigNode::LoadFile(config_file_);
+             !config.ok()) {
+    s = config.status();
+  } else if (absl::StatusOr<ServerLimits> limits =
+                 ServerLimits::Parse(*config, limits_);
+             !limits.ok()) {
+    s = limits.status();
   } else {
-    absl::StatusOr<ConfigNode> config = ConfigNode::LoadFile(config_file_);
-    s = config.ok() ? service_->Reload(*config) : config.status();
+    if (*limits != limits_) {
+      log->warn("limits.* changed in {}; they apply at the next restart",
+                config_file_);
+    }
+    s = service_->Reload(*config);
   }
   if (!s.ok()) {
     log->error("reload refused, the running settings stay in force: {}",
@@ -33,23 +109,13 @@ absl::StatusOr<uint64_t> Reloader::Reload() {
 
 AdminService::AdminService(Reloader* reloader) : reloader_(reloader) {}
 
-AdminService::~AdminService() {
-  std::vector<std::thread> workers;
-  {
-    absl::MutexLock lock(&mu_);
-    workers.swap(workers_);
-  }
-  for (std::thread& t : workers) t.join();
-}
-
 grpc::ServerUnaryReactor* AdminService::Reload(
     grpc::CallbackServerContext* context,
     const switchboard::v1::ReloadRequest* request,
     switchboard::v1::ReloadResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::MutexLock lock(&mu_);
-  workers_.emplace_back([this, reactor, response] {
-    absl::StatusOr<uint64_t> generation = reloader_->Reload();
+  reloader_->Start([this, reactor,
+                    response](absl::StatusOr<uint64_t> generation) {
     if (!generation.ok()) {
       reactor->Finish(ToGrpcStatus(generation.status()));
       return;

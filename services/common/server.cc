@@ -2,6 +2,9 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -14,6 +17,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "grpc/health/v1/health.pb.h"
 #include "services/common/admin_service.h"
 #include "services/common/logging.h"
 
@@ -36,13 +41,76 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 
 namespace switchboard {
 
+// The server's grpc.health.v1 service as the ServiceBase sees it: gRPC's
+// default health service, until the server shuts down.
+class GrpcHealthReporter final : public HealthReporter {
+ public:
+  explicit GrpcHealthReporter(grpc::HealthCheckServiceInterface* health)
+      : health_(health) {}
+
+  void SetServing(const std::string& service, bool serving) override {
+    absl::MutexLock lock(&mu_);
+    if (health_ != nullptr) health_->SetServingStatus(service, serving);
+  }
+
+  // Everything NOT_SERVING, and later reports ignored.
+  void ShutDown() {
+    absl::MutexLock lock(&mu_);
+    if (health_ != nullptr) health_->SetServingStatus(false);
+    health_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+// Collects the names of the services a server registers (what reflection
+// lists), so that each can be given a health status.
+class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::shared_ptr<std::vector<std::string>> names)
+      : names_(std::move(names)) {}
+  std::string name() override { return "switchboard_service_names"; }
+  void InitServer(grpc::ServerInitializer* initializer) override {}
+  void Finish(grpc::ServerInitializer* initializer) override {
+    *names_ = *initializer->GetServiceList();
+  }
+  void ChangeArguments(const std::string& name, void* value) override {}
+  bool has_sync_methods() const override { return false; }
+  bool has_async_methods() const override { return false; }
+
+ private:
+  std::shared_ptr<std::vector<std::string>> names_;
+};
+
+class CollectServiceNames final : public grpc::ServerBuilderOption {
+ public:
+  explicit CollectServiceNames(std::shared_ptr<std::vector<std::string>> names)
+      : names_(std::move(names)) {}
+  void UpdateArguments(grpc::ChannelArguments* args) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+  }
+
+ private:
+  std::shared_ptr<std::vector<std::string>> names_;
+};
+
+}  // namespace
+
 RunningServer::RunningServer(ServiceBase* service,
                              std::unique_ptr<Reloader> reloader,
                              std::unique_ptr<AdminService> admin,
+                             std::shared_ptr<GrpcHealthReporter> health,
                              std::unique_ptr<grpc::Server> server, int port,
                              ListenSettings listen, SocketFileId socket)
     : service_(service),
       listen_(std::move(listen)),
+      health_(std::move(health)),
       socket_(socket),
       reloader_(std::move(reloader)),
       admin_(std::move(admin)),
@@ -52,10 +120,16 @@ RunningServer::RunningServer(ServiceBase* service,
 RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
-    ServiceBase* service, const std::string& config_file) {
+    ServiceBase* service, const std::string& config_file,
+    const ServerLimits& limits) {
   // Both are process-wide switches that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's default health service speaks health.proto without protobuf's
+  // generated code, so nothing else would put its descriptor in the pool
+  // that reflection describes services from (grpcurl's "server does not
+  // expose service grpc.health.v1.Health"): this links it in.
+  static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
 
   auto listen = service->listen_settings();
   if (!listen.ok()) return listen.status();
@@ -80,12 +154,11 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     builder.AddListeningPort(listen->unix_address(),
                              grpc::InsecureServerCredentials(), &unix_port);
   }
-  // Events are small, but a batch of them is not: let batches through and
-  // leave per-event limits to the services.
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.SetMaxSendMessageSize(64 << 20);
+  limits.ApplyTo(builder);
+  auto service_names = std::make_shared<std::vector<std::string>>();
+  builder.SetOption(std::make_unique<CollectServiceNames>(service_names));
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
-  auto reloader = std::make_unique<Reloader>(service, config_file);
+  auto reloader = std::make_unique<Reloader>(service, config_file, limits);
   auto admin = std::make_unique<AdminService>(reloader.get());
   builder.RegisterService(admin.get());
   // Bind the socket file owner-only (umask is process-wide, but nothing
@@ -109,9 +182,15 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
       return s;
     }
   }
-  auto running = std::unique_ptr<RunningServer>(
-      new RunningServer(service, std::move(reloader), std::move(admin),
-                        std::move(server), port, *std::move(listen), socket));
+  auto health =
+      std::make_shared<GrpcHealthReporter>(server->GetHealthCheckService());
+  for (const std::string& name : *service_names) {
+    health->SetServing(name, true);
+  }
+  auto running = std::unique_ptr<RunningServer>(new RunningServer(
+      service, std::move(reloader), std::move(admin), health,
+      std::move(server), port, *std::move(listen), socket));
+  service->SetHealthReporter(std::move(health));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
     return s;
@@ -149,6 +228,10 @@ std::vector<std::string> RunningServer::listeners() const {
 void RunningServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  health_->ShutDown();
+  // A reload still running finishes (it may be reconnecting upstream);
+  // nothing is queued behind it.
+  reloader_->Stop();
   service_->Drain();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
@@ -202,14 +285,21 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     }
     config = *std::move(loaded);
   }
+  // Common to every service; read first, so that the service's own parser
+  // counts the section as known.
+  auto limits = ServerLimits::Parse(config, spec.default_limits);
+  if (!limits.ok()) {
+    log->critical("invalid config: {}", std::string(limits.status().message()));
+    return 2;
+  }
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
     log->critical("invalid config: {}",
                   std::string(service.status().message()));
     return 2;
   }
-  auto server =
-      RunningServer::Start(service->get(), absl::GetFlag(FLAGS_config));
+  auto server = RunningServer::Start(service->get(),
+                                     absl::GetFlag(FLAGS_config), *limits);
   if (!server.ok()) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;
@@ -228,8 +318,15 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   for (;;) {
     sigwait(&signals, &received);
     if (received != SIGHUP) break;
-    // Errors are logged by the reloader; the running settings stay.
-    (*server)->reloader().Reload().IgnoreError();
+    // Runs on the reloader's worker, so that SIGTERM is heard at once.
+    // Outcomes are logged by the reloader; the running settings stay on
+    // error.
+    (*server)->reloader().Start([log](absl::StatusOr<uint64_t> generation) {
+      if (absl::IsAborted(generation.status())) {
+        log->warn("SIGHUP ignored: {}",
+                  std::string(generation.status().message()));
+      }
+    });
   }
   log->info("{} received, shutting down", strsignal(received));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));

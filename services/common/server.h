@@ -12,8 +12,19 @@
 #include "absl/time/time.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
+#include "services/common/server_limits.h"
 
 namespace switchboard {
+
+// Where a service reports, per gRPC service name, whether it can do its job
+// (grpc.health.v1: SERVING or NOT_SERVING). Thread-safe. Reports made once
+// the server has begun shutting down are ignored (everything is NOT_SERVING
+// then).
+class HealthReporter {
+ public:
+  virtual ~HealthReporter() = default;
+  virtual void SetServing(const std::string& service, bool serving) = 0;
+};
 
 // A switchboard service as its main() and in-process tests see it: gRPC
 // services to serve, plus work to do around the server's lifetime.
@@ -34,6 +45,10 @@ class ServiceBase {
   // The gRPC services to register. Owned by the ServiceBase.
   virtual std::vector<grpc::Service*> grpc_services() = 0;
 
+  // Called once before Start: where to report the health of this service's
+  // gRPC services, each SERVING until reported otherwise. Reports may be
+  // made from any thread, for as long as the service lives.
+  virtual void SetHealthReporter(std::shared_ptr<HealthReporter> health) {}
   // Called once the server listens (e.g. to connect to upstream services).
   virtual absl::Status Start() { return absl::OkStatus(); }
   // Called on shutdown before the server stops: end long-lived streams
@@ -51,6 +66,7 @@ class ServiceBase {
 
 class Reloader;
 class AdminService;
+class GrpcHealthReporter;
 
 // A gRPC server with health checking (grpc.health.v1), server reflection and
 // switchboard.v1.Admin, serving one ServiceBase on every listener of its
@@ -58,14 +74,19 @@ class AdminService;
 // it) is removed before binding, any other kind of file there is an error;
 // once bound it gets the configured group and mode; it is removed at
 // shutdown.
+//
+// Health: the overall status ("") and every gRPC service the server lists
+// start SERVING; the ServiceBase reports its own services' changes through
+// SetHealthReporter. Shutdown turns everything NOT_SERVING first.
 class RunningServer {
  public:
   // Builds and starts the server. Errors name the addresses (and for a unix
   // socket the path and the errno text).
   // `config_file` is what Admin.Reload and reload() re-read; empty when the
-  // service runs on defaults.
+  // service runs on defaults. `limits` bound what clients may send.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
-      ServiceBase* service, const std::string& config_file = "");
+      ServiceBase* service, const std::string& config_file = "",
+      const ServerLimits& limits = ServerLimits());
 
   ~RunningServer();
 
@@ -80,8 +101,10 @@ class RunningServer {
   // "unix:/run/x.sock (mode 0660, group switchboard)".
   std::vector<std::string> listeners() const;
 
-  // Drain, stop accepting, wait for in-flight RPCs up to `grace` (then
-  // cancel them), then Stop. Idempotent.
+  // Reports NOT_SERVING, refuses new reloads and lets a running one finish
+  // (nothing is queued behind it), drains, stops accepting, waits for
+  // in-flight RPCs up to `grace` (then cancels them), then Stop.
+  // Idempotent.
   void Shutdown(absl::Duration grace);
 
   // Re-reads the config file and reloads the service (SIGHUP's path).
@@ -90,11 +113,13 @@ class RunningServer {
  private:
   RunningServer(ServiceBase* service, std::unique_ptr<Reloader> reloader,
                 std::unique_ptr<AdminService> admin,
+                std::shared_ptr<GrpcHealthReporter> health,
                 std::unique_ptr<grpc::Server> server, int port,
                 ListenSettings listen, SocketFileId socket);
 
   ServiceBase* service_;
   ListenSettings listen_;
+  std::shared_ptr<GrpcHealthReporter> health_;
   // The socket file this server created, removed at shutdown.
   SocketFileId socket_;
   std::unique_ptr<Reloader> reloader_;
@@ -113,13 +138,15 @@ struct ServiceSpec {
   std::function<absl::StatusOr<std::unique_ptr<ServiceBase>>(
       const ConfigNode& config, const std::string& listen_override)>
       create;
+  // This service's defaults of the `limits` settings.
+  ServerLimits default_limits;
 };
 
 // The ServiceSpec of a ServiceBase subclass with a static
 //   absl::StatusOr<std::unique_ptr<T>> Create(const ConfigNode&, const
 //   std::string&).
 template <typename T>
-ServiceSpec SpecFor(std::string name) {
+ServiceSpec SpecFor(std::string name, ServerLimits limits = ServerLimits()) {
   return ServiceSpec{
       std::move(name),
       [](const ConfigNode& config, const std::string& listen_override)
@@ -127,13 +154,17 @@ ServiceSpec SpecFor(std::string name) {
         auto service = T::Create(config, listen_override);
         if (!service.ok()) return service.status();
         return std::unique_ptr<ServiceBase>(*std::move(service));
-      }};
+      },
+      limits};
 }
 
 // The whole main() of a service: flags (--config, --listen, --port_file,
 // --log_level, --shutdown_grace), config validation (exit code 2 with the
-// error on stderr), serving, graceful shutdown on SIGTERM or SIGINT, and
-// ServiceBase::Reload with the re-read --config file on SIGHUP.
+// error on stderr), the `limits` section (read before the service's own
+// settings), serving, graceful shutdown on SIGTERM or SIGINT, and
+// ServiceBase::Reload with the re-read --config file on SIGHUP (the same
+// path as Admin.Reload: one reload at a time, SIGTERM never waits for
+// another).
 int ServiceMain(int argc, char** argv, const ServiceSpec& spec);
 
 }  // namespace switchboard

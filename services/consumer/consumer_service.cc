@@ -355,6 +355,10 @@ class SubscribeStream final
             std::move(*request.mutable_nack()->mutable_tags());
         forward.mutable_nack()->set_requeue(request.nack().requeue());
         break;
+      case SubscribeRequest::kClose:
+        // After the queued deliveries; the stream's end then closes the
+        // bridge call once the acks before this are written to it.
+        return writer()->Finish(grpc::Status::OK);
       default:
         return writer_finish_if_error(absl::InvalidArgumentError(
             "empty request: set one of open, ack or nack"));
@@ -456,6 +460,9 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_ASSIGN_OR_RETURN(
       c.listen,
       ListenSettings::Parse(config, "listen", c.listen, listen_override));
+  // The server applies them too (ServiceMain); here for the keepalive of
+  // the channel to the bridge.
+  SB_ASSIGN_OR_RETURN(c.limits, ServerLimits::Parse(config));
   SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
   SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
@@ -501,10 +508,12 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
 
 ConsumerService::ConsumerService(ConsumerConfig config)
     : config_(std::move(config)), dedup_(config_.dedup_window) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
+  // Keepalive: a bridge that died without closing its connections (host
+  // gone, process frozen) ends the subscriptions within keepalive_time +
+  // keepalive_timeout, so apps subscribe again.
   channel_ = grpc::CreateCustomChannel(
-      config_.bridge_address, grpc::InsecureChannelCredentials(), args);
+      config_.bridge_address, grpc::InsecureChannelCredentials(),
+      config_.limits.InternalChannelArguments());
   bridge_ = switchboard::v1::Bridge::NewStub(channel_);
   if (!config_.links.queue_prefix.empty()) {
     link_view_ = std::make_unique<LinkView>(config_.links, channel_);

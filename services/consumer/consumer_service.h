@@ -12,6 +12,7 @@
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
 #include "services/common/server.h"
+#include "services/common/server_limits.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
@@ -33,6 +34,9 @@ struct ConsumerConfig {
   uint64_t dedup_window = 100000;
   // The link-status view (`links`).
   LinkViewConfig links;
+  // `limits`, shared by every service; its keepalive also applies to the
+  // channel to the bridge.
+  ServerLimits limits;
 
   static absl::StatusOr<ConsumerConfig> Parse(
       const ConfigNode& config, const std::string& listen_override);

@@ -213,6 +213,22 @@ TEST_F(ConsumerServiceTest, AfterAHalfCloseAckedDeliveriesDoNotCount) {
   EXPECT_TRUE(EventuallyBridgeStats("verbose", 3, 0));
 }
 
+// `close` ends the stream at once, after the acks sent before it; what the
+// app still holds goes back.
+TEST_F(ConsumerServiceTest, CloseEndsTheStreamAfterTheAcksBeforeIt) {
+  Publish("verbose", 4);
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  auto deliveries = stream.AwaitDeliveries(4);
+  ASSERT_EQ(deliveries.size(), 4u);
+  ASSERT_TRUE(stream.Ack({deliveries[0].tag(), deliveries[1].tag()}));
+  SubscribeRequest close;
+  close.mutable_close();
+  ASSERT_TRUE(stream.Write(close));
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 2, 0));
+}
+
 // A half-close before 'open' ends the stream at once: there is nothing to
 // deliver.
 TEST_F(ConsumerServiceTest, AHalfCloseBeforeOpenEndsTheStream) {

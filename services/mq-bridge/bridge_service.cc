@@ -289,7 +289,14 @@ absl::StatusOr<ParsedConfig> ParseConfig(const ConfigNode& config,
   SB_RETURN_IF_ERROR(
       config.Get("max_pending_batches", &parsed.max_pending_batches));
   SB_ASSIGN_OR_RETURN(ConfigNode transport, config.Child("transport"));
+  SB_ASSIGN_OR_RETURN(ConfigNode health, config.Child("health"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(
+      health.Get("transport_timeout", &parsed.transport_timeout));
+  SB_RETURN_IF_ERROR(health.CheckAllKeysKnown());
+  if (parsed.transport_timeout < absl::Milliseconds(100)) {
+    return health.Error("transport_timeout", "must be at least 100ms");
+  }
   SB_RETURN_IF_ERROR(transport.Get("driver", &parsed.driver));
   if (!listen_override.empty()) parsed.listen = listen_override;
   if (parsed.listen.empty()) return config.Error("listen", "must be set");
@@ -326,11 +333,50 @@ absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
   return std::make_unique<BridgeService>(parsed.config, std::move(transport));
 }
 
+ServerLimits BridgeService::DefaultLimits() {
+  ServerLimits limits;
+  limits.max_concurrent_streams = 10000;
+  return limits;
+}
+
 BridgeService::BridgeService(BridgeConfig config,
                              std::unique_ptr<Transport> transport)
-    : config_(std::move(config)), transport_(std::move(transport)) {}
+    : config_(std::move(config)),
+      transport_health_(
+          std::make_shared<TransportHealth>(config_.transport_timeout)),
+      transport_(std::make_shared<MonitoredTransport>(std::move(transport),
+                                                      transport_health_)) {}
 
-BridgeService::~BridgeService() = default;
+BridgeService::~BridgeService() { transport_health_->StopWatching(); }
+
+void BridgeService::SetHealthReporter(std::shared_ptr<HealthReporter> health) {
+  absl::MutexLock lock(&reporter_mu_);
+  reporter_ = std::move(health);
+}
+
+absl::Status BridgeService::Start() {
+  transport_health_->StartWatching([this](bool healthy) {
+    auto log = Logger("bridge");
+    if (healthy) {
+      log->info("the transport answers: {} is SERVING",
+                switchboard::v1::Bridge::service_full_name());
+    } else {
+      log->warn(
+          "the transport does not answer (a call failed UNAVAILABLE or has "
+          "waited over {}): {} is NOT_SERVING",
+          absl::FormatDuration(config_.transport_timeout),
+          switchboard::v1::Bridge::service_full_name());
+    }
+    absl::MutexLock lock(&reporter_mu_);
+    if (reporter_ != nullptr) {
+      reporter_->SetServing(switchboard::v1::Bridge::service_full_name(),
+                            healthy);
+    }
+  });
+  return absl::OkStatus();
+}
+
+void BridgeService::Stop() { transport_health_->StopWatching(); }
 
 std::shared_ptr<Transport> BridgeService::CurrentTransport() const {
   absl::MutexLock lock(&transport_mu_);
@@ -386,6 +432,8 @@ absl::Status BridgeService::Reload(const ConfigNode& config) {
     // Waits for its unconfirmed batches, then closes its sessions.
     old.reset();
     transport_ = std::move(fresh);
+    // It just connected; what the old one said no longer counts.
+    transport_health_->Reset();
   }
   log->info("transport reloaded: driver {}", parsed.config.driver);
   return absl::OkStatus();

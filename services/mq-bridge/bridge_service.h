@@ -40,6 +40,9 @@ struct BridgeConfig {
 // transport finishes its unconfirmed batches and closes its sessions before
 // the new one takes over. Confirmed events are never lost and per-source
 // order holds across the swap. Other settings need a restart.
+//
+// Health: switchboard.v1.Bridge is NOT_SERVING while the transport cannot
+// do its job, as TransportHealth judges from the calls made to it.
 class BridgeService final : public ServiceBase,
                             public switchboard::v1::Bridge::CallbackService {
  public:
@@ -47,12 +50,20 @@ class BridgeService final : public ServiceBase,
   static absl::StatusOr<std::unique_ptr<BridgeService>> Create(
       const ConfigNode& config, const std::string& listen_override);
 
+  // The bridge's defaults of the `limits` settings: the consumer carries
+  // every subscription on one connection, so many streams.
+  static ServerLimits DefaultLimits();
+
   BridgeService(BridgeConfig config, std::unique_ptr<Transport> transport);
   ~BridgeService() override;
 
+  const BridgeConfig& config() const { return config_; }
   std::string listen_address() const override { return config_.listen; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  void SetHealthReporter(std::shared_ptr<HealthReporter> health) override;
+  absl::Status Start() override;
   void Drain() override;
+  void Stop() override;
   absl::Status Reload(const ConfigNode& config) override;
 
   // The transport in use now; kept alive by the caller's copy.
@@ -77,6 +88,10 @@ class BridgeService final : public ServiceBase,
 
  private:
   const BridgeConfig config_;
+  // Fed by every transport this service creates (a reload resets it).
+  const std::shared_ptr<TransportHealth> transport_health_;
+  absl::Mutex reporter_mu_;
+  std::shared_ptr<HealthReporter> reporter_ ABSL_GUARDED_BY(reporter_mu_);
   mutable absl::Mutex transport_mu_;
   std::shared_ptr<Transport> transport_ ABSL_GUARDED_BY(transport_mu_);
   StreamSet produce_streams_;

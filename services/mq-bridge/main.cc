@@ -5,5 +5,6 @@
 int main(int argc, char** argv) {
   return switchboard::ServiceMain(
       argc, argv,
-      switchboard::SpecFor<switchboard::bridge::BridgeService>("bridge"));
+      switchboard::SpecFor<switchboard::bridge::BridgeService>(
+          "bridge", switchboard::bridge::BridgeService::DefaultLimits()));
 }

@@ -2,6 +2,7 @@
 // each must load, and must equal the built-in defaults it claims to show.
 #include "gtest/gtest.h"
 #include "services/broadcaster/broadcaster_service.h"
+#include "services/common/server_limits.h"
 #include "services/consumer/consumer_service.h"
 #include "services/mq-bridge/bridge_service.h"
 #include "tests/testing/process.h"
@@ -9,10 +10,18 @@
 namespace switchboard::testing {
 namespace {
 
-ConfigNode Load(const std::string& name) {
+// Loads an example and reads its `limits` first, as ServiceMain does (the
+// services' own parsers leave that section to it).
+ConfigNode Load(const std::string& name,
+                const ServerLimits& default_limits = ServerLimits()) {
   auto node = ConfigNode::LoadFile(Runfile("config/" + name));
   EXPECT_TRUE(node.ok()) << node.status();
-  return node.ok() ? *node : ConfigNode();
+  if (!node.ok()) return ConfigNode();
+  auto limits = ServerLimits::Parse(*node, default_limits);
+  EXPECT_TRUE(limits.ok()) << limits.status();
+  EXPECT_TRUE(limits.ok() && *limits == default_limits)
+      << name << ": limits differ from the defaults";
+  return *node;
 }
 
 TEST(ConfigExamplesTest, BroadcasterExampleShowsTheDefaults) {
@@ -48,10 +57,13 @@ TEST(ConfigExamplesTest, BroadcasterExampleShowsTheDefaults) {
 }
 
 TEST(ConfigExamplesTest, BridgeExampleLoads) {
-  auto service = bridge::BridgeService::Create(Load("bridge.yaml"), "");
+  auto service = bridge::BridgeService::Create(
+      Load("bridge.yaml", bridge::BridgeService::DefaultLimits()), "");
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ((*service)->listen_address(), "0.0.0.0:50053");
   EXPECT_EQ((*service)->transport().driver(), "memory");
+  EXPECT_EQ((*service)->config().transport_timeout,
+            bridge::BridgeConfig().transport_timeout);
 }
 
 TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
@@ -65,6 +77,7 @@ TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
   EXPECT_EQ(file->dedup_window, defaults->dedup_window);
   EXPECT_EQ(file->links.queue_prefix, defaults->links.queue_prefix);
   EXPECT_EQ(file->links.discovery_interval, defaults->links.discovery_interval);
+  EXPECT_EQ(file->limits, defaults->limits);
 }
 
 }  // namespace

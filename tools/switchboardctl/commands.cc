@@ -298,9 +298,13 @@ absl::Status Tail(v1::Consumer::StubInterface& stub, const TailOptions& options,
   }
 
   if (enough || !output_error.ok()) {
-    // Half-close and let the service end the stream, which returns what we
+    // Ask the service to end the stream after our acks (a half-close alone
+    // would not: it delivers up to the credit first); it returns what we
     // did not ack to the queues. A service that keeps the stream open gets
     // close_timeout, then the stream is cancelled.
+    v1::SubscribeRequest close;
+    close.mutable_close();
+    stream->Write(close);
     stream->WritesDone();
     absl::Notification drained;
     std::thread watchdog([&] {
