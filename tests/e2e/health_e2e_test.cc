@@ -114,7 +114,8 @@ TEST(HealthEndToEndTest, BridgeIsNotServingWhileItsBrokerIsDown) {
   EXPECT_EQ(check(""), HealthCheckResponse::SERVING);
   EXPECT_EQ(check("switchboard.v1.Admin"), HealthCheckResponse::SERVING);
 
-  ASSERT_TRUE(SharedRabbitMq().Restart().ok());
+  absl::Status restarted = SharedRabbitMq().Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted;
   ASSERT_TRUE(watch.WaitFor(HealthCheckResponse::SERVING))
       << watch.Seen() << "\n" << (*cluster)->Log("bridge");
   // The event held meanwhile went through.
