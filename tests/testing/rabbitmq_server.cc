@@ -106,19 +106,31 @@ absl::Status RabbitMqServer::Launch() {
   Process::Options o;
   o.stdout_path = dir_ + "/server.out";
   o.stderr_path = dir_ + "/server.out";
-  auto process = Process::Start(absl::StrCat(kBin, "rabbitmq-server"), {}, o);
-  if (!process.ok()) return process.status();
-  process_ = *std::move(process);
-  absl::Time deadline = absl::Now() + kStartTimeout;
-  while (absl::Now() < deadline) {
-    // await_startup fails at once while the node is not yet reachable.
-    if (Ctl({"await_startup", "--timeout", "30"}).ok()) return absl::OkStatus();
-    if (!process_->running()) break;
-    absl::SleepFor(absl::Milliseconds(250));
+  // Two brokers of concurrent test binaries starting together can race for
+  // epmd, and the loser's Erlang VM exits at once ("nodistribution"): such
+  // a node that died while starting is started again, a few times.
+  std::string outputs;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto process =
+        Process::Start(absl::StrCat(kBin, "rabbitmq-server"), {}, o);
+    if (!process.ok()) return process.status();
+    process_ = *std::move(process);
+    absl::Time deadline = absl::Now() + kStartTimeout;
+    while (absl::Now() < deadline) {
+      // await_startup fails at once while the node is not yet reachable.
+      if (Ctl({"await_startup", "--timeout", "30"}).ok()) {
+        return absl::OkStatus();
+      }
+      if (!process_->running()) break;
+      absl::SleepFor(absl::Milliseconds(250));
+    }
+    absl::StrAppend(&outputs, "attempt ", attempt, ":\n",
+                    ReadFile(dir_ + "/server.out"));
+    if (process_->running()) break;  // hung, not died: do not retry
+    process_.reset();
   }
-  return absl::UnavailableError(
-      absl::StrCat("rabbitmq-server did not start; its output:\n",
-                   ReadFile(dir_ + "/server.out")));
+  return absl::UnavailableError(absl::StrCat(
+      "rabbitmq-server did not start; its output:\n", outputs));
 }
 
 absl::StatusOr<std::string> RabbitMqServer::Ctl(
