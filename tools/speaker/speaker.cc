@@ -154,9 +154,12 @@ class Speaker {
     Event& receipt = events.emplace_back();
     receipt.set_type("speaker.command.received");
     auto& a = *receipt.mutable_attributes();
+    // `receipt` and `a` dangle once `events` grows below: what the log line
+    // needs is kept aside.
+    const std::string targets = absl::StrJoin(c.target_switches(), ",");
     a["command_id"] = command.id();
     a["command"] = c.name();
-    a["targets"] = absl::StrJoin(c.target_switches(), ",");
+    a["targets"] = targets;
     a["region"] = region_;
     auto reason = command.attributes().find("switchboard.dump_reason");
     if (reason != command.attributes().end()) a["reason"] = reason->second;
@@ -169,7 +172,7 @@ class Speaker {
       }
     }
     log_->info("region {}: command {} ({}) for [{}]", region_, c.name(),
-               command.id(), a["targets"]);
+               command.id(), targets);
     Publish(std::move(events));
   }
 
