@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/base/config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -397,7 +398,12 @@ TEST(BroadcastingTest, BridgeDownAddsNoLatencyAndMemoryStaysBounded) {
   EXPECT_EQ(stats->dropped() - before->dropped(), kEvents - 20000u);
   // 100 MiB were published into a 20000-event buffer (~21 MiB): the
   // process must not have grown by anything like the published volume.
+#ifndef ABSL_HAVE_ADDRESS_SANITIZER
   EXPECT_LT(rss_after, rss_before + 64 * 1024);
+#else
+  // Not under --config=asan: freed blocks wait in ASan's quarantine (256 MiB)
+  // and every block carries redzones, so RSS says nothing about the buffer.
+#endif
   EXPECT_TRUE(Eventually([&] {
     return cluster->Log("broadcaster").find("events dropped") !=
            std::string::npos;
