@@ -35,8 +35,10 @@ absl::Status ParseRouting(const ConfigNode& routing, Router::Settings* s) {
   SB_ASSIGN_OR_RETURN(ConfigNode queues, routing.Child("queues"));
   SB_RETURN_IF_ERROR(routing.CheckAllKeysKnown());
   // The prefix must itself be a valid start of a queue name.
-  SB_RETURN_IF_ERROR(CheckQueueName(routing, "app_queue_prefix",
-                                    absl::StrCat(s->app_queue_prefix, "x")));
+  if (absl::Status st = ValidateQueueNamePrefix(s->app_queue_prefix);
+      !st.ok()) {
+    return routing.Error("app_queue_prefix", st.message());
+  }
   if (!s->verbose_queue.empty()) {
     SB_RETURN_IF_ERROR(
         CheckQueueName(routing, "verbose_queue", s->verbose_queue));
@@ -71,8 +73,10 @@ absl::Status ParseLinks(const ConfigNode& links, Router::Settings* s) {
   SB_ASSIGN_OR_RETURN(ConfigNode types, links.Child("event_types"));
   SB_RETURN_IF_ERROR(links.CheckAllKeysKnown());
   if (!s->link_queue_prefix.empty()) {
-    SB_RETURN_IF_ERROR(CheckQueueName(links, "queue_prefix",
-                                      absl::StrCat(s->link_queue_prefix, "x")));
+    if (absl::Status st = ValidateQueueNamePrefix(s->link_queue_prefix);
+        !st.ok()) {
+      return links.Error("queue_prefix", st.message());
+    }
   }
   for (const std::string& type : types.Keys()) {
     SB_ASSIGN_OR_RETURN(ConfigNode node, types.Child(type));

@@ -53,6 +53,15 @@ absl::Status ValidateQueueName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateQueueNamePrefix(absl::string_view prefix) {
+  if (prefix.size() > kMaxQueueNamePrefixLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queue name prefix '", prefix.substr(0, 40), "...' is ", prefix.size(),
+        " characters long; the limit is ", kMaxQueueNamePrefixLength));
+  }
+  return ValidateQueueName(absl::StrCat(prefix, "x"));
+}
+
 uint64_t StableHash(absl::string_view text) {
   uint64_t h = 14695981039346656037ULL;
   for (unsigned char c : text) {

@@ -17,6 +17,14 @@ inline constexpr size_t kMaxQueueNameLength = 200;
 // [A-Za-z0-9._:-], the characters every driver accepts as they are.
 absl::Status ValidateQueueName(absl::string_view name);
 
+// Longest prefix QueueNameFor takes: its hashed names keep the whole prefix.
+inline constexpr size_t kMaxQueueNamePrefixLength = kMaxQueueNameLength - 18;
+
+// OK when `prefix` can start the names QueueNameFor makes: a valid start of
+// a queue name of at most kMaxQueueNamePrefixLength characters. (A longer
+// one would be cut from hashed names, which would then not start with it.)
+absl::Status ValidateQueueNamePrefix(absl::string_view prefix);
+
 // The queue name for free text (an app's source such as "kytos/topology",
 // a link id): `prefix` + the text made queue-safe. The mapping is
 // one-to-one, so two different texts never share a queue:

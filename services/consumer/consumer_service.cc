@@ -485,7 +485,7 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   // "" turns the view off; otherwise the prefix plus any link id must make
   // a valid queue name.
   if (!c.links.queue_prefix.empty()) {
-    if (absl::Status s = ValidateQueueName(c.links.queue_prefix + "x");
+    if (absl::Status s = ValidateQueueNamePrefix(c.links.queue_prefix);
         !s.ok()) {
       return links.Error("queue_prefix",
                          absl::StrCat("'", c.links.queue_prefix,
