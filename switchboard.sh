@@ -67,7 +67,10 @@ cmd_run() {
   build
   local bin=bazel-bin logs
   logs=$(mktemp -d /tmp/switchboard.XXXXXX)
-  local pids=()
+  # Global, not local: the EXIT trap that stops them runs after this
+  # function has returned (with a local list it killed nothing and waited
+  # for the services forever).
+  pids=()
   stop() {
     say "stopping"
     kill -TERM "${pids[@]}" 2>/dev/null || true
