@@ -2,7 +2,10 @@
 # switchboard's two commands on a fresh Debian 12 machine:
 #   ./switchboard.sh run    build, start the three services on the embedded
 #                           transport and show an event flowing through them
-#   ./switchboard.sh test   build and run every test
+#   ./switchboard.sh test   build and run every test; then, with clang, the
+#                           thread-safety analysis, every test again under
+#                           ASan+UBSan, and the fuzzers (SB_SANITIZERS=0
+#                           skips these)
 # Both install what they need first (Debian packages; root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +17,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
   librabbitmq-dev rabbitmq-server libzmq3-dev cppzmq-dev
   python3 python3-pika python3-protobuf openssl
+  # The clang steps of `test`: -Wthread-safety, ASan+UBSan, libFuzzer, and
+  # llvm-symbolizer for readable sanitizer reports.
+  clang llvm libclang-rt-14-dev
 )
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -38,27 +44,73 @@ build() {
   bazel build //services/... //tools/switchboardctl
 }
 
-# Sums the test cases of every test target's JUnit XML into the closing
-# "N passed, N failed" line (one XML per target: not the per-run copies
-# that --runs_per_test leaves beside it).
-summarize() {
+# Sums the test cases of every test target's JUnit XML under a testlogs
+# directory (one XML per target: not the per-run copies that
+# --runs_per_test leaves beside it) into "PASSED FAILED SKIPPED".
+count_tests() {
   local total=0 failed=0 skipped=0 attr
   attr() { grep -o "<testsuites[^>]* $1=\"[0-9]*\"" "$2" | grep -o '[0-9]*"$' | tr -d '"' || true; }
   while IFS= read -r xml; do
     total=$((total + $(attr tests "$xml" | head -1 || echo 0) + 0))
     failed=$((failed + $(attr failures "$xml" | head -1) + $(attr errors "$xml" | head -1) + 0))
     skipped=$((skipped + $(grep -c 'result="skipped"' "$xml" || true)))
-  done < <(find -L bazel-testlogs/ -name test.xml -not -path '*/run_*_of_*/*' \
+  done < <(find -L "$1/" -name test.xml -not -path '*/run_*_of_*/*' \
     -not -path '*/shard_*_of_*/*' 2>/dev/null)
-  echo "$((total - failed - skipped)) passed, ${failed} failed, ${skipped} skipped"
+  echo "$((total - failed - skipped)) ${failed} ${skipped}"
 }
 
+# The clang steps (README, "Sanitizers, thread-safety and fuzzing") build in
+# an output base of their own, never the default (gcc) one.
+CLANG_OUTPUT_BASE=${SB_CLANG_OUTPUT_BASE:-/root/.cache/bazel-asan}
+FUZZ_SECONDS=${SB_FUZZ_SECONDS:-25}
+
+# Every step runs even when one before it failed; the closing "N passed,
+# N failed, N skipped" line sums them all (a step that failed without a
+# failing test case, e.g. a build error, counts as one failure), and the
+# exit status is non-zero if any step failed.
 cmd_test() {
   setup
+  local rc=0 passed=0 failed=0 skipped=0 p f s
+  add() {  # step-rc passed failed skipped label
+    if (($1 != 0 && $3 == 0)); then
+      echo "$5: the step failed (exit $1) with no failing test case: counted as 1 failure" >&2
+      set -- "$1" "$2" 1 "$4" "$5"
+    fi
+    echo "$5: $2 passed, $3 failed, $4 skipped" >&2
+    passed=$((passed + $2)) failed=$((failed + $3)) skipped=$((skipped + $4))
+    (($1 == 0)) || rc=1
+  }
+
   say "running every test (bazel test //...)"
-  local rc=0
-  bazel test //... "$@" || rc=$?
-  summarize
+  local step=0
+  bazel test //... "$@" || step=$?
+  read -r p f s < <(count_tests bazel-testlogs)
+  add "$step" "$p" "$f" "$s" "gcc tests"
+
+  if [[ "${SB_SANITIZERS:-1}" == 0 ]]; then
+    say "SB_SANITIZERS=0: thread-safety analysis, ASan/UBSan and fuzzing NOT run"
+  else
+    local clang=(bazel --output_base="$CLANG_OUTPUT_BASE")
+    say "thread-safety analysis (-Werror=thread-safety) and every test under ASan+UBSan (clang, --config=asan)"
+    step=0
+    "${clang[@]}" test --config=asan //services/... //tools/... //tests/... "$@" || step=$?
+    local logs
+    logs=$("${clang[@]}" info --config=asan bazel-testlogs 2>/dev/null) || logs=/nonexistent
+    read -r p f s < <(count_tests "$logs")
+    add "$step" "$p" "$f" "$s" "asan tests"
+
+    say "fuzzing: every target of tests/fuzz for ${FUZZ_SECONDS}s (tools/fuzz.sh)"
+    local fuzzers=(tests/fuzz/corpus/*/) bad fuzz_log
+    fuzz_log=$(mktemp /tmp/switchboard-fuzz.XXXXXX)
+    step=0
+    SB_FUZZ_OUTPUT_BASE=$CLANG_OUTPUT_BASE tools/fuzz.sh --seconds="$FUZZ_SECONDS" \
+      2>&1 | tee "$fuzz_log" >&2 || step=$?
+    bad=$(grep -c '^!! .* failed (exit' "$fuzz_log" || true)
+    rm -f "$fuzz_log"
+    # Each fuzzer counts as one test case.
+    add "$step" "$((${#fuzzers[@]} - bad))" "$bad" 0 "fuzzers"
+  fi
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
   return $rc
 }
 
