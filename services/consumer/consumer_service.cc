@@ -10,331 +10,35 @@
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
 #include "services/common/status.h"
+#include "services/consumer/bridge_call.h"
 #include "services/consumer/dedup_window.h"
 
 namespace switchboard::consumer {
 namespace {
 
 using switchboard::v1::ConsumeRequest;
-using switchboard::v1::ConsumeResponse;
 using switchboard::v1::SubscribeRequest;
 using switchboard::v1::SubscribeResponse;
-
-using AppWriter = BidiStream<SubscribeRequest, SubscribeResponse>::Writer;
 
 // Deliveries are bounded by the credit window and acks free it, so the app
 // stream always reads.
 constexpr size_t kNeverPause = std::numeric_limits<size_t>::max();
 
-class BridgeCall;
-
-// How the app side reaches its bridge call, which may end (and delete
-// itself) at any time: through this lock, which the call takes to detach.
-struct CallHandle {
-  explicit CallHandle(uint32_t credit) : credit(credit) {}
-
-  absl::Mutex mu;
-  BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
-  // One delivery the app holds unacked.
-  struct Held {
-    DedupWindow* window;
-    DedupWindow::Key key;
-    // The bridge's tag for it now: the app's tag, unless the transport
-    // delivered the event again meanwhile (its first delivery's tag died
-    // with a reconnect); acks and nacks of the app's tag go to this one.
-    uint64_t bridge_tag;
-  };
-  // What the app holds unacked, by the tag the app knows.
-  absl::flat_hash_map<uint64_t, Held> held ABSL_GUARDED_BY(mu);
-  // The app's tag of each held event, by dedup key (dedup on only).
-  absl::flat_hash_map<DedupWindow::Key, uint64_t> held_keys ABSL_GUARDED_BY(mu);
-
-  // The app acked or nacked `it`: the bridge tag to settle.
-  uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
-                  bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const Held& h = it->second;
-    if (h.window != nullptr) {
-      if (release) {
-        h.window->Release(h.key);
-      } else {
-        h.window->Done(h.key);
-      }
-      held_keys.erase(h.key);
-    }
-    const uint64_t bridge_tag = h.bridge_tag;
-    held.erase(it);
-    return bridge_tag;
-  }
-  // The subscription's credit window.
-  const uint32_t credit;
-  // The app closed its side (grpcurl does after its -d message): it can
-  // ack nothing more, so once `credit` deliveries are out nothing more can
-  // come, and the stream ends.
-  bool app_done ABSL_GUARDED_BY(mu) = false;
-  // Deliveries admitted to `held` and not yet handed to the app's writer.
-  int handing_over ABSL_GUARDED_BY(mu) = 0;
-
-  // Whether the app stream should end now: it closed its side, its whole
-  // credit is out and written (or queued to be).
-  bool Exhausted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return app_done && handing_over == 0 && held.size() >= credit;
-  }
-
-  // The held deliveries went back to their queues.
-  void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    for (auto& [tag, entry] : held) {
-      if (entry.window != nullptr) entry.window->Release(entry.key);
-    }
-    held_keys.clear();
-    held.clear();
-  }
-};
-
-// The client side of one bridge Consume stream, on gRPC's callback API. It
-// turns bridge deliveries into app deliveries and carries the app's acks
-// to the bridge. Deletes itself when the call is over.
-class BridgeCall final
-    : public grpc::ClientBidiReactor<ConsumeRequest, ConsumeResponse> {
- public:
-  // Starts the call; `open` is the first request.
-  static std::shared_ptr<CallHandle> Start(switchboard::v1::Bridge::Stub* stub,
-                                           ConsumeRequest open,
-                                           std::shared_ptr<AppWriter> app,
-                                           DedupWindows* dedup) {
-    const uint32_t credit = open.open().prefetch();
-    auto* call = new BridgeCall(std::move(app), dedup, credit);
-    auto handle = call->handle_;
-    {
-      absl::MutexLock lock(&handle->mu);
-      handle->call = call;
-    }
-    stub->async()->Consume(&call->context_, call);
-    call->Send(std::move(open));
-    // Held until the call has ended and no operation is being started, so
-    // OnDone (which deletes the call) never races with a Start*.
-    call->AddHold();
-    call->StartRead(&call->response_);
-    call->StartCall();
-    return handle;
-  }
-
-  // Queues a request to the bridge. Requests after Close are dropped.
-  void Send(ConsumeRequest request) {
-    const ConsumeRequest* to_write = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_writing_) return;
-      queue_.push_back(std::move(request));
-      if (writing_) return;
-      writing_ = true;
-      to_write = &queue_.front();
-    }
-    StartOp([&] { StartWrite(to_write); });
-  }
-
-  // Ends the call once every queued request (acks above all) is written:
-  // the bridge then returns what is still unacked. Cancelling instead
-  // could drop acks the app already sent.
-  void Close() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_writing_) return;
-      done_writing_ = true;
-      if (writing_) return;  // OnWriteDone closes after the last write.
-    }
-    StartOp([&] { StartWritesDone(); });
-  }
-
- private:
-  BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
-             uint32_t credit)
-      : app_(std::move(app)),
-        dedup_(dedup),
-        handle_(std::make_shared<CallHandle>(credit)) {}
-
-  void OnWriteDone(bool ok) override {
-    const ConsumeRequest* next = nullptr;
-    bool close = false;
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.pop_front();
-      if (!ok) {
-        // The call is over; OnDone follows.
-        done_writing_ = true;
-        queue_.clear();
-        writing_ = false;
-        return;
-      }
-      if (!queue_.empty()) {
-        next = &queue_.front();
-      } else {
-        writing_ = false;
-        close = done_writing_;
-      }
-    }
-    if (next != nullptr) StartOp([&] { StartWrite(next); });
-    if (close) StartOp([&] { StartWritesDone(); });
-  }
-
-  // Starts an operation unless the call has ended.
-  template <typename F>
-  void StartOp(F start) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (ended_) return;
-      ++starting_;
-    }
-    start();
-    ReleaseHoldIfDone(/*started=*/true);
-  }
-
-  void ReleaseHoldIfDone(bool started) {
-    bool release = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (started) --starting_;
-      if (ended_ && starting_ == 0 && !hold_released_) {
-        hold_released_ = true;
-        release = true;
-      }
-    }
-    if (release) RemoveHold();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      // The bridge ended the call: start nothing more; OnDone follows.
-      {
-        absl::MutexLock lock(&mu_);
-        ended_ = true;
-      }
-      ReleaseHoldIfDone(/*started=*/false);
-      return;
-    }
-    SubscribeResponse out;
-    out.mutable_deliveries()->Reserve(response_.deliveries_size());
-    ConsumeRequest duplicates;
-    std::vector<bool> admitted(response_.deliveries_size(), true);
-    {
-      // Deliveries of a response mostly share one queue: look its window
-      // up once.
-      const std::string* window_queue = nullptr;
-      DedupWindow* window = nullptr;
-      absl::MutexLock lock(&handle_->mu);
-      for (int i = 0; i < response_.deliveries_size(); ++i) {
-        const auto& d = response_.deliveries(i);
-        if (window_queue == nullptr || *window_queue != d.queue()) {
-          window_queue = &d.queue();
-          window = dedup_->For(d.queue());
-        }
-        const DedupWindow::Key key = window != nullptr
-                                         ? DedupWindow::KeyOf(d.id())
-                                         : DedupWindow::kNoKey;
-        if (window != nullptr && !window->Admit(key)) {
-          admitted[i] = false;
-          auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
-                                                 : handle_->held_keys.find(key);
-          if (mine != handle_->held_keys.end()) {
-            // A copy of an event this app holds: the transport delivered
-            // it again (a reconnect requeued the first copy, whose tag is
-            // now dead). Acking it would drop the only live copy; instead
-            // the app's tag now stands for it, and the old tag is settled
-            // (a no-op for a dead one; a live one is a true duplicate).
-            CallHandle::Held& h = handle_->held[mine->second];
-            duplicates.mutable_ack()->add_tags(h.bridge_tag);
-            h.bridge_tag = d.tag();
-            continue;
-          }
-          duplicates.mutable_ack()->add_tags(d.tag());
-          continue;
-        }
-        handle_->held.emplace(d.tag(), CallHandle::Held{window, key, d.tag()});
-        if (window != nullptr && key != DedupWindow::kNoKey) {
-          handle_->held_keys[key] = d.tag();
-        }
-      }
-      ++handle_->handing_over;
-    }
-    if (duplicates.has_ack()) {
-      // Seen already: done with, without the app seeing it twice.
-      Logger("consumer")
-          ->debug("dropped {} duplicate deliveries",
-                  duplicates.ack().tags_size());
-      Send(std::move(duplicates));
-    }
-    for (int i = 0; i < response_.deliveries_size(); ++i) {
-      if (!admitted[i]) continue;
-      auto& d = *response_.mutable_deliveries(i);
-      auto* delivery = out.add_deliveries();
-      delivery->set_tag(d.tag());
-      delivery->set_queue(std::move(*d.mutable_queue()));
-      delivery->set_redelivered(d.redelivered());
-      delivery->set_delivery_count(d.delivery_count());
-      if (!delivery->mutable_event()->ParseFromString(d.event())) {
-        // Not ours to fix: say which delivery is broken and let the app
-        // nack or ack it; its id stays known.
-        Logger("consumer")
-            ->error("delivery {} from {} is not a valid Event", d.id(),
-                    delivery->queue());
-        delivery->mutable_event()->set_id(d.id());
-      }
-    }
-    if (out.deliveries_size() > 0) app_->Send(std::move(out));
-    bool exhausted;
-    {
-      absl::MutexLock lock(&handle_->mu);
-      --handle_->handing_over;
-      exhausted = handle_->Exhausted();
-    }
-    // After what was just queued is written; the app stream's end then
-    // closes this call and the deliveries go back to their queues.
-    if (exhausted) app_->Finish(grpc::Status::OK);
-    StartOp([&] { StartRead(&response_); });
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
-      app_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "the bridge ended the subscription; "
-                                "subscribe again"));
-    } else {
-      app_->Finish(status);
-    }
-    {
-      absl::MutexLock lock(&handle_->mu);
-      handle_->call = nullptr;
-      // The bridge returned whatever was unacked.
-      handle_->ReleaseAll();
-    }
-    delete this;
-  }
-
-  grpc::ClientContext context_;
-  std::shared_ptr<AppWriter> app_;
-  DedupWindows* const dedup_;
-  std::shared_ptr<CallHandle> handle_;
-  ConsumeResponse response_;
-  absl::Mutex mu_;
-  std::deque<ConsumeRequest> queue_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_writing_ ABSL_GUARDED_BY(mu_) = false;
-  // The read side saw the end of the call.
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  // Threads between deciding to start an operation and having started it.
-  int starting_ ABSL_GUARDED_BY(mu_) = 0;
-  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
-};
+// How long Stop waits for the bridge to end the closed calls before it
+// cancels them.
+constexpr absl::Duration kBridgeCloseGrace = absl::Seconds(5);
 
 class SubscribeStream final
     : public BidiStream<SubscribeRequest, SubscribeResponse> {
  public:
   SubscribeStream(const ConsumerConfig* config,
                   switchboard::v1::Bridge::Stub* bridge, DedupWindows* dedup,
-                  StreamSet* streams)
+                  BridgeCalls* bridge_calls, StreamSet* streams)
       : BidiStream(streams, kNeverPause),
         config_(config),
         bridge_(bridge),
-        dedup_(dedup) {
+        dedup_(dedup),
+        bridge_calls_(bridge_calls) {
     StartStream();
   }
 
@@ -418,7 +122,9 @@ class SubscribeStream final
     Logger("consumer")
         ->info("subscription to {} (credit {})",
                absl::StrJoin(open.queues(), ","), credit);
-    handle_ = BridgeCall::Start(bridge_, std::move(request), writer(), dedup_);
+    SB_ASSIGN_OR_RETURN(handle_,
+                        BridgeCall::Start(bridge_, std::move(request), writer(),
+                                          dedup_, bridge_calls_));
     return absl::OkStatus();
   }
 
@@ -447,6 +153,7 @@ class SubscribeStream final
   const ConsumerConfig* const config_;
   switchboard::v1::Bridge::Stub* const bridge_;
   DedupWindows* const dedup_;
+  BridgeCalls* const bridge_calls_;
   // Set by the first 'open'. OnRequest calls never overlap and
   // OnStreamEnded comes after the last, so no lock guards the pointer.
   std::shared_ptr<CallHandle> handle_;
@@ -534,11 +241,16 @@ void ConsumerService::Drain() {
 
 void ConsumerService::Stop() {
   if (link_view_ != nullptr) link_view_->Stop();
+  // Every app stream has ended, so every bridge call was asked to close:
+  // the bridge returns what was unacked, then ends it. One that has not
+  // within the grace period (a hung bridge) is cancelled.
+  bridge_calls_.CloseAll(kBridgeCloseGrace);
 }
 
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
 ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
-  return new SubscribeStream(&config_, bridge_.get(), &dedup_, &streams_);
+  return new SubscribeStream(&config_, bridge_.get(), &dedup_, &bridge_calls_,
+                             &streams_);
 }
 
 grpc::ServerUnaryReactor* ConsumerService::ListQueues(

@@ -13,6 +13,7 @@
 #include "services/common/listen_settings.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
+#include "services/consumer/bridge_call.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
@@ -89,6 +90,10 @@ class ConsumerService final
       grpc::CallbackServerContext* context,
       const switchboard::v1::WatchLinkStatusRequest* request) override;
 
+  // Bridge Consume calls not yet ended (one per subscription, until the
+  // bridge has closed it).
+  size_t open_bridge_calls() const { return bridge_calls_.size(); }
+
   // The link view; null when it is off.
   LinkView* link_view() { return link_view_.get(); }
 
@@ -98,6 +103,9 @@ class ConsumerService final
   std::unique_ptr<switchboard::v1::Bridge::Stub> bridge_;
   DedupWindows dedup_;
   StreamSet streams_;
+  // After channel_, bridge_ and dedup_, which its calls use: destroyed
+  // (every call ended) before them.
+  BridgeCalls bridge_calls_;
   std::unique_ptr<LinkView> link_view_;
 };
 

@@ -3,6 +3,9 @@
 #include "services/consumer/consumer_service.h"
 
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -388,6 +391,51 @@ TEST_F(ConsumerServiceTest, SubscribeWithTheBridgeUnreachableIsUnavailable) {
   ASSERT_TRUE(stream.Open({"verbose"}, 10));
   grpc::Status status = stream.Finish();
   EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE) << status.error_message();
+}
+
+// A "bridge" that takes TCP connections and never speaks: calls to it stay
+// open until cancelled.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// gRPC requires a channel to outlive its callback calls: once the consumer
+// has stopped, no bridge call may be left open, even to a bridge that
+// never answers (it would run on after the service and its channel are
+// gone).
+TEST_F(ConsumerServiceTest, ShutdownEndsEveryBridgeCall) {
+  SilentListener hung;
+  Consumer consumer =
+      StartConsumer("bridge:\n  address: " + hung.address() + "\n");
+  ASSERT_NE(consumer.stub, nullptr);
+  SubscribeStream stream(consumer.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  ASSERT_TRUE(
+      Eventually([&] { return consumer.service->open_bridge_calls() == 1; },
+                 [&] {
+                   return "open bridge calls: " +
+                          std::to_string(consumer.service->open_bridge_calls());
+                 }));
+  consumer.server->Shutdown(absl::Seconds(1));
+  EXPECT_EQ(consumer.service->open_bridge_calls(), 0u);
+  EXPECT_EQ(stream.Finish().error_code(), grpc::UNAVAILABLE);
 }
 
 // ------------------------------------------------------------- ListQueues

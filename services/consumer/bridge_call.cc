@@ -1,0 +1,266 @@
+#include "services/consumer/bridge_call.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "services/common/logging.h"
+
+namespace switchboard::consumer {
+
+using switchboard::v1::ConsumeRequest;
+using switchboard::v1::ConsumeResponse;
+using switchboard::v1::SubscribeResponse;
+
+// ------------------------------------------------------------ BridgeCalls
+
+BridgeCalls::~BridgeCalls() { CloseAll(absl::ZeroDuration()); }
+
+bool BridgeCalls::Add(BridgeCall* call) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return false;
+  calls_.insert(call);
+  return true;
+}
+
+void BridgeCalls::Remove(BridgeCall* call) {
+  absl::MutexLock lock(&mu_);
+  calls_.erase(call);
+}
+
+size_t BridgeCalls::size() const {
+  absl::MutexLock lock(&mu_);
+  return calls_.size();
+}
+
+void BridgeCalls::CloseAll(absl::Duration grace) {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  auto none = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.empty(); };
+  if (mu_.AwaitWithTimeout(absl::Condition(&none), grace)) return;
+  Logger("consumer")
+      ->warn("{} bridge calls still open at shutdown; cancelling them",
+             calls_.size());
+  // Under the lock: a call leaves the set (Remove) before it deletes
+  // itself, so every one cancelled here is alive.
+  for (BridgeCall* call : calls_) call->Cancel();
+  // Cancellation ends a call without the peer's help.
+  mu_.Await(absl::Condition(&none));
+}
+
+// ------------------------------------------------------------- BridgeCall
+
+absl::StatusOr<std::shared_ptr<CallHandle>> BridgeCall::Start(
+    switchboard::v1::Bridge::Stub* stub, ConsumeRequest open,
+    std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls) {
+  const uint32_t credit = open.open().prefetch();
+  auto* call = new BridgeCall(std::move(app), dedup, calls, credit);
+  if (!calls->Add(call)) {
+    delete call;
+    return absl::UnavailableError("the consumer is shutting down");
+  }
+  auto handle = call->handle_;
+  {
+    absl::MutexLock lock(&handle->mu);
+    handle->call = call;
+  }
+  stub->async()->Consume(&call->context_, call);
+  call->Send(std::move(open));
+  // Held until the call has ended and no operation is being started, so
+  // OnDone (which deletes the call) never races with a Start*.
+  call->AddHold();
+  call->StartRead(&call->response_);
+  call->StartCall();
+  return handle;
+}
+
+BridgeCall::BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
+                       BridgeCalls* calls, uint32_t credit)
+    : app_(std::move(app)),
+      dedup_(dedup),
+      calls_(calls),
+      handle_(std::make_shared<CallHandle>(credit)) {}
+
+template <typename F>
+void BridgeCall::StartOp(F start) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (ended_) return;
+    ++starting_;
+  }
+  start();
+  ReleaseHoldIfDone(/*started=*/true);
+}
+
+void BridgeCall::Send(ConsumeRequest request) {
+  const ConsumeRequest* to_write = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_writing_) return;
+    queue_.push_back(std::move(request));
+    if (writing_) return;
+    writing_ = true;
+    to_write = &queue_.front();
+  }
+  StartOp([&] { StartWrite(to_write); });
+}
+
+void BridgeCall::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_writing_) return;
+    done_writing_ = true;
+    if (writing_) return;  // OnWriteDone closes after the last write.
+  }
+  StartOp([&] { StartWritesDone(); });
+}
+
+void BridgeCall::OnWriteDone(bool ok) {
+  const ConsumeRequest* next = nullptr;
+  bool close = false;
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (!ok) {
+      // The call is over; OnDone follows.
+      done_writing_ = true;
+      queue_.clear();
+      writing_ = false;
+      return;
+    }
+    if (!queue_.empty()) {
+      next = &queue_.front();
+    } else {
+      writing_ = false;
+      close = done_writing_;
+    }
+  }
+  if (next != nullptr) StartOp([&] { StartWrite(next); });
+  if (close) StartOp([&] { StartWritesDone(); });
+}
+
+void BridgeCall::ReleaseHoldIfDone(bool started) {
+  bool release = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (started) --starting_;
+    if (ended_ && starting_ == 0 && !hold_released_) {
+      hold_released_ = true;
+      release = true;
+    }
+  }
+  if (release) RemoveHold();
+}
+
+void BridgeCall::OnReadDone(bool ok) {
+  if (!ok) {
+    // The bridge ended the call: start nothing more; OnDone follows.
+    {
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    }
+    ReleaseHoldIfDone(/*started=*/false);
+    return;
+  }
+  SubscribeResponse out;
+  out.mutable_deliveries()->Reserve(response_.deliveries_size());
+  ConsumeRequest duplicates;
+  std::vector<bool> admitted(response_.deliveries_size(), true);
+  {
+    // Deliveries of a response mostly share one queue: look its window
+    // up once.
+    const std::string* window_queue = nullptr;
+    DedupWindow* window = nullptr;
+    absl::MutexLock lock(&handle_->mu);
+    for (int i = 0; i < response_.deliveries_size(); ++i) {
+      const auto& d = response_.deliveries(i);
+      if (window_queue == nullptr || *window_queue != d.queue()) {
+        window_queue = &d.queue();
+        window = dedup_->For(d.queue());
+      }
+      const DedupWindow::Key key =
+          window != nullptr ? DedupWindow::KeyOf(d.id()) : DedupWindow::kNoKey;
+      if (window != nullptr && !window->Admit(key)) {
+        admitted[i] = false;
+        auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
+                                               : handle_->held_keys.find(key);
+        if (mine != handle_->held_keys.end()) {
+          // A copy of an event this app holds: the transport delivered
+          // it again (a reconnect requeued the first copy, whose tag is
+          // now dead). Acking it would drop the only live copy; instead
+          // the app's tag now stands for it, and the old tag is settled
+          // (a no-op for a dead one; a live one is a true duplicate).
+          CallHandle::Held& h = handle_->held[mine->second];
+          duplicates.mutable_ack()->add_tags(h.bridge_tag);
+          h.bridge_tag = d.tag();
+          continue;
+        }
+        duplicates.mutable_ack()->add_tags(d.tag());
+        continue;
+      }
+      handle_->held.emplace(d.tag(), CallHandle::Held{window, key, d.tag()});
+      if (window != nullptr && key != DedupWindow::kNoKey) {
+        handle_->held_keys[key] = d.tag();
+      }
+    }
+    ++handle_->handing_over;
+  }
+  if (duplicates.has_ack()) {
+    // Seen already: done with, without the app seeing it twice.
+    Logger("consumer")
+        ->debug("dropped {} duplicate deliveries",
+                duplicates.ack().tags_size());
+    Send(std::move(duplicates));
+  }
+  for (int i = 0; i < response_.deliveries_size(); ++i) {
+    if (!admitted[i]) continue;
+    auto& d = *response_.mutable_deliveries(i);
+    auto* delivery = out.add_deliveries();
+    delivery->set_tag(d.tag());
+    delivery->set_queue(std::move(*d.mutable_queue()));
+    delivery->set_redelivered(d.redelivered());
+    delivery->set_delivery_count(d.delivery_count());
+    if (!delivery->mutable_event()->ParseFromString(d.event())) {
+      // Not ours to fix: say which delivery is broken and let the app
+      // nack or ack it; its id stays known.
+      Logger("consumer")
+          ->error("delivery {} from {} is not a valid Event", d.id(),
+                  delivery->queue());
+      delivery->mutable_event()->set_id(d.id());
+    }
+  }
+  if (out.deliveries_size() > 0) app_->Send(std::move(out));
+  bool exhausted;
+  {
+    absl::MutexLock lock(&handle_->mu);
+    --handle_->handing_over;
+    exhausted = handle_->Exhausted();
+  }
+  // After what was just queued is written; the app stream's end then
+  // closes this call and the deliveries go back to their queues.
+  if (exhausted) app_->Finish(grpc::Status::OK);
+  StartOp([&] { StartRead(&response_); });
+}
+
+void BridgeCall::OnDone(const grpc::Status& status) {
+  if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
+    app_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the bridge ended the subscription; "
+                              "subscribe again"));
+  } else {
+    app_->Finish(status);
+  }
+  {
+    absl::MutexLock lock(&handle_->mu);
+    handle_->call = nullptr;
+    // The bridge returned whatever was unacked.
+    handle_->ReleaseAll();
+  }
+  // Out of the set first: once it is empty the consumer may release the
+  // channel, and deleting the call no longer needs it.
+  calls_->Remove(this);
+  delete this;
+}
+
+}  // namespace switchboard::consumer

@@ -1,0 +1,182 @@
+#ifndef SWITCHBOARD_SERVICES_CONSUMER_BRIDGE_CALL_H_
+#define SWITCHBOARD_SERVICES_CONSUMER_BRIDGE_CALL_H_
+
+// The consumer's side of the bridge: one Consume stream per app Subscribe
+// stream (BridgeCall), what the app stream holds of it (CallHandle), and the
+// set of open calls that shutdown ends (BridgeCalls).
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/common/bidi_stream.h"
+#include "services/consumer/dedup_window.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
+#include "switchboard/v1/consumer.grpc.pb.h"
+
+namespace switchboard::consumer {
+
+class BridgeCall;
+
+// The app stream's writer, to which a bridge call hands deliveries.
+using AppWriter = BidiStream<switchboard::v1::SubscribeRequest,
+                             switchboard::v1::SubscribeResponse>::Writer;
+
+// How the app side reaches its bridge call, which may end (and delete
+// itself) at any time: through this lock, which the call takes to detach.
+struct CallHandle {
+  explicit CallHandle(uint32_t credit) : credit(credit) {}
+
+  absl::Mutex mu;
+  BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
+  // One delivery the app holds unacked.
+  struct Held {
+    DedupWindow* window;
+    DedupWindow::Key key;
+    // The bridge's tag for it now: the app's tag, unless the transport
+    // delivered the event again meanwhile (its first delivery's tag died
+    // with a reconnect); acks and nacks of the app's tag go to this one.
+    uint64_t bridge_tag;
+  };
+  // What the app holds unacked, by the tag the app knows.
+  absl::flat_hash_map<uint64_t, Held> held ABSL_GUARDED_BY(mu);
+  // The app's tag of each held event, by dedup key (dedup on only).
+  absl::flat_hash_map<DedupWindow::Key, uint64_t> held_keys ABSL_GUARDED_BY(mu);
+
+  // The app acked or nacked `it`: the bridge tag to settle.
+  uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
+                  bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const Held& h = it->second;
+    if (h.window != nullptr) {
+      if (release) {
+        h.window->Release(h.key);
+      } else {
+        h.window->Done(h.key);
+      }
+      held_keys.erase(h.key);
+    }
+    const uint64_t bridge_tag = h.bridge_tag;
+    held.erase(it);
+    return bridge_tag;
+  }
+  // The subscription's credit window.
+  const uint32_t credit;
+  // The app closed its side (grpcurl does after its -d message): it can
+  // ack nothing more, so once `credit` deliveries are out nothing more can
+  // come, and the stream ends.
+  bool app_done ABSL_GUARDED_BY(mu) = false;
+  // Deliveries admitted to `held` and not yet handed to the app's writer.
+  int handing_over ABSL_GUARDED_BY(mu) = 0;
+
+  // Whether the app stream should end now: it closed its side, its whole
+  // credit is out and written (or queued to be).
+  bool Exhausted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return app_done && handing_over == 0 && held.size() >= credit;
+  }
+
+  // The held deliveries went back to their queues.
+  void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (auto& [tag, entry] : held) {
+      if (entry.window != nullptr) entry.window->Release(entry.key);
+    }
+    held_keys.clear();
+    held.clear();
+  }
+};
+
+// The bridge calls a consumer has open. gRPC requires a channel to outlive
+// the callback calls on it, so the consumer ends them all, and waits for
+// them, before it lets its channel go. Thread-safe.
+class BridgeCalls {
+ public:
+  BridgeCalls() = default;
+  BridgeCalls(const BridgeCalls&) = delete;
+  BridgeCalls& operator=(const BridgeCalls&) = delete;
+  // Ends every call (CloseAll with no grace) if CloseAll was not called.
+  ~BridgeCalls();
+
+  // Refuses new calls; waits up to `grace` for the open ones to end (each
+  // is closed when its app stream ends: the bridge then returns what was
+  // unacked), cancels those still open and waits until every one is gone.
+  void CloseAll(absl::Duration grace);
+  // Calls not yet ended.
+  size_t size() const;
+
+ private:
+  friend class BridgeCall;
+  // False once CloseAll has begun.
+  bool Add(BridgeCall* call);
+  // The call is ending: after this nothing touches it but its own thread.
+  void Remove(BridgeCall* call);
+
+  mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<BridgeCall*> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// The client side of one bridge Consume stream, on gRPC's callback API. It
+// turns bridge deliveries into app deliveries and carries the app's acks
+// to the bridge. Deletes itself when the call is over.
+class BridgeCall final
+    : public grpc::ClientBidiReactor<switchboard::v1::ConsumeRequest,
+                                     switchboard::v1::ConsumeResponse> {
+ public:
+  // Starts the call; `open` is the first request. UNAVAILABLE once `calls`
+  // is closing.
+  static absl::StatusOr<std::shared_ptr<CallHandle>> Start(
+      switchboard::v1::Bridge::Stub* stub, switchboard::v1::ConsumeRequest open,
+      std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls);
+
+  // Queues a request to the bridge. Requests after Close are dropped.
+  void Send(switchboard::v1::ConsumeRequest request);
+
+  // Ends the call once every queued request (acks above all) is written:
+  // the bridge then returns what is still unacked. Cancelling instead
+  // could drop acks the app already sent.
+  void Close();
+
+ private:
+  friend class BridgeCalls;
+  BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
+             BridgeCalls* calls, uint32_t credit);
+
+  // Ends the call now (shutdown, after the grace period).
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  // Starts an operation unless the call has ended.
+  template <typename F>
+  void StartOp(F start);
+  void ReleaseHoldIfDone(bool started);
+
+  grpc::ClientContext context_;
+  std::shared_ptr<AppWriter> app_;
+  DedupWindows* const dedup_;
+  BridgeCalls* const calls_;
+  std::shared_ptr<CallHandle> handle_;
+  switchboard::v1::ConsumeResponse response_;
+  absl::Mutex mu_;
+  std::deque<switchboard::v1::ConsumeRequest> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_writing_ ABSL_GUARDED_BY(mu_) = false;
+  // The read side saw the end of the call.
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  // Threads between deciding to start an operation and having started it.
+  int starting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace switchboard::consumer
+
+#endif  // SWITCHBOARD_SERVICES_CONSUMER_BRIDGE_CALL_H_
