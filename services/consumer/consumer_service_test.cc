@@ -454,14 +454,16 @@ TEST_F(ConsumerServiceTest, ListQueuesShowsDepthUnackedAndSubscribers) {
   grpc::Status status = ListQueues(consumer_, {}, &response);
 
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(response.queues_size(), 2) << response.ShortDebugString();
+  // app.a's dead-letter queue (the bridge's max_deliveries) is listed too.
+  ASSERT_EQ(response.queues_size(), 3) << response.ShortDebugString();
+  EXPECT_EQ(response.queues(1).name(), "dead.app.a");
   const auto& a = response.queues(0);
   EXPECT_EQ(a.name(), "app.a");
   EXPECT_EQ(a.depth(), 3u);
   EXPECT_EQ(a.unacked(), 1u);
   EXPECT_EQ(a.subscribers(), 1u);
   EXPECT_FALSE(a.last_value());
-  const auto& link = response.queues(1);
+  const auto& link = response.queues(2);
   EXPECT_EQ(link.name(), "link.s1");
   EXPECT_EQ(link.depth(), 0u);
   EXPECT_EQ(link.unacked(), 1u);

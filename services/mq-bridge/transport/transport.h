@@ -51,6 +51,12 @@ struct Capabilities {
   // that is slow, disconnected or not yet connected misses it, and nothing
   // sends it again.
   bool confirmed_delivery = false;
+  // A message delivered this many times without an ack (nacked with
+  // requeue, or held by subscriptions that ended) is not delivered again
+  // but moved to the dead-letter queue "dead.<queue>", declared with its
+  // queue (not for last-value queues) and counted in
+  // QueueStats::dead_lettered where the driver has drop counters. 0: never.
+  uint32_t max_deliveries = 0;
 };
 
 // What a queue does with a message that would take it past a limit; the

@@ -309,5 +309,46 @@ TEST_P(TransportConformanceTest, ConcurrentPublishersKeepTheirOwnOrder) {
   }
 }
 
+// An event nobody acks is delivered max_deliveries times, then moved to
+// dead.<queue> (a poison message cannot loop forever), where it can be read.
+TEST_P(TransportConformanceTest,
+       EventDeliveredMaxDeliveriesTimesIsDeadLettered) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  SB_REQUIRE_CAPABILITY(f, max_deliveries);
+  const uint32_t limit = f.t().capabilities().max_deliveries;
+  std::string q = f.Declare("poison");
+  const std::string dead = absl::StrCat("dead.", q);
+  ASSERT_EQ(f.t().GetQueueStats({dead}).status().code(), absl::StatusCode::kOk)
+      << "dead.<queue> is declared with its queue";
+  ASSERT_TRUE(f.Publish({f.Message("poison", {q})}).ok());
+  DeliveryCollector c;
+  auto sub = f.t().Subscribe({{q}, 1}, c.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  for (uint32_t n = 1; n <= limit; ++n) {
+    std::vector<Delivery> got = c.WaitFor(n);
+    ASSERT_EQ(got.size(), n) << "delivery " << n << " of " << limit;
+    EXPECT_EQ(got.back().id, "poison");
+    EXPECT_EQ(got.back().redelivered, n > 1);
+    ASSERT_TRUE((*sub)->Nack({got.back().tag}, /*requeue=*/true).ok());
+  }
+  EXPECT_TRUE(
+      f.StatsEventually(dead, [](const QueueStats& s) { return s.depth == 1; }))
+      << "not moved to " << dead;
+  EXPECT_TRUE(f.StatsEventually(q, [&f](const QueueStats& s) {
+    return s.depth == 0 && s.unacked == 0 &&
+           (!f.t().capabilities().drop_counters || s.dead_lettered == 1);
+  }));
+  EXPECT_EQ(c.size(), limit) << "delivered again after max_deliveries";
+  DeliveryCollector buried;
+  auto dead_sub = f.t().Subscribe({{dead}, 10}, buried.handler());
+  ASSERT_TRUE(dead_sub.ok()) << dead_sub.status();
+  std::vector<Delivery> got = buried.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, "poison");
+  EXPECT_EQ(*got[0].payload, "payload-poison");
+  EXPECT_TRUE((*dead_sub)->Ack({got[0].tag}).ok());
+}
+
 }  // namespace
 }  // namespace switchboard::bridge::testing

@@ -176,6 +176,7 @@ absl::StatusOr<std::unique_ptr<Transport>> MemoryTransport::Create(
   Settings settings;
   SB_RETURN_IF_ERROR(config.Get("max_queue_depth", &settings.max_queue_depth));
   SB_RETURN_IF_ERROR(config.Get("max_total_bytes", &settings.max_total_bytes));
+  SB_RETURN_IF_ERROR(config.Get("max_deliveries", &settings.max_deliveries));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   if (settings.max_queue_depth == 0) {
     return config.Error("max_queue_depth", "must be at least 1");
@@ -200,6 +201,7 @@ Capabilities MemoryTransport::capabilities() const {
   caps.queue_limits = true;
   caps.drop_counters = true;
   caps.exact_limits = true;
+  caps.max_deliveries = settings_.max_deliveries;
   return caps;
 }
 
@@ -233,9 +235,9 @@ absl::Status MemoryTransport::DeclareQueue(absl::string_view name,
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   SweepIdleQueuesLocked(now);
-  auto declare = [&](absl::string_view queue_name,
-                     const QueueOptions& queue_options)
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+  auto declare =
+      [&](absl::string_view queue_name, const QueueOptions& queue_options)
+          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     auto [it, inserted] = queues_.try_emplace(queue_name);
     if (inserted) {
       it->second = std::make_unique<Queue>();
@@ -260,14 +262,15 @@ absl::Status MemoryTransport::DeclareQueue(absl::string_view name,
     if (!(it->second->options == queue_options)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "queue '", queue_name, "' exists with ",
-          Describe(it->second->options),
-          "; it cannot be redeclared with ", Describe(queue_options)));
+          Describe(it->second->options), "; it cannot be redeclared with ",
+          Describe(queue_options)));
     }
     it->second->last_used = now;
     return absl::OkStatus();
   };
-  if (options.limits.overflow == OverflowPolicy::kDeadLetter &&
-      !options.last_value) {
+  if (!options.last_value &&
+      (options.limits.overflow == OverflowPolicy::kDeadLetter ||
+       settings_.max_deliveries > 0)) {
     // Bounded like its queue; what it drops is gone.
     QueueOptions dead;
     dead.limits = options.limits;
@@ -301,13 +304,17 @@ void MemoryTransport::DropHeadLocked(Queue* queue, uint64_t Queue::*counter) {
   Stored message = PopReadyLocked(queue);
   ++(queue->*counter);
   if (queue->options.limits.overflow != OverflowPolicy::kDeadLetter) return;
+  DeadLetterLocked(queue, std::move(message));
+}
+
+bool MemoryTransport::DeadLetterLocked(Queue* queue, Stored message) {
   Queue* dead = FindLocked(DeadLetterQueue(queue->name));
-  if (dead == nullptr) return;
+  if (dead == nullptr) return false;
   message.expires_at = absl::InfiniteFuture();
   message.delivery_count = 0;
-  if (StoreLocked(dead, std::move(message), absl::Now()).ok()) {
-    ++queue->dead_lettered;
-  }
+  if (!StoreLocked(dead, std::move(message), absl::Now()).ok()) return false;
+  ++queue->dead_lettered;
+  return true;
 }
 
 void MemoryTransport::ExpireLocked(Queue* queue, absl::Time now) {
@@ -359,19 +366,22 @@ absl::Status MemoryTransport::StoreLocked(Queue* queue, Stored message,
   auto over_limits = [&] {
     return (limits.max_length > 0 &&
             queue->ready.size() + 1 > limits.max_length) ||
-           (limits.max_bytes > 0 && queue->ready_bytes + size > limits.max_bytes);
+           (limits.max_bytes > 0 &&
+            queue->ready_bytes + size > limits.max_bytes);
   };
   if (over_limits()) {
     if (!drops_head) {
-      return refuse(absl::StrCat(queue->ready.size(), " messages, ",
-                                 queue->ready_bytes, " bytes (max_length ",
-                                 limits.max_length, ", max_bytes ",
-                                 limits.max_bytes, ", overflow reject-publish)"));
+      return refuse(
+          absl::StrCat(queue->ready.size(), " messages, ", queue->ready_bytes,
+                       " bytes (max_length ", limits.max_length, ", max_bytes ",
+                       limits.max_bytes, ", overflow reject-publish)"));
     }
-    while (!queue->ready.empty() && over_limits()) DropHeadLocked(queue, &Queue::dropped);
+    while (!queue->ready.empty() && over_limits())
+      DropHeadLocked(queue, &Queue::dropped);
     if (over_limits()) {
       return refuse(absl::StrCat("a message of ", size,
-                                 " bytes exceeds max_bytes ", limits.max_bytes));
+                                 " bytes exceeds max_bytes ",
+                                 limits.max_bytes));
     }
   }
   // The transport's own bounds.
@@ -432,8 +442,7 @@ void MemoryTransport::Publish(std::vector<OutgoingMessage> batch,
       OutgoingMessage& m = batch[i];
       for (const std::string& name : m.queues) {
         Queue* queue = FindLocked(name);
-        absl::Status s =
-            StoreLocked(queue, Stored{m.id, m.payload, 0}, now);
+        absl::Status s = StoreLocked(queue, Stored{m.id, m.payload, 0}, now);
         if (!s.ok()) result.refused.push_back(Refusal{i, name, std::move(s)});
       }
     }
@@ -585,6 +594,23 @@ void MemoryTransport::RequeueLocked(Queue* queue,
   if (messages.empty()) return;
   // They leave the unacked bytes and come back as ready ones.
   for (const Stored& m : messages) DropLocked(m);
+  const uint32_t limit = settings_.max_deliveries;
+  if (limit > 0 && !queue->options.last_value) {
+    // Delivered `limit` times and never acked: not again (as RabbitMQ's
+    // driver does), so a poison message cannot loop forever.
+    auto spent = [limit](const Stored& m) { return m.delivery_count >= limit; };
+    auto first =
+        std::stable_partition(messages.begin(), messages.end(),
+                              [&spent](const Stored& m) { return !spent(m); });
+    for (auto it = first; it != messages.end(); ++it) {
+      Logger("bridge.memory")
+          ->warn("event {} from {} failed {} deliveries; moved to {}", it->id,
+                 queue->name, limit, DeadLetterQueue(queue->name));
+      DeadLetterLocked(queue, std::move(*it));
+    }
+    messages.erase(first, messages.end());
+    if (messages.empty()) return;
+  }
   if (queue->options.last_value) {
     // A newer value supersedes whatever comes back; with none, only the
     // newest of those coming back is kept.

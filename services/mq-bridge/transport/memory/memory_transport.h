@@ -45,13 +45,18 @@ class MemoryTransport final : public Transport {
     // Payload bytes all queues together may hold (a payload in two queues
     // counts twice).
     uint64_t max_total_bytes = uint64_t{1} << 30;
+    // Deliveries without an ack after which a message moves to
+    // "dead.<queue>" instead of coming back (Capabilities::max_deliveries,
+    // as RabbitMQ's driver does); 0 never.
+    uint32_t max_deliveries = 10;
     // Not a `transport.memory` setting.
     Overflow overflow = Overflow::kReject;
     // How often, at most, idle queues are looked for (QueueLimits::expires).
     absl::Duration expiry_sweep = absl::Milliseconds(100);
   };
 
-  // Reads `transport.memory` settings: max_queue_depth, max_total_bytes.
+  // Reads `transport.memory` settings: max_queue_depth, max_total_bytes,
+  // max_deliveries.
   static absl::StatusOr<std::unique_ptr<Transport>> Create(
       const ConfigNode& settings);
 
@@ -110,6 +115,11 @@ class MemoryTransport final : public Transport {
   // Drops `queue`'s ready head, counted in `counter` (dead-lettering it
   // with kDeadLetter).
   void DropHeadLocked(Queue* queue, uint64_t Queue::*counter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores `message` in `queue`'s dead-letter queue, counted in
+  // Queue::dead_lettered; false (and the message is gone) without one or
+  // when it refuses it.
+  bool DeadLetterLocked(Queue* queue, Stored message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes ready messages whose message_ttl has passed, from the head.
   void ExpireLocked(Queue* queue, absl::Time now)

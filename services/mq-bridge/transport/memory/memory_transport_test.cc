@@ -56,8 +56,10 @@ TEST(MemoryTransportTest, QueueDepthBoundRefusesThatQueueWithAClearError) {
   EXPECT_EQ(r.refused[0].status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(r.refused[0].status.message()),
               HasSubstr("transport.memory.max_queue_depth"));
-  auto stats = t.GetQueueStats({});
+  // By name: every queue also has its dead.<queue> (max_deliveries).
+  auto stats = t.GetQueueStats({"q", "other"});
   ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->size(), 2u);
   EXPECT_EQ((*stats)[0].name, "other");
   EXPECT_EQ((*stats)[0].depth, 1u);
   EXPECT_EQ((*stats)[1].depth, 2u);

@@ -150,6 +150,7 @@ absl::StatusOr<ZeroMqTransport::Settings> ZeroMqTransport::ParseSettings(
   SB_RETURN_IF_ERROR(config.Get("send_hwm", &s.send_hwm));
   SB_RETURN_IF_ERROR(config.Get("receive_hwm", &s.receive_hwm));
   SB_RETURN_IF_ERROR(config.Get("max_queue_messages", &s.max_queue_messages));
+  SB_RETURN_IF_ERROR(config.Get("max_deliveries", &s.max_deliveries));
   SB_RETURN_IF_ERROR(config.Get("max_total_bytes", &s.max_total_bytes));
   SB_RETURN_IF_ERROR(config.Get("linger", &s.linger));
   SB_RETURN_IF_ERROR(config.Get("heartbeat", &s.heartbeat));
@@ -218,6 +219,7 @@ MemoryTransport::Settings StoreSettings(
   MemoryTransport::Settings store;
   store.max_queue_depth = settings.max_queue_messages;
   store.max_total_bytes = settings.max_total_bytes;
+  store.max_deliveries = settings.max_deliveries;
   // Publishers cannot be pushed back on: make room instead.
   store.overflow = MemoryTransport::Overflow::kDropOldest;
   return store;
@@ -385,6 +387,7 @@ Capabilities ZeroMqTransport::capabilities() const {
   caps.queue_limits = true;
   caps.drop_counters = true;
   caps.exact_limits = true;
+  caps.max_deliveries = settings_.max_deliveries;
   return caps;
 }
 

@@ -98,6 +98,9 @@ class ZeroMqTransport final : public Transport {
     uint32_t receive_hwm = 10000;
     // Ready + unacked messages one queue keeps on the receiving side.
     uint64_t max_queue_messages = 100000;
+    // Deliveries without an ack after which an event moves to
+    // "dead.<queue>" (as `transport.memory.max_deliveries`); 0 never.
+    uint32_t max_deliveries = 10;
     // Payload bytes all queues together keep on the receiving side.
     uint64_t max_total_bytes = uint64_t{1} << 30;
     // How long unsent messages may delay shutdown.

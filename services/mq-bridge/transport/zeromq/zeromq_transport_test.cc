@@ -240,7 +240,13 @@ TEST(ZeroMqNetworkTest, FirstMessageDeclaresTheQueueWithItsLastValueFlag) {
   }
   ASSERT_TRUE(Publish(*publisher, "verbose", Numbered("v", 0, 3)).ok());
   ASSERT_TRUE(Eventually([&] { return subscriber->counters().received == 6; }));
+  // With its dead-letter queue (max_deliveries), as declared on receipt;
+  // a last-value queue has none.
   auto stats = subscriber->GetQueueStats({});
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->size(), 3u);
+  EXPECT_EQ((*stats)[0].name, "dead.verbose");
+  stats = subscriber->GetQueueStats({"link.s1", "verbose"});
   ASSERT_TRUE(stats.ok());
   ASSERT_EQ(stats->size(), 2u);
   EXPECT_EQ((*stats)[0].name, "link.s1");
