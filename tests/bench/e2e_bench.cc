@@ -263,7 +263,7 @@ double RawRabbitMqRate(int port, int n, int bytes, bool persistent,
   const bool switchboard_shape = shape == Shape::kSwitchboard;
   using namespace switchboard::bridge::rabbitmq;
   ConnectionSettings settings;
-  settings.port = port;
+  settings.nodes = {{"127.0.0.1", port}};
   auto pub = AmqpConnection::Open(settings, "raw publisher");
   auto sub = AmqpConnection::Open(settings, "raw consumer");
   if (!pub.ok() || !sub.ok()) {

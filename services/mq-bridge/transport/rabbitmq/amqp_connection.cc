@@ -13,12 +13,33 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/logging.h"
 
 namespace switchboard::bridge::rabbitmq {
 
-std::string ConnectionSettings::Describe() const {
-  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, "@", host, ":", port,
+namespace {
+
+std::string HostPort(const BrokerNode& node) {
+  // An IPv6 literal is bracketed, as in a URL.
+  const bool v6 = node.host.find(':') != std::string::npos;
+  return absl::StrCat(v6 ? "[" : "", node.host, v6 ? "]" : "", ":", node.port);
+}
+
+}  // namespace
+
+std::string ConnectionSettings::Describe(size_t node) const {
+  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, "@",
+                      HostPort(nodes.at(node)),
+                      vhost == "/" ? "/" : "/" + vhost);
+}
+
+std::string ConnectionSettings::DescribeAll() const {
+  if (nodes.size() == 1) return Describe(0);
+  std::vector<std::string> all;
+  for (const BrokerNode& node : nodes) all.push_back(HostPort(node));
+  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, "@{",
+                      absl::StrJoin(all, ","), "}",
                       vhost == "/" ? "/" : "/" + vhost);
 }
 
@@ -78,11 +99,36 @@ std::string BytesToString(amqp_bytes_t bytes) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(
-    const ConnectionSettings& s, absl::string_view purpose) {
+    const ConnectionSettings& s, absl::string_view purpose, size_t first_node) {
+  if (s.nodes.empty()) {
+    return absl::InvalidArgumentError("no broker node to connect to");
+  }
+  if (s.nodes.size() == 1) return OpenNode(s, purpose, 0);
+  std::vector<std::string> unreachable;
+  for (size_t i = 0; i < s.nodes.size(); ++i) {
+    const size_t node = (first_node + i) % s.nodes.size();
+    auto connection = OpenNode(s, purpose, node);
+    // Only an unreachable node is a reason to try the next one: a refused
+    // login or bad TLS files would be refused by every node alike.
+    if (connection.ok() || !absl::IsUnavailable(connection.status())) {
+      return connection;
+    }
+    unreachable.emplace_back(connection.status().message());
+  }
+  return absl::UnavailableError(
+      absl::StrCat("no node of ", s.DescribeAll(),
+                   " is reachable: ", absl::StrJoin(unreachable, "; ")));
+}
+
+absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::OpenNode(
+    const ConnectionSettings& s, absl::string_view purpose, size_t node) {
   amqp_connection_state_t conn = amqp_new_connection();
   if (conn == nullptr)
     return absl::ResourceExhaustedError("amqp_new_connection");
-  auto connection = std::unique_ptr<AmqpConnection>(new AmqpConnection(conn));
+  auto connection = std::unique_ptr<AmqpConnection>(
+      new AmqpConnection(conn, node, s.Describe(node)));
+  const std::string& peer = connection->peer_;
+  const BrokerNode& address = s.nodes[node];
   connection->broken_ = true;  // until logged in: no polite close
   amqp_socket_t* socket = nullptr;
   if (s.tls) {
@@ -112,10 +158,11 @@ absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(
     if (socket == nullptr) return absl::InternalError("amqp_tcp_socket_new");
   }
   timeval timeout = absl::ToTimeval(s.connect_timeout);
-  int rc = amqp_socket_open_noblock(socket, s.host.c_str(), s.port, &timeout);
+  int rc = amqp_socket_open_noblock(socket, address.host.c_str(), address.port,
+                                    &timeout);
   if (rc != AMQP_STATUS_OK) {
-    return absl::UnavailableError(absl::StrCat("cannot connect to ",
-                                               s.Describe(), " (", purpose,
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", peer, " (",
+                                               purpose,
                                                "): ", amqp_error_string2(rc)));
   }
   amqp_rpc_reply_t reply =
@@ -129,19 +176,19 @@ absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(
       // With TLS 1.3 the broker checks the client's certificate after the
       // client considers the handshake done, so its refusal shows here.
       return absl::UnavailableError(absl::StrCat(
-          "the broker ended the TLS session of ", s.Describe(),
-          " during login (", status.message(),
+          "the broker ended the TLS session of ", peer, " during login (",
+          status.message(),
           "); if it requires client certificates, set tls.client_cert and "
           "tls.client_key to a pair its CA signed"));
     }
     if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
       // RabbitMQ closes the socket on bad credentials before answering.
       return absl::PermissionDeniedError(
-          absl::StrCat("login to ", s.Describe(), " failed (", status.message(),
+          absl::StrCat("login to ", peer, " failed (", status.message(),
                        "); check the user, password and vhost"));
     }
-    return absl::Status(status.code(), absl::StrCat("login to ", s.Describe(),
-                                                    ": ", status.message()));
+    return absl::Status(
+        status.code(), absl::StrCat("login to ", peer, ": ", status.message()));
   }
   connection->broken_ = false;
   return connection;

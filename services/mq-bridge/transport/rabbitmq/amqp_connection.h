@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -13,10 +14,17 @@
 
 namespace switchboard::bridge::rabbitmq {
 
-// Where and how to connect. The password is never logged.
-struct ConnectionSettings {
+// One node of a RabbitMQ cluster (or the single broker).
+struct BrokerNode {
   std::string host = "127.0.0.1";
   int port = 5672;
+};
+
+// Where and how to connect. The password is never logged.
+struct ConnectionSettings {
+  // The cluster's nodes, at least one; every other setting (credentials,
+  // TLS) applies to each of them.
+  std::vector<BrokerNode> nodes = {BrokerNode{}};
   std::string vhost = "/";
   std::string user = "guest";
   std::string password = "guest";
@@ -29,8 +37,12 @@ struct ConnectionSettings {
   std::string client_key_file;
   bool verify_hostname = true;
 
-  // "amqp://user@host:port/vhost" (no password), for logs and errors.
-  std::string Describe() const;
+  // "amqp://user@host:port/vhost" (no password) of nodes[node], for logs
+  // and errors.
+  std::string Describe(size_t node) const;
+  // Every node: "amqp://user@host:port/vhost" for one, else
+  // "amqp://user@{h1:p1,h2:p2}/vhost".
+  std::string DescribeAll() const;
 };
 
 // One AMQP connection (rabbitmq-c), owned by one thread: rabbitmq-c is not
@@ -38,16 +50,25 @@ struct ConnectionSettings {
 // absl::Status here, and only here.
 class AmqpConnection {
  public:
-  // Connects and logs in. Unavailable when the broker cannot be reached,
-  // PermissionDenied when it refuses the credentials or the vhost.
+  // Connects and logs in to the first node that accepts, trying the nodes
+  // in their order starting with nodes[first_node] (round robin). A node
+  // that cannot be reached is skipped; any other failure of a node
+  // (PermissionDenied when it refuses the credentials or the vhost,
+  // InvalidArgument for unusable TLS files) is returned at once, naming the
+  // node. Unavailable, naming every node, when none can be reached.
   static absl::StatusOr<std::unique_ptr<AmqpConnection>> Open(
-      const ConnectionSettings& settings, absl::string_view purpose);
+      const ConnectionSettings& settings, absl::string_view purpose,
+      size_t first_node = 0);
 
   ~AmqpConnection();
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
 
   amqp_connection_state_t get() const { return conn_; }
+  // Which of the settings' nodes this connection is to, and its
+  // Describe() (for logs and errors: name the node a failure concerns).
+  size_t node() const { return node_; }
+  const std::string& peer() const { return peer_; }
 
   absl::Status OpenChannel(amqp_channel_t channel);
 
@@ -92,9 +113,16 @@ class AmqpConnection {
   bool broken() const { return broken_; }
 
  private:
-  explicit AmqpConnection(amqp_connection_state_t conn) : conn_(conn) {}
+  AmqpConnection(amqp_connection_state_t conn, size_t node, std::string peer)
+      : conn_(conn), node_(node), peer_(std::move(peer)) {}
+  // Connects to nodes[node] only.
+  static absl::StatusOr<std::unique_ptr<AmqpConnection>> OpenNode(
+      const ConnectionSettings& settings, absl::string_view purpose,
+      size_t node);
 
   amqp_connection_state_t conn_;
+  const size_t node_;
+  const std::string peer_;
   bool broken_ = false;
 };
 

@@ -5,13 +5,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "services/common/logging.h"
@@ -45,6 +42,13 @@ amqp_bytes_t Bytes(absl::string_view s) {
 
 std::string ToString(amqp_bytes_t b) {
   return std::string(static_cast<const char*>(b.bytes), b.len);
+}
+
+// After the connection to `node` is lost, or failed while being set up,
+// the next attempt starts with the node after it: with a cluster, the
+// connection fails over instead of waiting for that node to come back.
+size_t NextNode(const ConnectionSettings& settings, size_t node) {
+  return (node + 1) % settings.nodes.size();
 }
 
 }  // namespace
@@ -171,7 +175,8 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
 
   absl::Status Setup() {
     const ConnectionSettings& cs = transport_->settings_.connection;
-    SB_ASSIGN_OR_RETURN(conn_, AmqpConnection::Open(cs, "subscription"));
+    SB_ASSIGN_OR_RETURN(conn_,
+                        AmqpConnection::Open(cs, "subscription", next_node_));
     SB_RETURN_IF_ERROR(conn_->OpenChannel(kConsumeChannel));
     // One window for the whole subscription; quorum queues only support
     // per-consumer windows.
@@ -199,9 +204,11 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
 
   void Drop(const absl::Status& why) {
     Log()->warn(
-        "subscription connection lost ({}); the broker requeues its "
+        "subscription connection to {} lost ({}); the broker requeues its "
         "unacked messages; reconnecting",
-        why.ToString());
+        conn_->peer(), why.ToString());
+    // Fail over: the next attempt starts with the node after this one.
+    next_node_ = NextNode(transport_->settings_.connection, conn_->node());
     conn_->MarkBroken();
     conn_.reset();
     absl::MutexLock lock(&mu_);
@@ -226,12 +233,16 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
         if (StoppingWithin(backoff)) return;
         absl::Status s = Setup();
         if (!s.ok()) {
+          if (conn_ != nullptr) {
+            next_node_ =
+                NextNode(transport_->settings_.connection, conn_->node());
+          }
           conn_.reset();
           backoff = std::min(backoff * 2, transport_->settings_.reconnect_max);
           continue;
         }
         backoff = transport_->settings_.reconnect_initial;
-        Log()->info("subscription reconnected");
+        Log()->info("subscription reconnected to {}", conn_->peer());
         continue;
       }
       if (absl::Status s = SendSettlements(); !s.ok()) {
@@ -462,98 +473,11 @@ class RabbitMqTransport::RabbitMqSubscription final : public Subscription {
 
   // Subscription thread only.
   std::unique_ptr<AmqpConnection> conn_;
+  // The node the next connection attempt starts with.
+  size_t next_node_ = 0;
   absl::Time last_read_end_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, std::string> consumer_queues_;
 };
-
-// ---- Settings ----
-
-absl::StatusOr<RabbitMqTransport::Settings> RabbitMqTransport::ParseSettings(
-    const ConfigNode& config) {
-  Settings s;
-  ConnectionSettings& c = s.connection;
-  std::string password;
-  std::string password_env = "SWITCHBOARD_RABBITMQ_PASSWORD";
-  std::string password_file;
-  absl::Duration heartbeat = absl::Seconds(c.heartbeat_seconds);
-  uint32_t port = c.port;
-  SB_RETURN_IF_ERROR(config.Get("host", &c.host));
-  SB_RETURN_IF_ERROR(config.Get("port", &port));
-  SB_RETURN_IF_ERROR(config.Get("vhost", &c.vhost));
-  SB_RETURN_IF_ERROR(config.Get("user", &c.user));
-  SB_RETURN_IF_ERROR(config.Get("password", &password));
-  SB_RETURN_IF_ERROR(config.Get("password_env", &password_env));
-  SB_RETURN_IF_ERROR(config.Get("password_file", &password_file));
-  SB_RETURN_IF_ERROR(config.Get("heartbeat", &heartbeat));
-  SB_RETURN_IF_ERROR(config.Get("connect_timeout", &c.connect_timeout));
-  SB_RETURN_IF_ERROR(config.Get("exchange", &s.exchange));
-  SB_RETURN_IF_ERROR(config.Get("queue_type", &s.queue_type));
-  SB_RETURN_IF_ERROR(config.Get("durable", &s.durable));
-  SB_RETURN_IF_ERROR(config.Get("confirm_window", &s.confirm_window));
-  SB_RETURN_IF_ERROR(config.Get("max_deliveries", &s.max_deliveries));
-  SB_RETURN_IF_ERROR(config.Get("delivery_linger", &s.delivery_linger));
-  SB_RETURN_IF_ERROR(config.Get("reconnect_initial", &s.reconnect_initial));
-  SB_RETURN_IF_ERROR(config.Get("reconnect_max", &s.reconnect_max));
-  SB_RETURN_IF_ERROR(config.Get("command_timeout", &s.command_timeout));
-  SB_ASSIGN_OR_RETURN(ConfigNode tls, config.Child("tls"));
-  SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
-  SB_RETURN_IF_ERROR(tls.Get("enabled", &c.tls));
-  SB_RETURN_IF_ERROR(tls.Get("ca_cert", &c.ca_cert_file));
-  SB_RETURN_IF_ERROR(tls.Get("client_cert", &c.client_cert_file));
-  SB_RETURN_IF_ERROR(tls.Get("client_key", &c.client_key_file));
-  SB_RETURN_IF_ERROR(tls.Get("verify_hostname", &c.verify_hostname));
-  SB_RETURN_IF_ERROR(tls.CheckAllKeysKnown());
-
-  if (c.host.empty()) return config.Error("host", "must be set");
-  if (port == 0 || port > 65535)
-    return config.Error("port", "must be 1 to 65535");
-  c.port = static_cast<int>(port);
-  if (s.queue_type != "classic" && s.queue_type != "quorum") {
-    return config.Error("queue_type", absl::StrCat("must be classic or quorum, "
-                                                   "got '",
-                                                   s.queue_type, "'"));
-  }
-  if (s.queue_type == "quorum" && !s.durable) {
-    return config.Error("durable", "quorum queues are always durable");
-  }
-  if (s.exchange.empty()) return config.Error("exchange", "must be set");
-  if (s.confirm_window == 0) {
-    return config.Error("confirm_window", "must be at least 1");
-  }
-  if (s.delivery_linger > absl::Milliseconds(100)) {
-    return config.Error("delivery_linger", "must be 0 (off) to 100ms");
-  }
-  if (s.command_timeout < absl::Milliseconds(100)) {
-    return config.Error("command_timeout", "must be at least 100ms");
-  }
-  if (s.reconnect_max < s.reconnect_initial) {
-    return config.Error("reconnect_max", "must be at least reconnect_initial");
-  }
-  if (heartbeat < absl::ZeroDuration() || heartbeat > absl::Seconds(3600)) {
-    return config.Error("heartbeat", "must be 0 (off) to 1h");
-  }
-  c.heartbeat_seconds = static_cast<int>(absl::ToInt64Seconds(heartbeat));
-  if (c.client_cert_file.empty() != c.client_key_file.empty()) {
-    return tls.Error("client_cert", "client_cert and client_key go together");
-  }
-  // The password: a file, the environment, the config, in that order.
-  if (!password_file.empty()) {
-    std::ifstream in(password_file);
-    std::stringstream text;
-    if (!(in && text << in.rdbuf())) {
-      return config.Error("password_file",
-                          absl::StrCat("cannot read '", password_file, "'"));
-    }
-    c.password = std::string(absl::StripTrailingAsciiWhitespace(text.str()));
-  } else if (const char* env = password_env.empty()
-                                   ? nullptr
-                                   : std::getenv(password_env.c_str())) {
-    c.password = env;
-  } else if (config.Has("password")) {
-    c.password = password;
-  }
-  return s;
-}
 
 absl::StatusOr<std::unique_ptr<Transport>> RabbitMqTransport::Create(
     const ConfigNode& config) {
@@ -578,9 +502,14 @@ absl::StatusOr<std::unique_ptr<RabbitMqTransport>> RabbitMqTransport::Connect(
   transport->publisher_ =
       std::thread([t = transport.get()] { t->PublisherLoop(); });
   Log()->info("connected to {} (exchange '{}', {} queues)",
-              settings.connection.Describe(), settings.exchange,
+              transport->connected_to(), settings.exchange,
               settings.queue_type);
   return transport;
+}
+
+std::string RabbitMqTransport::connected_to() const {
+  absl::MutexLock lock(&mu_);
+  return connected_to_;
 }
 
 RabbitMqTransport::~RabbitMqTransport() {
@@ -623,8 +552,7 @@ RabbitMqTransport::RunOnPublisher(std::unique_ptr<Command> command) {
   if (!reply->finished.WaitForNotificationWithTimeout(
           settings_.command_timeout)) {
     return absl::DeadlineExceededError(absl::StrCat(
-        "the broker at ", settings_.connection.Describe(),
-        " did not answer within ",
+        "the broker at ", connected_to(), " did not answer within ",
         absl::FormatDuration(settings_.command_timeout),
         " (transport.rabbitmq.command_timeout); is it reachable?"));
   }
@@ -831,8 +759,12 @@ absl::StatusOr<std::vector<QueueStats>> RabbitMqTransport::GetQueueStats(
 
 absl::Status RabbitMqTransport::Setup() {
   conn_.reset();
-  SB_ASSIGN_OR_RETURN(conn_,
-                      AmqpConnection::Open(settings_.connection, "publisher"));
+  SB_ASSIGN_OR_RETURN(conn_, AmqpConnection::Open(settings_.connection,
+                                                  "publisher", next_node_));
+  {
+    absl::MutexLock lock(&mu_);
+    connected_to_ = conn_->peer();
+  }
   SB_RETURN_IF_ERROR(conn_->OpenChannel(kPublishChannel));
   SB_RETURN_IF_ERROR(conn_->OpenChannel(kAdminChannel));
   amqp_confirm_select(conn_->get(), kPublishChannel);
@@ -1023,12 +955,12 @@ void RabbitMqTransport::Nack(PendingBatch& batch, uint64_t seq) {
     batch.nacked = true;
     return;
   }
-  batch.refused.push_back(Refusal{
-      message, *queue,
-      absl::ResourceExhaustedError(absl::StrCat(
-          "queue '", *queue,
-          "' is full (x-max-length or x-max-length-bytes reached, "
-          "x-overflow reject-publish)"))});
+  batch.refused.push_back(
+      Refusal{message, *queue,
+              absl::ResourceExhaustedError(absl::StrCat(
+                  "queue '", *queue,
+                  "' is full (x-max-length or x-max-length-bytes reached, "
+                  "x-overflow reject-publish)"))});
 }
 
 void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
@@ -1137,9 +1069,10 @@ void RabbitMqTransport::Returned(const std::string& queue,
         // Publish refuses it (NotFound) until it is declared again.
         absl::MutexLock lock(&mu_);
         declared_.erase(queue);
-        Log()->warn("queue {} no longer exists on the broker; it will be "
-                    "declared again",
-                    queue);
+        Log()->warn(
+            "queue {} no longer exists on the broker; it will be "
+            "declared again",
+            queue);
         return;
       }
     }
@@ -1250,6 +1183,11 @@ void RabbitMqTransport::PublisherLoop() {
       }
       absl::Status s = Setup();
       if (!s.ok()) {
+        // Set up failed half-way (a node that is going away): the next
+        // attempt starts with another node.
+        if (conn_ != nullptr) {
+          next_node_ = NextNode(settings_.connection, conn_->node());
+        }
         conn_.reset();
         Log()->warn("cannot reach the broker ({}); retrying in {}",
                     s.ToString(), absl::FormatDuration(backoff));
@@ -1264,7 +1202,7 @@ void RabbitMqTransport::PublisherLoop() {
         continue;
       }
       backoff = settings_.reconnect_initial;
-      Log()->info("publisher connected to {}", settings_.connection.Describe());
+      Log()->info("publisher connected to {}", conn_->peer());
     }
     absl::Status error;
     while (!commands.empty()) {
@@ -1294,9 +1232,10 @@ void RabbitMqTransport::PublisherLoop() {
     }
     if (!error.ok()) {
       Log()->warn(
-          "publisher connection lost ({}); {} batches unconfirmed, "
+          "publisher connection to {} lost ({}); {} batches unconfirmed, "
           "reconnecting",
-          error.ToString(), pending_.size());
+          conn_->peer(), error.ToString(), pending_.size());
+      next_node_ = NextNode(settings_.connection, conn_->node());
       conn_->MarkBroken();
       conn_.reset();
       absl::MutexLock lock(&mu_);

@@ -17,6 +17,10 @@
 
 namespace switchboard::bridge::rabbitmq {
 
+// One entry of `transport.rabbitmq.nodes`: "host:port", "host" (port
+// 5672) or "[ipv6]:port". InvalidArgument says what is wrong with it.
+absl::StatusOr<BrokerNode> ParseBrokerNode(absl::string_view text);
+
 // The "rabbitmq" driver: AMQP 0-9-1 through rabbitmq-c.
 //
 // Topology: one durable topic exchange (`exchange`); each switchboard queue
@@ -35,6 +39,12 @@ namespace switchboard::bridge::rabbitmq {
 // Each subscription has its own connection and thread; prefetch is
 // basic.qos, and when a subscription ends its unacked messages return to
 // their queues (the broker requeues them).
+//
+// A cluster is a list of nodes (ConnectionSettings::nodes): every
+// connection goes to the first node that accepts it, in the listed order,
+// and after it is lost the next attempt starts with the node after the
+// lost one (round robin), so the publisher and each subscription fail over
+// to a live node. Republishing and re-subscribing are as above.
 class RabbitMqTransport final : public Transport {
  public:
   struct Settings {
@@ -86,6 +96,10 @@ class RabbitMqTransport final : public Transport {
   absl::StatusOr<std::vector<QueueStats>> GetQueueStats(
       absl::Span<const std::string> queues) override;
 
+  // The node the publisher is connected to, or was last connected to while
+  // it reconnects: "amqp://user@host:port/vhost".
+  std::string connected_to() const;
+
  private:
   class RabbitMqSubscription;
   struct Command;
@@ -129,8 +143,9 @@ class RabbitMqTransport final : public Transport {
   const int wake_fd_;
   std::thread publisher_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<Command>> commands_ ABSL_GUARDED_BY(mu_);
+  std::string connected_to_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Declared queues and their options, re-declared after a reconnect.
   absl::flat_hash_map<std::string, QueueOptions> declared_ ABSL_GUARDED_BY(mu_);
@@ -146,6 +161,8 @@ class RabbitMqTransport final : public Transport {
 
   // Publisher thread only.
   std::unique_ptr<AmqpConnection> conn_;
+  // The node the next connection attempt starts with.
+  size_t next_node_ = 0;
   uint64_t next_seq_ = 1;
   uint64_t unconfirmed_ = 0;
   // Confirms: every sequence number up to confirmed_upto_, and these above.

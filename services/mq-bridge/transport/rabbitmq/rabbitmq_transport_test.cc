@@ -25,7 +25,7 @@ using testing::TransportConformanceTest;
 
 RabbitMqTransport::Settings BrokerSettings() {
   RabbitMqTransport::Settings s;
-  s.connection.port = SharedRabbitMq().amqp_port();
+  s.connection.nodes = {{"127.0.0.1", SharedRabbitMq().amqp_port()}};
   s.reconnect_initial = absl::Milliseconds(50);
   s.reconnect_max = absl::Milliseconds(500);
   return s;
@@ -56,7 +56,9 @@ absl::StatusOr<RabbitMqTransport::Settings> Parse(const std::string& yaml) {
 TEST(RabbitMqSettingsTest, DefaultsAndErrorsNameTheField) {
   auto defaults = Parse("{}");
   ASSERT_TRUE(defaults.ok());
-  EXPECT_EQ(defaults->connection.port, 5672);
+  ASSERT_EQ(defaults->connection.nodes.size(), 1u);
+  EXPECT_EQ(defaults->connection.nodes[0].host, "127.0.0.1");
+  EXPECT_EQ(defaults->connection.nodes[0].port, 5672);
   EXPECT_EQ(defaults->exchange, "switchboard");
   EXPECT_TRUE(defaults->durable);
   for (const auto& [yaml, expected] :
@@ -73,12 +75,45 @@ TEST(RabbitMqSettingsTest, DefaultsAndErrorsNameTheField) {
            {"delivery_linger: 1s\n",
             "delivery_linger: must be 0 (off) to 100ms"},
            {"delivery_linger: -1ms\n", "delivery_linger: must not be negative"},
+           {"host: a\nnodes: [b:5672]\n",
+            "nodes: set either nodes (a cluster) or host and port"},
+           {"port: 5673\nnodes: [b:5672]\n",
+            "nodes: set either nodes (a cluster) or host and port"},
+           {"nodes: []\n", "nodes: must list at least one host:port"},
+           {"nodes: [a:0]\n", "nodes: node 'a': port '0' is not 1 to 65535"},
+           {"nodes: [a:x]\n", "nodes: node 'a': port 'x' is not 1 to 65535"},
+           {"nodes: [':5672']\n", "nodes: ':5672': expected host:port"},
+           {"nodes: ['::1:5672']\n", "nodes: '::1:5672': write an IPv6"},
        }) {
     auto s = Parse(yaml);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
     EXPECT_THAT(std::string(s.status().message()),
                 HasSubstr("bridge.yaml: " + expected));
   }
+}
+
+TEST(RabbitMqSettingsTest, NodesListTheClusterInOrder) {
+  auto s = Parse(
+      "nodes: [rabbit-1:5672, 'rabbit-2', '[::1]:5673']\n"
+      "tls:\n  enabled: true\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::vector<BrokerNode>& nodes = s->connection.nodes;
+  ASSERT_EQ(nodes.size(), 3u);
+  EXPECT_EQ(nodes[0].host, "rabbit-1");
+  EXPECT_EQ(nodes[0].port, 5672);
+  EXPECT_EQ(nodes[1].host, "rabbit-2");
+  EXPECT_EQ(nodes[1].port, 5672);
+  EXPECT_EQ(nodes[2].host, "::1");
+  EXPECT_EQ(nodes[2].port, 5673);
+  // TLS (and every other connection setting) applies to every node.
+  EXPECT_EQ(s->connection.Describe(2), "amqps://guest@[::1]:5673/");
+  EXPECT_EQ(s->connection.DescribeAll(),
+            "amqps://guest@{rabbit-1:5672,rabbit-2:5672,[::1]:5673}/");
+  // host and port alone still name the single broker.
+  s = Parse("host: rabbit-1\nport: 5673\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->connection.nodes.size(), 1u);
+  EXPECT_EQ(s->connection.Describe(0), "amqp://guest@rabbit-1:5673/");
 }
 
 TEST(RabbitMqSettingsTest, PasswordComesFromFileThenEnvironmentThenConfig) {
@@ -97,7 +132,7 @@ TEST(RabbitMqSettingsTest, PasswordComesFromFileThenEnvironmentThenConfig) {
                          "\npassword_env: SB_TEST_RABBIT_PASSWORD\n"));
   EXPECT_EQ(s->connection.password, "from-file");
   // Never in the description used by logs and errors.
-  EXPECT_THAT(s->connection.Describe(), ::testing::Not(HasSubstr("from-")));
+  EXPECT_THAT(s->connection.Describe(0), ::testing::Not(HasSubstr("from-")));
 }
 
 TEST(RabbitMqTransportTest, WrongPasswordIsPermissionDeniedWithoutThePassword) {
@@ -120,11 +155,21 @@ TEST(RabbitMqTransportTest, UnknownVhostIsPermissionDenied) {
 
 TEST(RabbitMqTransportTest, UnreachableBrokerIsUnavailableAndNamesIt) {
   RabbitMqTransport::Settings s = BrokerSettings();
-  s.connection.port = 1;
+  s.connection.nodes[0].port = 1;
   auto t = RabbitMqTransport::Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(t.status().message()),
               HasSubstr("amqp://guest@127.0.0.1:1/"));
+  // With several nodes, the error names each one.
+  s.connection.nodes.push_back({"127.0.0.1", 2});
+  t = RabbitMqTransport::Connect(s);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(t.status().message()),
+              HasSubstr("no node of amqp://guest@{127.0.0.1:1,127.0.0.1:2}/ "
+                        "is reachable: cannot connect to "
+                        "amqp://guest@127.0.0.1:1/"));
+  EXPECT_THAT(std::string(t.status().message()),
+              HasSubstr("cannot connect to amqp://guest@127.0.0.1:2/"));
 }
 
 // Collects deliveries for the driver-level tests.
@@ -276,8 +321,7 @@ TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
   ASSERT_TRUE(tls_broker.ok()) << tls_broker.status();
   RabbitMqTransport::Settings settings;
   // The certificate names localhost; rabbitmq-c checks DNS names only.
-  settings.connection.host = "localhost";
-  settings.connection.port = (*tls_broker)->tls_port();
+  settings.connection.nodes = {{"localhost", (*tls_broker)->tls_port()}};
   settings.connection.tls = true;
   settings.connection.ca_cert_file = (*tls_broker)->ca_cert();
   auto t = RabbitMqTransport::Connect(settings);
@@ -311,8 +355,7 @@ TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
   auto broker = RabbitMqServer::Start(options);
   ASSERT_TRUE(broker.ok()) << broker.status();
   RabbitMqTransport::Settings settings;
-  settings.connection.host = "localhost";
-  settings.connection.port = (*broker)->tls_port();
+  settings.connection.nodes = {{"localhost", (*broker)->tls_port()}};
   settings.connection.tls = true;
   settings.connection.ca_cert_file = (*broker)->ca_cert();
 
@@ -358,11 +401,12 @@ namespace {
 // DeclareQueue and GetQueueStats run on gRPC threads. With the broker gone
 // they used to wait for the publisher thread without bound (until the
 // broker came back); now they answer DEADLINE_EXCEEDED naming the broker.
-TEST(RabbitMqTransportTest, CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) {
+TEST(RabbitMqTransportTest,
+     CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) {
   auto broker = switchboard::testing::RabbitMqServer::Start();
   ASSERT_TRUE(broker.ok()) << broker.status();
   RabbitMqTransport::Settings settings;
-  settings.connection.port = (*broker)->amqp_port();
+  settings.connection.nodes = {{"127.0.0.1", (*broker)->amqp_port()}};
   settings.reconnect_initial = absl::Milliseconds(50);
   settings.reconnect_max = absl::Milliseconds(200);
   settings.command_timeout = absl::Milliseconds(500);
@@ -379,7 +423,8 @@ TEST(RabbitMqTransportTest, CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) 
     answered.Notify();
   });
   // Generous: only a call that never returns fails here.
-  const bool in_time = answered.WaitForNotificationWithTimeout(absl::Seconds(30));
+  const bool in_time =
+      answered.WaitForNotificationWithTimeout(absl::Seconds(30));
   if (!in_time) ASSERT_TRUE((*broker)->Restart().ok());  // lets it return
   call.join();
   ASSERT_TRUE(in_time) << "DeclareQueue waited for the broker without bound";
@@ -390,6 +435,24 @@ TEST(RabbitMqTransportTest, CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) 
   // The next waits for a reconnection that cannot happen: bounded.
   EXPECT_EQ(listed.code(), absl::StatusCode::kDeadlineExceeded) << listed;
   EXPECT_THAT(std::string(listed.message()), HasSubstr("command_timeout"));
+}
+
+TEST(RabbitMqTransportTest, ConnectsToTheFirstReachableNode) {
+  RabbitMqTransport::Settings s = BrokerSettings();
+  const BrokerNode live = s.connection.nodes[0];
+  s.connection.nodes = {{"127.0.0.1", 1}, live};
+  auto t = RabbitMqTransport::Connect(s);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->connected_to(), s.connection.Describe(1));
+  // Subscriptions skip the dead node too.
+  ASSERT_TRUE((*t)->DeclareQueue("nodes.q", QueueOptions{}).ok());
+  DeliveryCollector got;
+  auto sub = (*t)->Subscribe(SubscribeOptions{{"nodes.q"}, 10}, got.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_TRUE(PublishIds(**t, "nodes.q", {"n1"}).ok());
+  std::vector<Delivery> d = got.WaitFor(1);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].id, "n1");
 }
 
 }  // namespace
