@@ -95,9 +95,42 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
         if (stream->finish_requested_) return;
         stream->finish_requested_ = true;
         stream->finish_status_ = status;
-        if (stream->writing_) return;  // OnWriteDone finishes.
+        // Otherwise OnWriteDone or ResumeReads finishes.
+        if (!stream->TakeFinish()) return;
       }
       stream->Finish(std::move(status));
+    }
+
+    // Reads paused by HoldReads() start again, unless something else
+    // (queued responses, HoldReads() still true, the stream's end) keeps
+    // them paused. Call after whatever HoldReads() depends on changed.
+    void ResumeReads() {
+      BidiStream* stream;
+      {
+        absl::MutexLock lock(&mu_);
+        stream = stream_;
+        if (stream == nullptr) return;
+        stream->AssertWriterLockHeld();
+        if (!stream->read_paused_ || stream->finish_requested_ ||
+            stream->queue_.size() >= stream->pause_reads_at_ ||
+            stream->HoldReads()) {
+          return;
+        }
+        stream->read_paused_ = false;
+        // Until the read is started, Finish waits (the stream must not
+        // end, and be deleted, under the StartRead below).
+        stream->resuming_ = true;
+      }
+      stream->StartRead(&stream->request_);
+      grpc::Status finish_status;
+      {
+        absl::MutexLock lock(&mu_);
+        stream->AssertWriterLockHeld();
+        stream->resuming_ = false;
+        if (!stream->TakeFinish()) return;
+        finish_status = stream->finish_status_;
+      }
+      stream->Finish(std::move(finish_status));
     }
 
    private:
@@ -142,6 +175,11 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   // The stream is over and no more reactions will run; release what holds
   // the writer (subscriptions, timers). Runs once, just before deletion.
   virtual void OnStreamEnded() {}
+  // Whether reads should pause after the request just handled (a producer
+  // with too many batches waiting, say); Writer::ResumeReads starts them
+  // again. Called with the writer's lock held: it must not take a lock
+  // that is held while calling the writer.
+  virtual bool HoldReads() const { return false; }
 
  private:
   void OnReadDone(bool ok) override {
@@ -153,7 +191,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
     {
       absl::MutexLock lock(&writer_->mu_);
       if (finish_requested_) return;
-      if (queue_.size() >= pause_reads_at_) {
+      if (queue_.size() >= pause_reads_at_ || HoldReads()) {
         read_paused_ = true;
         return;
       }
@@ -182,11 +220,11 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
         next = &queue_.front();
       } else {
         writing_ = false;
-        finish = finish_requested_;
+        finish = TakeFinish();
         if (finish) finish_status = finish_status_;
       }
       if (read_paused_ && !finish_requested_ &&
-          queue_.size() < pause_reads_at_) {
+          queue_.size() < pause_reads_at_ && !HoldReads()) {
         read_paused_ = false;
         resume_reads = true;
       }
@@ -194,6 +232,16 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
     if (next != nullptr) this->StartWrite(next);
     if (finish) this->Finish(std::move(finish_status));
     if (resume_reads) this->StartRead(&request_);
+  }
+
+  // Whether the caller is the one to call Finish now: it was requested,
+  // no write or read start is under way, and nobody has yet.
+  bool TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_->mu_) {
+    if (!finish_requested_ || writing_ || resuming_ || finish_called_) {
+      return false;
+    }
+    finish_called_ = true;
+    return true;
   }
 
   void OnCancel() override {
@@ -219,6 +267,9 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
   bool writing_ ABSL_GUARDED_BY(writer_->mu_) = false;
   bool finish_requested_ ABSL_GUARDED_BY(writer_->mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(writer_->mu_) = false;
+  // ResumeReads is starting a read outside the lock.
+  bool resuming_ ABSL_GUARDED_BY(writer_->mu_) = false;
+  bool finish_called_ ABSL_GUARDED_BY(writer_->mu_) = false;
   grpc::Status finish_status_ ABSL_GUARDED_BY(writer_->mu_);
 };
 
