@@ -1,6 +1,7 @@
 // The broadcaster's publishing path: one batch of a producer through named
 // phases, validate -> stamp -> track -> route -> buffer -> answer, each
 // event ending with one Outcome.
+#include <algorithm>
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
@@ -82,6 +83,10 @@ struct BroadcasterService::Batch {
   std::vector<Unit> units;
   // Held from the batch's first tracker call until its ticket is taken.
   std::optional<absl::MutexLock> tracker_order;
+  // CONFIRMED: the batch's first Confirmations token (event i's is
+  // confirm_base + i), and how many copies of each event were buffered.
+  uint64_t confirm_base = 0;
+  std::vector<uint32_t> copies;
 
   bool regions() const { return settings.config.regions.enabled; }
 };
@@ -184,8 +189,8 @@ bool BroadcasterService::Track(int i, Event* e, Batch& batch) {
   return false;
 }
 
-void BroadcasterService::Route(int i, Event* e,
-                               std::vector<std::string> queues, Batch& batch) {
+void BroadcasterService::Route(int i, Event* e, std::vector<std::string> queues,
+                               Batch& batch) {
   const BroadcasterConfig& config = batch.settings.config;
   std::vector<std::pair<std::string, Event>> scoped;
   batch.outcome[i] = Outcome::kRouted;
@@ -232,6 +237,8 @@ void BroadcasterService::Buffer(Batch& batch) {
   // twice when its producer sends it again.
   std::vector<size_t> group_ends;
   std::vector<int> group_owner;
+  // CONFIRMED: each copy carries its producer event's token.
+  std::vector<uint64_t> tokens;
   const int n = batch.request.events_size();
   for (Unit& u : batch.units) {
     RoutedEvent r = ToRouted(*u.event, std::move(u.queues));
@@ -246,18 +253,27 @@ void BroadcasterService::Buffer(Batch& batch) {
       continue;
     }
     if (u.parent == nullptr && !own && !VirtualEventFits(r, config)) continue;
-    if (!group_owner.empty() && group_owner.back() == u.owner &&
-        u.owner >= 0) {
+    if (!group_owner.empty() && group_owner.back() == u.owner && u.owner >= 0) {
       group_ends.back() = routed.size() + 1;
     } else {
       group_owner.push_back(u.owner);
       group_ends.push_back(routed.size() + 1);
     }
+    if (batch.confirm_base != 0) {
+      tokens.push_back(
+          u.owner >= 0 && u.owner < n ? batch.confirm_base + u.owner : 0);
+    }
     routed.push_back(std::move(r));
   }
   // An event found too big after its tracker output was grouped: its
   // group's other units still go (they are the tracker's, not its copies).
-  const size_t pushed = PushInOrder(ticket, routed, group_ends);
+  const size_t pushed = PushInOrder(ticket, routed, group_ends, tokens);
+  if (batch.confirm_base != 0) {
+    batch.copies.assign(n, 0);
+    for (size_t c = 0; c < pushed; ++c) {
+      if (tokens[c] != 0) ++batch.copies[tokens[c] - batch.confirm_base];
+    }
+  }
   for (size_t g = 0; g < group_ends.size(); ++g) {
     const int owner = group_owner[g];
     if (owner < 0 || owner >= n || group_ends[g] <= pushed) continue;
@@ -341,43 +357,112 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
 }
 
 PublishResponse BroadcasterService::Accept(PublishRequest& request) {
-  // One settings snapshot for the whole batch; see the class comment.
-  absl::ReaderMutexLock settings_lock(&settings_mu_);
-  const BroadcasterConfig& config = settings_->config;
-  const int n = request.events_size();
-  if (static_cast<uint64_t>(n) > config.max_batch_events) {
-    PublishResponse response;
-    response.set_batch_id(request.batch_id());
-    const std::string reason =
-        absl::StrCat("the batch has ", n, " events; the limit is ",
-                     config.max_batch_events, " (max_batch_events)");
-    for (int i = 0; i < n; ++i) {
-      auto* r = response.add_rejections();
-      r->set_index(i);
-      r->set_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
-      r->set_reason(reason);
-      response.add_event_ids();
-    }
-    rejected_invalid_ += n;
-    return response;
-  }
+  PublishResponse response;
+  Accept(request, switchboard::v1::BUFFERED,
+         [&response](PublishResponse r) { response = std::move(r); });
+  return response;
+}
 
-  Batch batch(request, *settings_, absl::Now());
-  for (int i = 0; i < n; ++i) {
-    Event* e = request.mutable_events(i);
-    absl::StatusOr<std::vector<std::string>> queues = Validate(e, batch);
-    absl::Status admitted =
-        queues.ok() ? AdmitQueues(*e, *queues, batch) : queues.status();
-    if (!admitted.ok()) {
-      batch.error[i] = std::move(admitted);
-      continue;  // Outcome::kInvalid
-    }
-    Stamp(e, batch.now);
-    if (!Track(i, e, batch)) continue;  // Outcome::kAbsorbed
-    Route(i, e, *std::move(queues), batch);
+void BroadcasterService::ApplyConfirmations(
+    const std::vector<absl::Status>& outcomes, PublishResponse& response) {
+  absl::flat_hash_set<uint32_t> rejected;
+  for (const auto& r : response.rejections()) rejected.insert(r.index());
+  uint64_t lost = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes[i].ok() || rejected.contains(i)) continue;
+    auto* r = response.add_rejections();
+    r->set_index(i);
+    r->set_code(static_cast<int32_t>(outcomes[i].code()));
+    r->set_reason(absl::StrCat("events[", i, "]: ", outcomes[i].message()));
+    ++lost;
   }
-  Buffer(batch);
-  return Answer(batch);
+  if (lost > 0) {
+    std::sort(
+        response.mutable_rejections()->begin(),
+        response.mutable_rejections()->end(),
+        [](const auto& a, const auto& b) { return a.index() < b.index(); });
+  }
+  response.set_accepted(response.accepted() - lost);
+  confirm_failed_ += lost;
+  confirmed_ += response.accepted();
+}
+
+namespace {
+
+// The answer to a batch refused whole: every event rejected for `reason`.
+PublishResponse RefuseBatch(const PublishRequest& request,
+                            const std::string& reason) {
+  PublishResponse response;
+  response.set_batch_id(request.batch_id());
+  for (int i = 0; i < request.events_size(); ++i) {
+    auto* r = response.add_rejections();
+    r->set_index(i);
+    r->set_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
+    r->set_reason(reason);
+    response.add_event_ids();
+  }
+  return response;
+}
+
+}  // namespace
+
+void BroadcasterService::Accept(PublishRequest& request,
+                                switchboard::v1::Acceptance level,
+                                AnswerFn answer) {
+  const int n = request.events_size();
+  if (level != switchboard::v1::BUFFERED &&
+      level != switchboard::v1::CONFIRMED) {
+    rejected_invalid_ += n;
+    return answer(RefuseBatch(
+        request, absl::StrCat("acceptance: ", static_cast<int>(level),
+                              " is not BUFFERED (1) or CONFIRMED (2)")));
+  }
+  PublishResponse response;
+  uint64_t confirm_base = 0;
+  std::vector<uint32_t> copies;
+  {
+    // One settings snapshot for the whole batch; see the class comment.
+    absl::ReaderMutexLock settings_lock(&settings_mu_);
+    const BroadcasterConfig& config = settings_->config;
+    if (static_cast<uint64_t>(n) > config.max_batch_events) {
+      rejected_invalid_ += n;
+      return answer(RefuseBatch(
+          request,
+          absl::StrCat("the batch has ", n, " events; the limit is ",
+                       config.max_batch_events, " (max_batch_events)")));
+    }
+    Batch batch(request, *settings_, absl::Now());
+    if (level == switchboard::v1::CONFIRMED) {
+      batch.confirm_base = confirmations_.Reserve(n);
+    }
+    for (int i = 0; i < n; ++i) {
+      Event* e = request.mutable_events(i);
+      absl::StatusOr<std::vector<std::string>> queues = Validate(e, batch);
+      absl::Status admitted =
+          queues.ok() ? AdmitQueues(*e, *queues, batch) : queues.status();
+      if (!admitted.ok()) {
+        batch.error[i] = std::move(admitted);
+        continue;  // Outcome::kInvalid
+      }
+      Stamp(e, batch.now);
+      if (!Track(i, e, batch)) continue;  // Outcome::kAbsorbed
+      Route(i, e, *std::move(queues), batch);
+    }
+    Buffer(batch);
+    response = Answer(batch);
+    confirm_base = batch.confirm_base;
+    copies = std::move(batch.copies);
+  }
+  if (confirm_base == 0) return answer(std::move(response));
+  // Outside the settings lock: the answer may come at once (nothing to
+  // wait for), or later on the forwarder's thread.
+  confirmations_.Arm(
+      confirm_base, std::move(copies),
+      [this, response = std::move(response),
+       answer = std::move(answer)](std::vector<absl::Status> outcomes) mutable {
+        ApplyConfirmations(outcomes, response);
+        answer(std::move(response));
+      });
 }
 
 void BroadcasterService::Tick() {

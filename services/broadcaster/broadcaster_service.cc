@@ -1,5 +1,8 @@
 #include "services/broadcaster/broadcaster_service.h"
 
+#include <deque>
+#include <optional>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -75,8 +78,7 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("max_pending_batches", &c.max_pending_batches));
   SB_RETURN_IF_ERROR(config.Get("flush_timeout", &c.flush_timeout));
   SB_RETURN_IF_ERROR(config.Get("max_time_ahead", &c.time_bounds.max_ahead));
-  SB_RETURN_IF_ERROR(
-      config.Get("max_time_behind", &c.time_bounds.max_behind));
+  SB_RETURN_IF_ERROR(config.Get("max_time_behind", &c.time_bounds.max_behind));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode buffer, config.Child("buffer"));
   SB_ASSIGN_OR_RETURN(c.routing, Router::ParseSettings(config));
@@ -151,7 +153,7 @@ BroadcasterService::BroadcasterService(BroadcasterConfig config,
     : listen_(config.listen),
       listen_override_(std::move(listen_override)),
       settings_(std::make_shared<const Settings>(std::move(config))),
-      buffer_(settings_->config.buffer),
+      buffer_(settings_->config.buffer, &confirmations_),
       queue_budget_(settings_->config.routing.dynamic_queues),
       forwarder_(ForwarderOptions(settings_), &buffer_),
       tracker_(settings_->config.regions, absl::Now()),
@@ -240,13 +242,14 @@ absl::Status BroadcasterService::Reload(const ConfigNode& config) {
 
 size_t BroadcasterService::PushInOrder(uint64_t ticket,
                                        std::vector<RoutedEvent>& routed,
-                                       absl::Span<const size_t> group_ends) {
+                                       absl::Span<const size_t> group_ends,
+                                       absl::Span<const uint64_t> tokens) {
   absl::MutexLock lock(&push_mu_);
   auto turn = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(push_mu_) {
     return serving_ticket_ == ticket;
   };
   push_mu_.Await(absl::Condition(&turn));
-  const size_t pushed = buffer_.Push(routed, group_ends);
+  const size_t pushed = buffer_.Push(routed, group_ends, tokens);
   ++serving_ticket_;
   return pushed;
 }
@@ -305,21 +308,112 @@ void BroadcasterService::ReportLosses(const EventBuffer::Stats& stats) {
 
 namespace {
 
+// The answers of one Publish stream, in batch order: a CONFIRMED batch's
+// answer waits for the transport, and every later answer waits behind it.
+// Shared by the stream and the callbacks of its waiting batches, which may
+// run after the stream has ended (their answers are then dropped).
+class AnswerQueue {
+ public:
+  using Writer = BidiStream<PublishRequest, PublishResponse>::Writer;
+
+  AnswerQueue(std::shared_ptr<Writer> writer, size_t max_unanswered)
+      : writer_(std::move(writer)), max_unanswered_(max_unanswered) {}
+
+  // A place for the next batch's answer.
+  uint64_t Open() {
+    absl::MutexLock lock(&mu_);
+    slots_.emplace_back();
+    ++unanswered_;
+    return first_slot_ + slots_.size() - 1;
+  }
+
+  // Fills `slot`; sends every answer now complete at the front, in order.
+  void Fill(uint64_t slot, PublishResponse response) {
+    bool was_full;
+    {
+      absl::MutexLock lock(&mu_);
+      was_full = full();
+      slots_[slot - first_slot_] = std::move(response);
+      // Sent under the lock, so answers filled on two threads go out in
+      // slot order.
+      while (!slots_.empty() && slots_.front().has_value()) {
+        writer_->Send(*std::move(slots_.front()));
+        slots_.pop_front();
+        ++first_slot_;
+        --unanswered_;
+      }
+    }
+    if (was_full && !full()) writer_->ResumeReads();
+  }
+
+  // Too many batches wait for their answer: the stream stops reading.
+  // Lock-free, for BidiStream::HoldReads.
+  bool full() const { return unanswered_.load() >= max_unanswered_; }
+
+ private:
+  const std::shared_ptr<Writer> writer_;
+  const size_t max_unanswered_;
+  absl::Mutex mu_;
+  std::deque<std::optional<PublishResponse>> slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t first_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<size_t> unanswered_{0};
+};
+
 class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
  public:
   PublishStream(BroadcasterService* service, StreamSet* streams,
-                size_t max_pending)
-      : BidiStream(streams, max_pending), service_(service) {
+                size_t max_pending, switchboard::v1::Acceptance level,
+                absl::Status header_error)
+      : BidiStream(streams, max_pending),
+        service_(service),
+        level_(level),
+        answers_(std::make_shared<AnswerQueue>(writer(), max_pending)) {
+    if (!header_error.ok()) {
+      writer()->Finish(ToGrpcStatus(header_error));
+      return;
+    }
     StartStream();
   }
 
  private:
   void OnRequest(PublishRequest& request) override {
-    writer()->Send(service_->Accept(request));
+    const uint64_t slot = answers_->Open();
+    const switchboard::v1::Acceptance level =
+        request.acceptance() == switchboard::v1::ACCEPTANCE_UNSPECIFIED
+            ? level_
+            : request.acceptance();
+    service_->Accept(request, level,
+                     [answers = answers_, slot](PublishResponse response) {
+                       answers->Fill(slot, std::move(response));
+                     });
   }
 
+  bool HoldReads() const override { return answers_->full(); }
+
   BroadcasterService* const service_;
+  // The stream's level, for batches that leave theirs unset.
+  const switchboard::v1::Acceptance level_;
+  const std::shared_ptr<AnswerQueue> answers_;
 };
+
+// The stream's acceptance level from the `switchboard-acceptance` request
+// header: BUFFERED without it.
+absl::StatusOr<switchboard::v1::Acceptance> StreamAcceptance(
+    const grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(std::string(kAcceptanceHeader));
+  if (it == metadata.end()) return switchboard::v1::BUFFERED;
+  const absl::string_view value(it->second.data(), it->second.size());
+  if (absl::EqualsIgnoreCase(value, "buffered")) {
+    return switchboard::v1::BUFFERED;
+  }
+  if (absl::EqualsIgnoreCase(value, "confirmed")) {
+    return switchboard::v1::CONFIRMED;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("header ", kAcceptanceHeader, ": '", value,
+                   "' is not 'buffered' or 'confirmed'"));
+}
 
 }  // namespace
 
@@ -330,7 +424,10 @@ BroadcasterService::Publish(grpc::CallbackServerContext* context) {
     absl::ReaderMutexLock lock(&settings_mu_);
     max_pending = settings_->config.max_pending_batches;
   }
-  return new PublishStream(this, &streams_, max_pending);
+  absl::StatusOr<switchboard::v1::Acceptance> level = StreamAcceptance(context);
+  return new PublishStream(this, &streams_, max_pending,
+                           level.value_or(switchboard::v1::BUFFERED),
+                           level.status());
 }
 
 switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
@@ -357,6 +454,9 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_switch_events_emitted(switch_events_emitted_.load());
   out.set_region_requests(region_requests_.load());
   out.set_queue_refused(forwarder.refused);
+  out.set_confirmed(confirmed_.load());
+  out.set_confirm_failed(confirm_failed_.load());
+  out.set_confirm_waiting(confirmations_.waiting());
   return out;
 }
 

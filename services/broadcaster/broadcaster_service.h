@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -10,7 +11,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "services/broadcaster/confirmations.h"
 #include "services/broadcaster/event_buffer.h"
 #include "services/broadcaster/event_validation.h"
 #include "services/broadcaster/forwarder.h"
@@ -60,6 +63,10 @@ std::string NewEventId();
 // reload swaps the snapshot between two batches, so every event is routed
 // wholly by the old or wholly by the new settings, and per source the
 // switch happens at one point of its stream.
+// The Publish request header that sets a stream's acceptance level
+// ("buffered" or "confirmed"); a batch's own `acceptance` overrides it.
+inline constexpr absl::string_view kAcceptanceHeader = "switchboard-acceptance";
+
 class BroadcasterService final
     : public ServiceBase,
       public switchboard::v1::Broadcaster::CallbackService {
@@ -95,9 +102,17 @@ class BroadcasterService final
       const switchboard::v1::GetStatsRequest* request,
       switchboard::v1::BroadcasterStats* response) override;
 
-  // Handles one batch: validation, defaults, routing, buffering.
+  // Handles one batch: validation, defaults, routing, buffering; answers
+  // at once (acceptance BUFFERED).
   switchboard::v1::PublishResponse Accept(
       switchboard::v1::PublishRequest& request);
+  // The same, at acceptance `level` (BUFFERED or CONFIRMED): `answer` runs
+  // exactly once, before this returns (BUFFERED, or nothing to wait for)
+  // or on the thread that settles the last copy. It never runs if the
+  // broadcaster stops first (the producer's stream ends with UNAVAILABLE).
+  using AnswerFn = std::function<void(switchboard::v1::PublishResponse)>;
+  void Accept(switchboard::v1::PublishRequest& request,
+              switchboard::v1::Acceptance level, AnswerFn answer);
 
   switchboard::v1::BroadcasterStats Stats() const;
 
@@ -158,9 +173,11 @@ class BroadcasterService final
   // Pushes `routed` once every batch with an earlier ticket was pushed,
   // each group (ending at `group_ends`, see EventBuffer::Push) all or none.
   // Every ticket must be pushed (possibly empty), or later ones wait.
+  // `tokens`: empty, or one Confirmations token per event.
   size_t PushInOrder(uint64_t ticket,
                      std::vector<switchboard::v1::RoutedEvent>& routed,
-                     absl::Span<const size_t> group_ends);
+                     absl::Span<const size_t> group_ends,
+                     absl::Span<const uint64_t> tokens = {});
 
   // The phases of Accept, in order; each sets the event's Outcome when it
   // ends the event's way.
@@ -179,6 +196,10 @@ class BroadcasterService final
   void Buffer(Batch& batch);
   // The producer's answer, and the counters.
   switchboard::v1::PublishResponse Answer(Batch& batch);
+  // A CONFIRMED batch's answer once its copies are settled: events with a
+  // lost copy become rejections.
+  void ApplyConfirmations(const std::vector<absl::Status>& outcomes,
+                          switchboard::v1::PublishResponse& response);
   // The app, link and region queues the event would create must fit
   // routing.max_dynamic_queues.
   absl::Status AdmitQueues(const switchboard::v1::Event& e,
@@ -207,6 +228,8 @@ class BroadcasterService final
   std::shared_ptr<const Settings> settings_ ABSL_GUARDED_BY(settings_mu_);
   std::atomic<uint64_t> generation_{0};
 
+  // Before buffer_, which settles its tokens.
+  Confirmations confirmations_;
   EventBuffer buffer_;
   // Caps the queues producer input creates; limits from the settings.
   QueueBudget queue_budget_;
@@ -242,6 +265,8 @@ class BroadcasterService final
   std::atomic<uint64_t> commands_unroutable_{0};
   std::atomic<uint64_t> switch_events_emitted_{0};
   std::atomic<uint64_t> region_requests_{0};
+  std::atomic<uint64_t> confirmed_{0};
+  std::atomic<uint64_t> confirm_failed_{0};
 
   absl::Mutex report_mu_;
   absl::Time last_report_ ABSL_GUARDED_BY(report_mu_) = absl::InfinitePast();

@@ -8,8 +8,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/types/span.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "services/broadcaster/confirmations.h"
 #include "switchboard/v1/bridge.pb.h"
 
 namespace switchboard::broadcaster {
@@ -32,6 +33,10 @@ absl::StatusOr<OverflowPolicy> ParseOverflowPolicy(const std::string& text);
 // counts against the limits from Push until the bridge confirms it
 // (Release), including while it is in flight to the bridge.
 //
+// Each event may carry a Confirmations token (0: none). Tokens travel with
+// their events through Take and Return, and are settled by Release (the
+// bridge confirmed), Discard and drop-oldest overflow (lost).
+//
 // Thread-safe. Push takes the lock once per batch.
 class EventBuffer {
  public:
@@ -47,7 +52,9 @@ class EventBuffer {
     uint64_t dropped = 0;
   };
 
-  explicit EventBuffer(Limits limits);
+  // `confirmations` (may be null: no event carries a token) is told of
+  // every tokened event confirmed or lost.
+  explicit EventBuffer(Limits limits, Confirmations* confirmations = nullptr);
 
   // Appends `events` in order; returns how many of them, from the front,
   // were accepted. Under kReject the first event that does not fit and all
@@ -56,24 +63,36 @@ class EventBuffer {
   // groups taken all or none (the copies of one producer event); empty
   // means each event is its own group. The count returned is always a
   // group's end. Accepted events are moved from; refused ones are left as
-  // they were.
+  // they were. `tokens` is empty (no tokens) or one per event.
   size_t Push(std::vector<switchboard::v1::RoutedEvent>& events,
-              absl::Span<const size_t> group_ends = {});
+              absl::Span<const size_t> group_ends = {},
+              absl::Span<const uint64_t> tokens = {});
 
   // Waits up to `wait` for events, then moves up to `max_events` (at least
   // one if any) of them, totalling at most about `max_bytes`, into `out`.
-  // Returns false once Close() was called and nothing is left.
+  // Returns false once Close() was called and nothing is left. Their
+  // tokens, one per event, are appended to `tokens` when it is not null.
   bool Take(size_t max_events, size_t max_bytes, absl::Duration wait,
-            std::vector<switchboard::v1::RoutedEvent>* out);
+            std::vector<switchboard::v1::RoutedEvent>* out,
+            std::vector<uint64_t>* tokens = nullptr);
 
-  // The bridge confirmed taken events: their room is free again.
-  void Release(uint64_t events, uint64_t bytes);
+  // The bridge confirmed taken events: their room is free again, and
+  // their tokens (if any) are confirmed.
+  void Release(uint64_t events, uint64_t bytes,
+               absl::Span<const uint64_t> tokens = {});
   // Taken events that must be sent again go back to the front, in order,
-  // ahead of everything still waiting.
-  void Return(std::vector<switchboard::v1::RoutedEvent> events);
+  // ahead of everything still waiting, with their tokens (empty: none).
+  void Return(std::vector<switchboard::v1::RoutedEvent> events,
+              std::vector<uint64_t> tokens = {});
   // Taken events that will never be sent (the bridge refused them for
-  // good): freed and counted as dropped.
-  void Discard(uint64_t events, uint64_t bytes);
+  // good): freed, counted as dropped, their tokens lost for `why`.
+  void Discard(uint64_t events, uint64_t bytes,
+               absl::Span<const uint64_t> tokens = {},
+               const absl::Status& why = absl::OkStatus());
+
+  // Copies with these tokens, taken and released, did not reach one of
+  // their queues (the bridge said so): the tokens are lost for `why`.
+  void LoseTokens(absl::Span<const uint64_t> tokens, const absl::Status& why);
 
   // Waits until nothing is buffered or in flight. False on timeout.
   bool WaitEmpty(absl::Duration timeout);
@@ -90,9 +109,20 @@ class EventBuffer {
   static uint64_t Cost(const switchboard::v1::RoutedEvent& event);
 
  private:
+  size_t PushCollectingDropped(
+      std::vector<switchboard::v1::RoutedEvent>& events,
+      absl::Span<const size_t> group_ends, absl::Span<const uint64_t> tokens,
+      std::vector<uint64_t>* dropped_tokens);
+
+  struct Entry {
+    switchboard::v1::RoutedEvent event;
+    uint64_t token = 0;
+  };
+
+  Confirmations* const confirmations_;
   mutable absl::Mutex mu_;
   Limits limits_ ABSL_GUARDED_BY(mu_);
-  std::deque<switchboard::v1::RoutedEvent> waiting_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> waiting_ ABSL_GUARDED_BY(mu_);
   uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "services/common/logging.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 
@@ -23,6 +24,8 @@ using switchboard::v1::RoutedEvent;
 // again.
 // How long a reconfigured stream waits for its in-flight answers.
 constexpr absl::Duration kReconfigureDrain = absl::Seconds(10);
+// How long a closing stream waits for the bridge's last answers.
+constexpr absl::Duration kCloseDrain = absl::Seconds(5);
 
 bool IsPermanent(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
@@ -57,7 +60,7 @@ class Forwarder::Connection {
       }
       {
         absl::MutexLock lock(&mu_);
-        inflight_.emplace(declare.batch_id(), declare);
+        inflight_.emplace(declare.batch_id(), Sent{declare, {}});
       }
       if (!stream_->Write(declare)) {
         absl::MutexLock lock(&mu_);
@@ -78,13 +81,8 @@ class Forwarder::Connection {
         if (paused_) {
           // A batch failed; every answer is in. Failed batches go back
           // first, in their original order, then a pause before retrying.
-          std::vector<RoutedEvent> again;
-          for (auto& [id, batch] : failed_) {
-            for (auto& e : *batch.mutable_events())
-              again.push_back(std::move(e));
-          }
+          ReturnToBuffer(std::move(failed_));
           failed_.clear();
-          forwarder_->buffer_->Return(std::move(again));
           // A failed batch may have failed before its declares took
           // effect (the broker went away mid-declare): declare again.
           declared_.clear();
@@ -116,8 +114,10 @@ class Forwarder::Connection {
         break;
       }
       std::vector<RoutedEvent> events;
+      std::vector<uint64_t> tokens;
       if (!forwarder_->buffer_->Take(o.batch_max_events, o.batch_max_bytes,
-                                     absl::Milliseconds(50), &events)) {
+                                     absl::Milliseconds(50), &events,
+                                     &tokens)) {
         break;  // closed and empty
       }
       if (events.empty()) continue;
@@ -136,7 +136,7 @@ class Forwarder::Connection {
         // Recorded in flight before anything else: whatever happens next,
         // Close() returns this copy to the buffer unless it is confirmed.
         absl::MutexLock lock(&mu_);
-        inflight_.emplace(request.batch_id(), request);
+        inflight_.emplace(request.batch_id(), Sent{request, std::move(tokens)});
         broken = broken_;
       }
       // The write itself may block on flow control.
@@ -156,21 +156,32 @@ class Forwarder::Connection {
       absl::MutexLock lock(&mu_);
       auto it = inflight_.find(answer.batch_id());
       if (it == inflight_.end()) continue;
-      const uint64_t n = it->second.events_size();
+      const ProduceRequest& batch = it->second.request;
+      const std::vector<uint64_t>& tokens = it->second.tokens;
+      const uint64_t n = batch.events_size();
       uint64_t bytes = 0;
-      for (const RoutedEvent& e : it->second.events()) {
+      for (const RoutedEvent& e : batch.events()) {
         bytes += EventBuffer::Cost(e);
       }
       auto code = static_cast<grpc::StatusCode>(answer.code());
       if (code == grpc::StatusCode::OK) {
-        forwarder_->buffer_->Release(n, bytes);
+        if (answer.refused_size() > 0) {
+          // A refused copy is not in its queue: its token is lost, not
+          // confirmed.
+          std::vector<uint64_t> confirmed = tokens;
+          forwarder_->NoteRefusals(batch, answer, &confirmed);
+          forwarder_->buffer_->Release(n, bytes, confirmed);
+        } else {
+          forwarder_->buffer_->Release(n, bytes, tokens);
+        }
         forwarder_->forwarded_ += n;
         confirmed_any_ = true;
-        if (answer.refused_size() > 0) {
-          forwarder_->NoteRefusals(it->second, answer);
-        }
       } else if (IsPermanent(code)) {
-        forwarder_->buffer_->Discard(n, bytes);
+        forwarder_->buffer_->Discard(
+            n, bytes, tokens,
+            absl::Status(static_cast<absl::StatusCode>(code),
+                         absl::StrCat("the bridge refused it for good: ",
+                                      answer.message())));
         Logger("broadcaster")
             ->error(
                 "bridge refused a batch of {} events for good, dropped "
@@ -189,36 +200,66 @@ class Forwarder::Connection {
     }
     absl::MutexLock lock(&mu_);
     broken_ = true;
+    read_all_ = true;
   }
 
   bool Close() {
     stream_->WritesDone();
+    {
+      // Answers the bridge sent before it ended the call (a write fails
+      // once it has) are read before cancelling: cancelling first would
+      // drop them, and their batches, stored already, would be sent again
+      // (duplicates, out of order). A bridge that answers nothing more is
+      // cut off after kCloseDrain.
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&read_all_), kCloseDrain);
+    }
     context_.TryCancel();
     reader_.join();
     grpc::Status status = stream_->Finish();
     // Everything unanswered goes back, oldest first.
-    std::map<uint64_t, ProduceRequest> back;
+    std::map<uint64_t, Sent> back;
     bool confirmed_any;
     {
       // The reader has ended; the lock is for the analysis' sake.
       absl::MutexLock lock(&mu_);
       back = std::move(failed_);
-      for (auto& [id, batch] : inflight_) back.emplace(id, std::move(batch));
+      for (auto& [id, sent] : inflight_) back.emplace(id, std::move(sent));
       confirmed_any = confirmed_any_;
     }
-    std::vector<RoutedEvent> again;
-    for (auto& [id, batch] : back) {
-      for (auto& e : *batch.mutable_events()) again.push_back(std::move(e));
-    }
-    if (!again.empty()) {
+    const size_t again = ReturnToBuffer(std::move(back));
+    if (again > 0) {
       Logger("broadcaster")
           ->warn(
               "bridge stream ended ({}); {} unconfirmed events will be "
               "sent again",
-              status.error_message(), again.size());
+              status.error_message(), again);
     }
-    forwarder_->buffer_->Return(std::move(again));
     return confirmed_any;
+  }
+
+  // A batch sent on this stream: the request as written, and the
+  // Confirmations tokens of its events.
+  struct Sent {
+    ProduceRequest request;
+    std::vector<uint64_t> tokens;
+  };
+
+  // Puts the events of `batches` back at the front of the buffer, oldest
+  // first, with their tokens; returns how many.
+  size_t ReturnToBuffer(std::map<uint64_t, Sent> batches) {
+    std::vector<RoutedEvent> again;
+    std::vector<uint64_t> tokens;
+    for (auto& [id, sent] : batches) {
+      for (auto& e : *sent.request.mutable_events()) {
+        again.push_back(std::move(e));
+      }
+      sent.tokens.resize(sent.request.events_size(), 0);
+      tokens.insert(tokens.end(), sent.tokens.begin(), sent.tokens.end());
+    }
+    const size_t n = again.size();
+    forwarder_->buffer_->Return(std::move(again), std::move(tokens));
+    return n;
   }
 
   switchboard::v1::QueueSpec Spec(const std::string& queue) const {
@@ -239,10 +280,12 @@ class Forwarder::Connection {
   absl::flat_hash_set<std::string> declared_;
 
   absl::Mutex mu_;
-  std::map<uint64_t, ProduceRequest> inflight_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, ProduceRequest> failed_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Sent> inflight_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Sent> failed_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  // The reader has seen the end of the call.
+  bool read_all_ ABSL_GUARDED_BY(mu_) = false;
   bool confirmed_any_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -317,8 +360,22 @@ Forwarder::Stats Forwarder::stats() const {
 }
 
 void Forwarder::NoteRefusals(const ProduceRequest& batch,
-                             const ProduceResponse& answer) {
+                             const ProduceResponse& answer,
+                             std::vector<uint64_t>* tokens) {
   refused_ += answer.refused_size();
+  // Each refused copy's token is lost, and taken out of `tokens` (which
+  // the caller then confirms).
+  for (const auto& r : answer.refused()) {
+    if (r.event_index() >= tokens->size()) continue;
+    uint64_t& token = (*tokens)[r.event_index()];
+    if (token == 0) continue;
+    const uint64_t lost[] = {token};
+    buffer_->LoseTokens(
+        lost, absl::Status(static_cast<absl::StatusCode>(r.code()),
+                           absl::StrCat("queue '", r.queue(),
+                                        "' refused it: ", r.message())));
+    token = 0;
+  }
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&refusal_log_mu_);
   unlogged_refusals_ += answer.refused_size();
