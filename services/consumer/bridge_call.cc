@@ -53,9 +53,12 @@ void BridgeCalls::CloseAll(absl::Duration grace) {
 
 absl::StatusOr<std::shared_ptr<CallHandle>> BridgeCall::Start(
     switchboard::v1::Bridge::Stub* stub, ConsumeRequest open,
-    std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls) {
-  const uint32_t credit = open.open().prefetch();
-  auto* call = new BridgeCall(std::move(app), dedup, calls, credit);
+    std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls,
+    absl::Duration ack_deadline, TimerWorker* timers) {
+  auto* call =
+      new BridgeCall(std::move(app), dedup, calls,
+                     std::make_shared<CallHandle>(open.open().prefetch(),
+                                                  ack_deadline, timers));
   if (!calls->Add(call)) {
     delete call;
     return absl::UnavailableError("the consumer is shutting down");
@@ -76,11 +79,11 @@ absl::StatusOr<std::shared_ptr<CallHandle>> BridgeCall::Start(
 }
 
 BridgeCall::BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
-                       BridgeCalls* calls, uint32_t credit)
+                       BridgeCalls* calls, std::shared_ptr<CallHandle> handle)
     : app_(std::move(app)),
       dedup_(dedup),
       calls_(calls),
-      handle_(std::make_shared<CallHandle>(credit)) {}
+      handle_(std::move(handle)) {}
 
 template <typename F>
 void BridgeCall::StartOp(F start) {
@@ -199,7 +202,7 @@ void BridgeCall::OnReadDone(bool ok) {
         duplicates.mutable_ack()->add_tags(d.tag());
         continue;
       }
-      handle_->held.emplace(d.tag(), CallHandle::Held{window, key, d.tag()});
+      handle_->Admit(d.tag(), CallHandle::Held{window, key, d.tag()});
       if (window != nullptr && key != DedupWindow::kNoKey) {
         handle_->held_keys[key] = d.tag();
       }

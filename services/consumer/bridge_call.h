@@ -18,7 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/common/bidi_stream.h"
+#include "services/consumer/call_handle.h"
 #include "services/consumer/dedup_window.h"
+#include "services/consumer/timer_worker.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
@@ -29,68 +31,6 @@ class BridgeCall;
 // The app stream's writer, to which a bridge call hands deliveries.
 using AppWriter = BidiStream<switchboard::v1::SubscribeRequest,
                              switchboard::v1::SubscribeResponse>::Writer;
-
-// How the app side reaches its bridge call, which may end (and delete
-// itself) at any time: through this lock, which the call takes to detach.
-struct CallHandle {
-  explicit CallHandle(uint32_t credit) : credit(credit) {}
-
-  absl::Mutex mu;
-  BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
-  // One delivery the app holds unacked.
-  struct Held {
-    DedupWindow* window;
-    DedupWindow::Key key;
-    // The bridge's tag for it now: the app's tag, unless the transport
-    // delivered the event again meanwhile (its first delivery's tag died
-    // with a reconnect); acks and nacks of the app's tag go to this one.
-    uint64_t bridge_tag;
-  };
-  // What the app holds unacked, by the tag the app knows.
-  absl::flat_hash_map<uint64_t, Held> held ABSL_GUARDED_BY(mu);
-  // The app's tag of each held event, by dedup key (dedup on only).
-  absl::flat_hash_map<DedupWindow::Key, uint64_t> held_keys ABSL_GUARDED_BY(mu);
-
-  // The app acked or nacked `it`: the bridge tag to settle.
-  uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
-                  bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const Held& h = it->second;
-    if (h.window != nullptr) {
-      if (release) {
-        h.window->Release(h.key);
-      } else {
-        h.window->Done(h.key);
-      }
-      held_keys.erase(h.key);
-    }
-    const uint64_t bridge_tag = h.bridge_tag;
-    held.erase(it);
-    return bridge_tag;
-  }
-  // The subscription's credit window.
-  const uint32_t credit;
-  // The app closed its side (grpcurl does after its -d message): it can
-  // ack nothing more, so once `credit` deliveries are out nothing more can
-  // come, and the stream ends.
-  bool app_done ABSL_GUARDED_BY(mu) = false;
-  // Deliveries admitted to `held` and not yet handed to the app's writer.
-  int handing_over ABSL_GUARDED_BY(mu) = 0;
-
-  // Whether the app stream should end now: it closed its side, its whole
-  // credit is out and written (or queued to be).
-  bool Exhausted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return app_done && handing_over == 0 && held.size() >= credit;
-  }
-
-  // The held deliveries went back to their queues.
-  void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    for (auto& [tag, entry] : held) {
-      if (entry.window != nullptr) entry.window->Release(entry.key);
-    }
-    held_keys.clear();
-    held.clear();
-  }
-};
 
 // The bridge calls a consumer has open. gRPC requires a channel to outlive
 // the callback calls on it, so the consumer ends them all, and waits for
@@ -133,7 +73,8 @@ class BridgeCall final
   // is closing.
   static absl::StatusOr<std::shared_ptr<CallHandle>> Start(
       switchboard::v1::Bridge::Stub* stub, switchboard::v1::ConsumeRequest open,
-      std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls);
+      std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls,
+      absl::Duration ack_deadline, TimerWorker* timers);
 
   // Queues a request to the bridge. Requests after Close are dropped.
   void Send(switchboard::v1::ConsumeRequest request);
@@ -146,7 +87,7 @@ class BridgeCall final
  private:
   friend class BridgeCalls;
   BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
-             BridgeCalls* calls, uint32_t credit);
+             BridgeCalls* calls, std::shared_ptr<CallHandle> handle);
 
   // Ends the call now (shutdown, after the grace period).
   void Cancel() { context_.TryCancel(); }

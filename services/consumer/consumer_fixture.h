@@ -81,13 +81,16 @@ class ConsumerFixture : public ::testing::Test {
     return "bridge:\n  address: " + bridge_server_->dial_address() + "\n";
   }
 
-  // Starts a consumer with this config (consumer.yaml).
-  Consumer StartConsumer(const std::string& yaml) {
+  // Starts a consumer with this config (consumer.yaml), on `clock` (null:
+  // the real one).
+  Consumer StartConsumer(const std::string& yaml,
+                         TimerWorker::Clock clock = nullptr) {
     Consumer consumer;
-    auto service = ConsumerService::Create(Yaml(yaml), "127.0.0.1:0");
-    EXPECT_TRUE(service.ok()) << service.status();
-    if (!service.ok()) return consumer;
-    consumer.service = *std::move(service);
+    auto config = ConsumerConfig::Parse(Yaml(yaml), "127.0.0.1:0");
+    EXPECT_TRUE(config.ok()) << config.status();
+    if (!config.ok()) return consumer;
+    consumer.service =
+        std::make_unique<ConsumerService>(*std::move(config), std::move(clock));
     auto server = RunningServer::Start(consumer.service.get());
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return consumer;

@@ -28,60 +28,153 @@ constexpr size_t kNeverPause = std::numeric_limits<size_t>::max();
 // cancels them.
 constexpr absl::Duration kBridgeCloseGrace = absl::Seconds(5);
 
+// Bounds of an app's ack deadline (open.ack_deadline, extend.deadline) and
+// nack delay.
+constexpr absl::Duration kMinAckDeadline = absl::Seconds(1);
+constexpr absl::Duration kMaxAckDeadline = absl::Hours(1);
+constexpr absl::Duration kMaxNackDelay = absl::Hours(1);
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// A duration an app sent, named `field`: zero when unset, else within
+// [min, max].
+absl::StatusOr<absl::Duration> AppDuration(const google::protobuf::Duration& d,
+                                           absl::string_view field,
+                                           absl::Duration min,
+                                           absl::Duration max) {
+  const absl::Duration value = FromProto(d);
+  if (value == absl::ZeroDuration()) return value;
+  if (value < min || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", absl::FormatDuration(value),
+                     "; it must be ", absl::FormatDuration(min), " to ",
+                     absl::FormatDuration(max), " (or 0)"));
+  }
+  return value;
+}
+
 class SubscribeStream final
     : public BidiStream<SubscribeRequest, SubscribeResponse> {
  public:
   SubscribeStream(const ConsumerConfig* config,
                   switchboard::v1::Bridge::Stub* bridge, DedupWindows* dedup,
-                  BridgeCalls* bridge_calls, StreamSet* streams)
+                  BridgeCalls* bridge_calls, TimerWorker* timers,
+                  StreamSet* streams)
       : BidiStream(streams, kNeverPause),
         config_(config),
         bridge_(bridge),
         dedup_(dedup),
-        bridge_calls_(bridge_calls) {
+        bridge_calls_(bridge_calls),
+        timers_(timers) {
     StartStream();
   }
 
  private:
   void OnRequest(SubscribeRequest& request) override {
-    absl::Status status;
-    ConsumeRequest forward;
     switch (request.request_case()) {
       case SubscribeRequest::kOpen:
-        status = Open(request.open());
-        return writer_finish_if_error(status);
-      case SubscribeRequest::kAck:
-        *forward.mutable_ack()->mutable_tags() =
-            std::move(*request.mutable_ack()->mutable_tags());
-        break;
-      case SubscribeRequest::kNack:
-        *forward.mutable_nack()->mutable_tags() =
-            std::move(*request.mutable_nack()->mutable_tags());
-        forward.mutable_nack()->set_requeue(request.nack().requeue());
-        break;
+        return writer_finish_if_error(Open(request.open()));
       case SubscribeRequest::kClose:
         // After the queued deliveries; the stream's end then closes the
         // bridge call once the acks before this are written to it.
         return writer()->Finish(grpc::Status::OK);
+      case SubscribeRequest::kAck:
+      case SubscribeRequest::kNack:
+      case SubscribeRequest::kExtend:
+        break;
       default:
         return writer_finish_if_error(absl::InvalidArgumentError(
-            "empty request: set one of open, ack or nack"));
+            "empty request: set one of open, ack, nack, extend or close"));
     }
     if (handle_ == nullptr) {
       return writer()->Finish(grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
           "the first message of a Subscribe stream must be 'open'"));
     }
-    absl::MutexLock lock(&handle_->mu);
+    SubscribeResponse stale;
+    absl::Status status = request.has_extend()
+                              ? Extend(request.extend(), &stale)
+                              : Settle(request, &stale);
+    if (stale.stale_tags_size() > 0) writer()->Send(std::move(stale));
+    writer_finish_if_error(status);
+  }
+
+  // An ack or nack: settled here and forwarded to the bridge, or, with a
+  // nack delay, given back later; stale tags are answered.
+  absl::Status Settle(SubscribeRequest& request, SubscribeResponse* stale) {
+    ConsumeRequest forward;
+    absl::Duration delay = absl::ZeroDuration();
+    if (request.has_ack()) {
+      *forward.mutable_ack()->mutable_tags() =
+          std::move(*request.mutable_ack()->mutable_tags());
+    } else {
+      SB_ASSIGN_OR_RETURN(delay,
+                          AppDuration(request.nack().delay(), "nack.delay",
+                                      absl::ZeroDuration(), kMaxNackDelay));
+      if (delay > absl::ZeroDuration() && !request.nack().requeue()) {
+        return absl::InvalidArgumentError(
+            "nack.delay is set without nack.requeue: a delay only applies to "
+            "deliveries given back to their queue");
+      }
+      *forward.mutable_nack()->mutable_tags() =
+          std::move(*request.mutable_nack()->mutable_tags());
+      forward.mutable_nack()->set_requeue(request.nack().requeue());
+    }
     const bool release = forward.has_nack() && forward.nack().requeue();
     auto& tags = forward.has_ack() ? *forward.mutable_ack()->mutable_tags()
                                    : *forward.mutable_nack()->mutable_tags();
-    for (uint64_t& tag : tags) {
-      auto it = handle_->held.find(tag);
-      if (it == handle_->held.end()) continue;  // the bridge will say
-      tag = handle_->Settle(it, release);
+    absl::MutexLock lock(&handle_->mu);
+    int kept = 0;
+    for (uint64_t tag : tags) {
+      switch (handle_->StateOf(tag)) {
+        case CallHandle::TagState::kStale:
+          stale->add_stale_tags(tag);
+          continue;
+        case CallHandle::TagState::kUnknown:
+          break;  // the bridge will say
+        case CallHandle::TagState::kHeld:
+          if (delay > absl::ZeroDuration()) {
+            handle_->DelayNack(tag, delay);
+            continue;
+          }
+          tag = handle_->Settle(handle_->held.find(tag), release);
+          break;
+      }
+      tags[kept++] = tag;
     }
-    if (handle_->call != nullptr) handle_->call->Send(std::move(forward));
+    tags.Truncate(kept);
+    if (kept > 0 && handle_->call != nullptr) {
+      handle_->call->Send(std::move(forward));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Extend(const switchboard::v1::Extend& extend,
+                      SubscribeResponse* stale) {
+    SB_ASSIGN_OR_RETURN(absl::Duration deadline,
+                        AppDuration(extend.deadline(), "extend.deadline",
+                                    kMinAckDeadline, kMaxAckDeadline));
+    absl::MutexLock lock(&handle_->mu);
+    if (deadline == absl::ZeroDuration()) deadline = handle_->ack_deadline;
+    for (uint64_t tag : extend.tags()) {
+      switch (handle_->StateOf(tag)) {
+        case CallHandle::TagState::kStale:
+          stale->add_stale_tags(tag);
+          break;
+        case CallHandle::TagState::kUnknown:
+          return absl::NotFoundError(absl::StrCat(
+              "extend.tags: tag ", tag,
+              " is not a delivery this subscription holds (already acked, "
+              "or never delivered)"));
+        case CallHandle::TagState::kHeld:
+          // With deadlines off and none asked for, nothing to push back.
+          if (deadline > absl::ZeroDuration()) handle_->Extend(tag, deadline);
+          break;
+      }
+    }
+    return absl::OkStatus();
   }
 
   void writer_finish_if_error(const absl::Status& status) {
@@ -108,6 +201,12 @@ class SubscribeStream final
             "GetLinkStatus/WatchLinkStatus"));
       }
     }
+    SB_ASSIGN_OR_RETURN(absl::Duration ack_deadline,
+                        AppDuration(open.ack_deadline(), "open.ack_deadline",
+                                    kMinAckDeadline, kMaxAckDeadline));
+    if (ack_deadline == absl::ZeroDuration()) {
+      ack_deadline = config_->ack_deadline;
+    }
     uint32_t credit =
         open.credit() == 0 ? config_->default_credit : open.credit();
     if (credit > config_->max_credit) {
@@ -120,11 +219,15 @@ class SubscribeStream final
     *bridge_open->mutable_queues() = open.queues();
     bridge_open->set_prefetch(credit);
     Logger("consumer")
-        ->info("subscription to {} (credit {})",
-               absl::StrJoin(open.queues(), ","), credit);
-    SB_ASSIGN_OR_RETURN(handle_,
-                        BridgeCall::Start(bridge_, std::move(request), writer(),
-                                          dedup_, bridge_calls_));
+        ->info("subscription to {} (credit {}, ack deadline {})",
+               absl::StrJoin(open.queues(), ","), credit,
+               ack_deadline == absl::ZeroDuration()
+                   ? "off"
+                   : absl::FormatDuration(ack_deadline));
+    SB_ASSIGN_OR_RETURN(
+        handle_,
+        BridgeCall::Start(bridge_, std::move(request), writer(), dedup_,
+                          bridge_calls_, ack_deadline, timers_));
     return absl::OkStatus();
   }
 
@@ -154,6 +257,7 @@ class SubscribeStream final
   switchboard::v1::Bridge::Stub* const bridge_;
   DedupWindows* const dedup_;
   BridgeCalls* const bridge_calls_;
+  TimerWorker* const timers_;
   // Set by the first 'open'. OnRequest calls never overlap and
   // OnStreamEnded comes after the last, so no lock guards the pointer.
   std::shared_ptr<CallHandle> handle_;
@@ -173,6 +277,7 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
   SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
+  SB_RETURN_IF_ERROR(config.Get("ack_deadline", &c.ack_deadline));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode links, config.Child("links"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
@@ -200,6 +305,10 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
                                       s.message(), " (\"\" turns it off)"));
     }
   }
+  if (c.ack_deadline != absl::ZeroDuration() &&
+      (c.ack_deadline < kMinAckDeadline || c.ack_deadline > kMaxAckDeadline)) {
+    return config.Error("ack_deadline", "must be 1s to 1h, or 0s (off)");
+  }
   if (c.links.discovery_interval <= absl::ZeroDuration()) {
     return links.Error("discovery_interval", "must be more than 0");
   }
@@ -213,8 +322,11 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
   return std::make_unique<ConsumerService>(std::move(parsed));
 }
 
-ConsumerService::ConsumerService(ConsumerConfig config)
-    : config_(std::move(config)), dedup_(config_.dedup_window) {
+ConsumerService::ConsumerService(ConsumerConfig config,
+                                 TimerWorker::Clock clock)
+    : config_(std::move(config)),
+      dedup_(config_.dedup_window),
+      timers_(std::move(clock)) {
   // Keepalive: a bridge that died without closing its connections (host
   // gone, process frozen) ends the subscriptions within keepalive_time +
   // keepalive_timeout, so apps subscribe again.
@@ -250,7 +362,7 @@ void ConsumerService::Stop() {
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
 ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
   return new SubscribeStream(&config_, bridge_.get(), &dedup_, &bridge_calls_,
-                             &streams_);
+                             &timers_, &streams_);
 }
 
 grpc::ServerUnaryReactor* ConsumerService::ListQueues(

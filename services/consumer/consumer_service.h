@@ -16,6 +16,7 @@
 #include "services/consumer/bridge_call.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
+#include "services/consumer/timer_worker.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
@@ -33,6 +34,9 @@ struct ConsumerConfig {
   // Event ids remembered per queue to drop duplicate deliveries (a
   // transport's republish or redelivery); 0 turns deduplication off.
   uint64_t dedup_window = 100000;
+  // How long a delivery may stay unacked before it goes back to its queue
+  // (a subscription's SubscribeOpen.ack_deadline overrides it); zero: off.
+  absl::Duration ack_deadline = absl::Seconds(30);
   // The link-status view (`links`).
   LinkViewConfig links;
   // `limits`, shared by every service; its keepalive also applies to the
@@ -57,7 +61,9 @@ class ConsumerService final
   static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(
       const ConfigNode& config, const std::string& listen_override);
 
-  explicit ConsumerService(ConsumerConfig config);
+  // `clock` null: absl::Now (tests pass a ManualClock's).
+  explicit ConsumerService(ConsumerConfig config,
+                           TimerWorker::Clock clock = nullptr);
 
   std::string listen_address() const override {
     return config_.listen.primary_address();
@@ -97,6 +103,9 @@ class ConsumerService final
   // The link view; null when it is off.
   LinkView* link_view() { return link_view_.get(); }
 
+  // Runs ack deadlines and delayed nacks.
+  TimerWorker& timers() { return timers_; }
+
  private:
   const ConsumerConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -107,6 +116,8 @@ class ConsumerService final
   // (every call ended) before them.
   BridgeCalls bridge_calls_;
   std::unique_ptr<LinkView> link_view_;
+  // Last: stopped first, so no deadline fires during destruction.
+  TimerWorker timers_;
 };
 
 }  // namespace switchboard::consumer

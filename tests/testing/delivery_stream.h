@@ -65,6 +65,23 @@ class DeliveryStream {
     return deliveries_;
   }
 
+  // Waits until at least `n` responses have come (or the stream ended, or
+  // the wait passed) and returns all of them so far, for what responses
+  // carry besides deliveries.
+  std::vector<Response> AwaitResponses(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return responses_.size() >= n || read_done_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), wait_);
+    return responses_;
+  }
+
+  size_t response_count() {
+    absl::MutexLock lock(&mu_);
+    return responses_.size();
+  }
+
   size_t delivery_count() {
     absl::MutexLock lock(&mu_);
     return deliveries_.size();
@@ -92,6 +109,7 @@ class DeliveryStream {
     while (stream_->Read(&response)) {
       absl::MutexLock lock(&mu_);
       for (const auto& d : response.deliveries()) deliveries_.push_back(d);
+      responses_.push_back(response);
     }
     absl::MutexLock lock(&mu_);
     read_done_ = true;
@@ -103,6 +121,7 @@ class DeliveryStream {
   std::thread reader_;
   absl::Mutex mu_;
   std::vector<Item> deliveries_ ABSL_GUARDED_BY(mu_);
+  std::vector<Response> responses_ ABSL_GUARDED_BY(mu_);
   bool read_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ = false;
   grpc::Status status_;
