@@ -99,10 +99,16 @@ class Producer {
     return answers_;
   }
 
+  // Half-closes: no more batches.
+  void DoneWriting() {
+    if (!writes_done_) stream_->WritesDone();
+    writes_done_ = true;
+  }
+
   grpc::Status Finish() {
     if (finished_) return status_;
     finished_ = true;
-    stream_->WritesDone();
+    DoneWriting();
     reader_.join();
     status_ = stream_->Finish();
     return status_;
@@ -116,6 +122,7 @@ class Producer {
   std::thread reader_;
   absl::Mutex mu_;
   std::vector<PublishResponse> answers_ ABSL_GUARDED_BY(mu_);
+  bool writes_done_ = false;
   bool finished_ = false;
   grpc::Status status_;
 };
@@ -201,6 +208,26 @@ TEST_F(AcceptanceTest, ConfirmedIsAnsweredOnlyOnceTheBridgeHasConfirmed) {
   auto depth = bridge_->transport().GetQueueStats({"verbose"});
   ASSERT_TRUE(depth.ok()) << depth.status();
   EXPECT_EQ((*depth)[0].depth, 5u);
+}
+
+// A producer that half-closes with a CONFIRMED batch waiting still gets
+// its answer: the stream ends OK only after it.
+TEST_F(AcceptanceTest, AHalfClosedStreamEndsOnlyAfterTheWaitingAnswers) {
+  const std::string bridge_address = "127.0.0.1:" + std::to_string(FreePort());
+  StartBroadcaster(bridge_address);
+  Producer producer(broadcaster_server_->dial_address(), "confirmed");
+  ASSERT_TRUE(
+      producer.Write(Batch(1, 2, switchboard::v1::ACCEPTANCE_UNSPECIFIED)));
+  ASSERT_TRUE(StatsReach([](const auto& s) {
+    return s.confirm_waiting() == 1 && s.accepted() == 2;
+  }));
+  producer.DoneWriting();
+  StartBridge(bridge_address);
+  const grpc::Status status = producer.Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<PublishResponse> answers = producer.answers();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].accepted(), 2u);
 }
 
 // The stream's level comes from the request header; a batch's own level

@@ -329,7 +329,7 @@ class AnswerQueue {
 
   // Fills `slot`; sends every answer now complete at the front, in order.
   void Fill(uint64_t slot, PublishResponse response) {
-    bool was_full;
+    bool was_full, finish;
     {
       absl::MutexLock lock(&mu_);
       was_full = full();
@@ -342,8 +342,22 @@ class AnswerQueue {
         ++first_slot_;
         --unanswered_;
       }
+      finish = client_done_ && slots_.empty();
     }
+    if (finish) writer_->Finish(grpc::Status::OK);
     if (was_full && !full()) writer_->ResumeReads();
+  }
+
+  // The producer sent its last batch: the stream ends OK once every batch
+  // is answered.
+  void ClientDone() {
+    bool finish;
+    {
+      absl::MutexLock lock(&mu_);
+      client_done_ = true;
+      finish = slots_.empty();
+    }
+    if (finish) writer_->Finish(grpc::Status::OK);
   }
 
   // Too many batches wait for their answer: the stream stops reading.
@@ -356,6 +370,7 @@ class AnswerQueue {
   absl::Mutex mu_;
   std::deque<std::optional<PublishResponse>> slots_ ABSL_GUARDED_BY(mu_);
   uint64_t first_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  bool client_done_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> unanswered_{0};
 };
 
@@ -389,6 +404,7 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
   }
 
   bool HoldReads() const override { return answers_->full(); }
+  void OnClientDone() override { answers_->ClientDone(); }
 
   BroadcasterService* const service_;
   // The stream's level, for batches that leave theirs unset.

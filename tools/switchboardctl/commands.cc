@@ -85,6 +85,7 @@ class PublishRun {
   // Returns false when the stream can take no more.
   bool Send(v1::PublishRequest& request) {
     request.set_batch_id(next_batch_id_++);
+    if (options_.confirm) request.set_acceptance(v1::CONFIRMED);
     {
       absl::MutexLock lock(&mu_, absl::Condition(this, &PublishRun::CanSend));
       if (reader_done_) return false;
@@ -340,14 +341,12 @@ std::string FormatQueueTable(const v1::ListQueuesResponse& response) {
   rows.push_back({"NAME", "DEPTH", "UNACKED", "SUBSCRIBERS", "LAST_VALUE",
                   "DROPPED", "REJECTED", "EXPIRED", "DEAD_LETTERED"});
   for (const v1::QueueInfo& queue : response.queues()) {
-    rows.push_back({queue.name(), absl::StrCat(queue.depth()),
-                    absl::StrCat(queue.unacked()),
-                    absl::StrCat(queue.subscribers()),
-                    queue.last_value() ? "yes" : "no",
-                    absl::StrCat(queue.dropped()),
-                    absl::StrCat(queue.rejected()),
-                    absl::StrCat(queue.expired()),
-                    absl::StrCat(queue.dead_lettered())});
+    rows.push_back(
+        {queue.name(), absl::StrCat(queue.depth()),
+         absl::StrCat(queue.unacked()), absl::StrCat(queue.subscribers()),
+         queue.last_value() ? "yes" : "no", absl::StrCat(queue.dropped()),
+         absl::StrCat(queue.rejected()), absl::StrCat(queue.expired()),
+         absl::StrCat(queue.dead_lettered())});
   }
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {

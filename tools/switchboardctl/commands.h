@@ -56,6 +56,9 @@ struct PublishOptions {
   int batch_size = 100;
   // Print each accepted event's id on `out`.
   bool print_ids = false;
+  // Acceptance CONFIRMED: each batch is answered once the transport has
+  // confirmed it (slower; survives a crash of any switchboard process).
+  bool confirm = false;
 };
 
 // How `publish` went; filled in even when it fails half-way.

@@ -95,9 +95,8 @@ class CommandsTest : public ::testing::Test {
     // publish was asked for shows up as rejections.
     auto broadcaster = broadcaster::BroadcasterService::Create(
         // The fixed event times of EventLine are years old.
-        Yaml(upstream +
-             "  backoff_initial: 10ms\nmax_batch_events: 100\n"
-             "max_time_behind: 87600h\n"),
+        Yaml(upstream + "  backoff_initial: 10ms\nmax_batch_events: 100\n"
+                        "max_time_behind: 87600h\n"),
         "127.0.0.1:0");
     ASSERT_TRUE(broadcaster.ok()) << broadcaster.status();
     broadcaster_ = *std::move(broadcaster);
@@ -235,6 +234,29 @@ TEST_F(CommandsTest, PublishSendsCountCopiesInBatches) {
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 2050u);
   EXPECT_TRUE(QueueReaches("app.cli.test", {2050, 0, 0}));
   EXPECT_TRUE(QueueReaches("verbose", {2050, 0, 0}));
+}
+
+// --confirm: every answer means the transport holds the batch, so once
+// Publish returns the queue already has every event (no polling).
+TEST_F(CommandsTest, PublishWithConfirmReturnsOnceTheTransportHasEverything) {
+  PublishOptions options;
+  options.event.set_source("cli/confirm");
+  options.event.set_type("t");
+  options.count = 250;
+  options.batch_size = 100;
+  options.confirm = true;
+  std::ostringstream out, err;
+  PublishSummary summary;
+  absl::Status status =
+      Publish(*broadcaster_stub_, options, out, err, &summary);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(summary.ToString(),
+            "published 250 events (accepted 250, rejected 0)");
+  auto queue = Queue("app.cli.confirm");
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  ASSERT_TRUE(queue->has_value());
+  EXPECT_EQ((*queue)->depth(), 250u);
+  EXPECT_EQ(Stats().confirmed(), 250u);
 }
 
 TEST_F(CommandsTest, PublishHonoursTheBatchSize) {
@@ -475,9 +497,9 @@ TEST_F(CommandsTest, TailEndsItsSubscriptionWithoutWaitingForTheService) {
   std::ostringstream out;
   absl::Status status = Tail(*consumer_stub_, options, out);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_THAT(Lines(out.str()),
-              ElementsAre(DeliveryLine(1, "app.cli.test", "e1", "cli/test", 1,
-                                       1)));
+  EXPECT_THAT(
+      Lines(out.str()),
+      ElementsAre(DeliveryLine(1, "app.cli.test", "e1", "cli/test", 1, 1)));
   // The printed one is acked; the two delivered and not printed went back.
   EXPECT_TRUE(QueueReaches("app.cli.test", {2, 0, 0}));
 }
@@ -505,15 +527,16 @@ TEST_F(CommandsTest, QueuesTableAndJson) {
   ASSERT_TRUE(
       ListQueues(*consumer_stub_, {}, /*json=*/false, absl::Seconds(5), table)
           .ok());
-  EXPECT_EQ(table.str(),
-            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
-            "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
-            "app.kytos.topology  2      0        0            no          0        "
-            "0         0        0\n"
-            "app.of_core         1      0        0            no          0        "
-            "0         0        0\n"
-            "verbose             3      0        0            no          0        "
-            "0         0        0\n");
+  EXPECT_EQ(
+      table.str(),
+      "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
+      "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
+      "app.kytos.topology  2      0        0            no          0        "
+      "0         0        0\n"
+      "app.of_core         1      0        0            no          0        "
+      "0         0        0\n"
+      "verbose             3      0        0            no          0        "
+      "0         0        0\n");
 
   // Pretty JSON with the zero fields printed too.
   std::ostringstream json;
@@ -571,13 +594,14 @@ TEST(FormatQueueTableTest, MarksLastValueQueues) {
   v1::QueueInfo* lv = response.add_queues();
   lv->set_name("link.s1");
   lv->set_last_value(true);
-  EXPECT_EQ(FormatQueueTable(response),
-            "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
-            "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
-            "app.kytos.topology  12     3        1            no          0        "
-            "0         0        0\n"
-            "link.s1             0      0        0            yes         0        "
-            "0         0        0\n");
+  EXPECT_EQ(
+      FormatQueueTable(response),
+      "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
+      "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
+      "app.kytos.topology  12     3        1            no          0        "
+      "0         0        0\n"
+      "link.s1             0      0        0            yes         0        "
+      "0         0        0\n");
 }
 
 TEST_F(CommandsTest, StatsPrintsEveryCounter) {
@@ -624,7 +648,10 @@ TEST_F(CommandsTest, StatsPrintsEveryCounter) {
             " \"switchEventsEmitted\": \"0\",\n"
             " \"regionRequests\": \"0\",\n"
             " \"queueRefused\": \"0\",\n"
-            " \"rejectedQueueCap\": \"0\"\n"
+            " \"rejectedQueueCap\": \"0\",\n"
+            " \"confirmed\": \"0\",\n"
+            " \"confirmFailed\": \"0\",\n"
+            " \"confirmWaiting\": \"0\"\n"
             "}\n");
 }
 

@@ -57,6 +57,10 @@ ABSL_FLAG(std::optional<int64_t>, count, std::nullopt,
           "publish: copies of the event to send (default 1). tail: "
           "deliveries to print before exiting (default 0: forever).");
 ABSL_FLAG(int64_t, batch, 100, "publish: events per PublishRequest.");
+ABSL_FLAG(bool, confirm, false,
+          "publish: acceptance CONFIRMED - each batch is answered once the "
+          "transport has confirmed every event (slower; nothing answered as "
+          "accepted is lost if a switchboard process crashes).");
 ABSL_FLAG(bool, stdin, false,
           "publish: read events from stdin instead, one JSON object per line "
           "in the proto3 JSON mapping of switchboard.v1.Event.");
@@ -83,9 +87,9 @@ Usage:
   switchboardctl publish --broadcaster=HOST:PORT [--source=S --type=T]
       [--subject=X] [--attr=k=v,k2=v2]
       [--json='{...}' | --link=ID --link_state=up|down]
-      [--count=N] [--batch=B] [--print_ids]
+      [--count=N] [--batch=B] [--confirm] [--print_ids]
   switchboardctl publish --broadcaster=HOST:PORT --stdin [--batch=B]
-      [--print_ids] < events.jsonl
+      [--confirm] [--print_ids] < events.jsonl
   switchboardctl tail --consumer=HOST:PORT --queue=Q[,Q2...] [--credit=N]
       [--count=N] [--no_ack]
   switchboardctl queues --consumer=HOST:PORT [--queue=Q[,Q2...]] [--json]
@@ -108,15 +112,15 @@ const std::set<std::string>& OwnFlags() {
   static const auto* flags = new std::set<std::string>{
       "broadcaster", "consumer",  "timeout", "type",       "source", "subject",
       "attr",        "json",      "link",    "link_state", "count",  "batch",
-      "stdin",       "print_ids", "queue",   "credit",     "no_ack"};
+      "stdin",       "print_ids", "queue",   "credit",     "no_ack", "confirm"};
   return *flags;
 }
 
 const std::set<std::string>* AllowedFlags(const std::string& subcommand) {
   static const auto* publish = new std::set<std::string>{
-      "broadcaster", "timeout", "type",     "source",     "subject",
-      "attr",        "json",    "link",     "link_state", "count",
-      "batch",       "stdin",   "print_ids"};
+      "broadcaster", "timeout", "type",      "source",     "subject",
+      "attr",        "json",    "link",      "link_state", "count",
+      "batch",       "stdin",   "print_ids", "confirm"};
   static const auto* tail = new std::set<std::string>{
       "consumer", "timeout", "queue", "credit", "count", "no_ack"};
   static const auto* queues =
@@ -187,6 +191,7 @@ int RunPublish() {
   }
   options.batch_size = static_cast<int>(batch);
   options.print_ids = absl::GetFlag(FLAGS_print_ids);
+  options.confirm = absl::GetFlag(FLAGS_confirm);
 
   EventFlags flags;
   flags.type = absl::GetFlag(FLAGS_type);
