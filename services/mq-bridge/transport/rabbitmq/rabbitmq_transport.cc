@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <utility>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
@@ -63,6 +64,8 @@ struct RabbitMqTransport::PendingBatch {
   uint64_t last_seq = 0;
   // A nack for a queue that does not refuse by policy: send it all again.
   bool nacked = false;
+  // The queue of the first nack, for the error.
+  std::string nacked_queue;
   // Nacks of reject-publish queues: final, per message and queue.
   std::vector<Refusal> refused;
   // A message the broker returned as unroutable: its queue is gone
@@ -935,6 +938,7 @@ absl::Status RabbitMqTransport::PublishOnBroker(PendingBatch& batch) {
   batch.last_seq = next_seq_ - 1;
   batch.published = true;
   batch.nacked = false;
+  batch.nacked_queue.clear();
   batch.refused.clear();
   batch.returned_queue.clear();
   return absl::OkStatus();
@@ -952,6 +956,7 @@ void RabbitMqTransport::Nack(PendingBatch& batch, uint64_t seq) {
     if (rejects) ++rejected_[*queue];
   }
   if (!rejects) {
+    if (!batch.nacked) batch.nacked_queue = *queue;
     batch.nacked = true;
     return;
   }
@@ -1003,8 +1008,12 @@ void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
           "' no longer exists on the broker (it expired, or was deleted); "
           "declare it again")));
     } else if (batch.nacked) {
+      // Read by ReadConfirms: the channel is replaced.
+      if (nack_queue_.empty()) nack_queue_ = batch.nacked_queue;
       batch.done(absl::UnavailableError(
-          "the broker could not store the batch (nack); send it again"));
+          absl::StrCat("the broker at ", conn_->peer(),
+                       " could not store the batch (nack, first for queue '",
+                       batch.nacked_queue, "'); send it again")));
     } else {
       std::sort(batch.refused.begin(), batch.refused.end(),
                 [](const Refusal& a, const Refusal& b) {
@@ -1050,6 +1059,18 @@ absl::Status RabbitMqTransport::ReadConfirms(absl::Duration timeout) {
       absl::Status s = conn_->HandleClose(frame, "publishing");
       conn_->MarkBroken();
       return absl::UnavailableError(s.message());
+    }
+    if (!nack_queue_.empty()) {
+      // A quorum queue whose leader moved can leave the channel's
+      // client of it failing every publish on this channel (seen with
+      // RabbitMQ 3.10 after a node loss): a new connection (to the next
+      // node) gets fresh ones. The nacked batch was answered (to be sent
+      // again), the batches after it are republished.
+      std::string queue = std::exchange(nack_queue_, "");
+      conn_->MarkBroken();
+      return absl::UnavailableError(absl::StrCat(
+          "the broker at ", conn_->peer(), " nacked a publish to queue '",
+          queue, "'; reconnecting"));
     }
     amqp_maybe_release_buffers(conn_->get());
   }

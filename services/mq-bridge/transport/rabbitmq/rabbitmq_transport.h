@@ -168,6 +168,9 @@ class RabbitMqTransport final : public Transport {
   // Confirms: every sequence number up to confirmed_upto_, and these above.
   uint64_t confirmed_upto_ = 0;
   absl::btree_set<uint64_t> confirmed_above_;
+  // The queue of a nack just answered (not a refusal): the connection is
+  // replaced.
+  std::string nack_queue_;
   std::deque<PendingBatch> pending_;
 };
 
