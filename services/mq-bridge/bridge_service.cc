@@ -490,6 +490,7 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
   response->set_confirmed_delivery(caps.confirmed_delivery);
   response->set_queue_limits(caps.queue_limits);
   response->set_drop_counters(caps.drop_counters);
+  response->set_connected_to(transport->connected_to());
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

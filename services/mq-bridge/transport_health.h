@@ -77,6 +77,7 @@ class MonitoredTransport final : public Transport {
   Capabilities capabilities() const override {
     return inner_->capabilities();
   }
+  std::string connected_to() const override { return inner_->connected_to(); }
   absl::Status DeclareQueue(absl::string_view name,
                             const QueueOptions& options) override;
   void Publish(std::vector<OutgoingMessage> batch,

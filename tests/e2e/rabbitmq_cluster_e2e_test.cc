@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/rabbitmq_server.h"
 
@@ -18,6 +19,20 @@ namespace switchboard::testing {
 namespace {
 
 constexpr char kQueue[] = "qc.verbose";
+
+// The node the bridge's GetTransportInfo says it is connected to.
+std::string ConnectedTo(const Cluster& cluster) {
+  auto bridge = switchboard::v1::Bridge::NewStub(grpc::CreateChannel(
+      cluster.bridge_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  switchboard::v1::TransportInfo info;
+  grpc::Status status = bridge->GetTransportInfo(&context, {}, &info);
+  return status.ok() ? info.connected_to() : status.error_message();
+}
+
+std::string AmqpUrl(RabbitMqServer& node) {
+  return absl::StrCat("amqp://guest@127.0.0.1:", node.amqp_port(), "/");
+}
 
 // Publishes events, 100 per Publish stream, as many as it is allowed;
 // remembers the id of every event the broadcaster accepted.
@@ -138,6 +153,7 @@ TEST(RabbitMqClusterTest, NodeAndLeaderLossLoseAndDuplicateNothing) {
   auto connected = (*rabbit)->NodesWithConnections();
   ASSERT_TRUE(connected.ok()) << connected.status();
   ASSERT_EQ(*connected, std::vector<int>{0});
+  EXPECT_EQ(ConnectedTo(cluster), AmqpUrl((*rabbit)->node(0)));
   // Mid-stream: while 2000 more are being published and delivered.
   producer.Allow(2000);
   ASSERT_TRUE(delivered(1300)) << dump();
@@ -148,6 +164,7 @@ TEST(RabbitMqClusterTest, NodeAndLeaderLossLoseAndDuplicateNothing) {
   connected = (*rabbit)->NodesWithConnections();
   ASSERT_TRUE(connected.ok()) << connected.status();
   EXPECT_EQ(std::count(connected->begin(), connected->end(), 0), 0);
+  EXPECT_NE(ConnectedTo(cluster), AmqpUrl((*rabbit)->node(0)));
   EXPECT_NE(cluster.Log("bridge").find("publisher connected to amqp://guest@"),
             std::string::npos);
 

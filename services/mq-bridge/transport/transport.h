@@ -237,6 +237,11 @@ class Transport {
   // The registry name ("memory", "rabbitmq", ...).
   virtual absl::string_view driver() const = 0;
   virtual Capabilities capabilities() const = 0;
+  // Where the transport is connected now, for operators (the rabbitmq
+  // driver: "amqp://user@host:port/vhost" of the cluster node its publisher
+  // uses, or last used while it reconnects); empty when it says nothing.
+  // Never a secret.
+  virtual std::string connected_to() const { return {}; }
 
   // Creates `name` if absent. Idempotent with the same options;
   // FailedPrecondition when the queue exists with other options;

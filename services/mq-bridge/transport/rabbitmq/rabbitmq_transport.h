@@ -98,7 +98,7 @@ class RabbitMqTransport final : public Transport {
 
   // The node the publisher is connected to, or was last connected to while
   // it reconnects: "amqp://user@host:port/vhost".
-  std::string connected_to() const;
+  std::string connected_to() const override;
 
  private:
   class RabbitMqSubscription;
