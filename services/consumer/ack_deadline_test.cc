@@ -177,15 +177,5 @@ TEST_F(AckDeadlineTest, BadDurationsAreRefusedNamingTheField) {
       << status.error_message();
 }
 
-TEST(AckDeadlineConfigTest, OutOfRangeIsRefusedNamingTheField) {
-  auto config = ConsumerConfig::Parse(Yaml("ack_deadline: 500ms\n"), "");
-  ASSERT_FALSE(config.ok());
-  EXPECT_NE(config.status().message().find("ack_deadline"), std::string::npos)
-      << config.status();
-  config = ConsumerConfig::Parse(Yaml("ack_deadline: 0s\n"), "");
-  ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->ack_deadline, absl::ZeroDuration());
-}
-
 }  // namespace
 }  // namespace switchboard::consumer

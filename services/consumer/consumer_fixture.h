@@ -89,8 +89,11 @@ class ConsumerFixture : public ::testing::Test {
     auto config = ConsumerConfig::Parse(Yaml(yaml), "127.0.0.1:0");
     EXPECT_TRUE(config.ok()) << config.status();
     if (!config.ok()) return consumer;
-    consumer.service =
-        std::make_unique<ConsumerService>(*std::move(config), std::move(clock));
+    auto service =
+        ConsumerService::Create(*std::move(config), std::move(clock));
+    EXPECT_TRUE(service.ok()) << service.status();
+    if (!service.ok()) return consumer;
+    consumer.service = *std::move(service);
     auto server = RunningServer::Start(consumer.service.get());
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return consumer;

@@ -145,6 +145,10 @@ class SubscribeStream final
       tags[kept++] = tag;
     }
     tags.Truncate(kept);
+    // Acked ids are on disk (dedup.store: file) before the acks go on: a
+    // consumer killed in between still knows them when the bridge delivers
+    // those events again.
+    if (!release) dedup_->Flush().IgnoreError();  // logged and counted
     if (kept > 0 && handle_->call != nullptr) {
       handle_->call->Send(std::move(forward));
     }
@@ -265,6 +269,41 @@ class SubscribeStream final
 
 }  // namespace
 
+namespace {
+
+// `dedup` {store, window, directory}, or the older top-level
+// `dedup_window`.
+absl::Status ParseDedup(const ConfigNode& config, ConsumerConfig* c) {
+  SB_RETURN_IF_ERROR(config.Get("dedup_window", &c->dedup_window));
+  const bool legacy = config.Has("dedup_window");
+  SB_ASSIGN_OR_RETURN(ConfigNode dedup, config.Child("dedup"));
+  if (legacy && dedup.Has("window")) {
+    return config.Error("dedup_window",
+                        "is the older name of dedup.window: set only "
+                        "dedup.window");
+  }
+  SB_RETURN_IF_ERROR(dedup.Get("window", &c->dedup_window));
+  SB_RETURN_IF_ERROR(dedup.Get("store", &c->dedup_store));
+  SB_RETURN_IF_ERROR(dedup.Get("directory", &c->dedup_directory));
+  SB_RETURN_IF_ERROR(dedup.CheckAllKeysKnown());
+  if (c->dedup_store != "memory" && c->dedup_store != "file") {
+    return dedup.Error("store", absl::StrCat("unknown store '", c->dedup_store,
+                                             "' (known: memory, file)"));
+  }
+  if (c->dedup_store == "file") {
+    if (c->dedup_window == 0) {
+      return dedup.Error("store",
+                         "file needs deduplication on (window above 0)");
+    }
+    if (c->dedup_directory.empty()) {
+      return dedup.Error("directory", "must be set with store: file");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
     const ConfigNode& config, const std::string& listen_override) {
   ConsumerConfig c;
@@ -276,7 +315,7 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_ASSIGN_OR_RETURN(c.limits, ServerLimits::Parse(config));
   SB_RETURN_IF_ERROR(config.Get("default_credit", &c.default_credit));
   SB_RETURN_IF_ERROR(config.Get("max_credit", &c.max_credit));
-  SB_RETURN_IF_ERROR(config.Get("dedup_window", &c.dedup_window));
+  SB_RETURN_IF_ERROR(ParseDedup(config, &c));
   SB_RETURN_IF_ERROR(config.Get("ack_deadline", &c.ack_deadline));
   SB_ASSIGN_OR_RETURN(ConfigNode bridge, config.Child("bridge"));
   SB_ASSIGN_OR_RETURN(ConfigNode links, config.Child("links"));
@@ -319,13 +358,37 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
     const ConfigNode& config, const std::string& listen_override) {
   SB_ASSIGN_OR_RETURN(ConsumerConfig parsed,
                       ConsumerConfig::Parse(config, listen_override));
-  return std::make_unique<ConsumerService>(std::move(parsed));
+  return Create(std::move(parsed));
+}
+
+absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
+    ConsumerConfig config, TimerWorker::Clock clock) {
+  std::unique_ptr<DedupStore> store;
+  if (config.dedup_store == "file") {
+    auto opened = DedupStore::Open(config.dedup_directory, config.dedup_window);
+    if (!opened.ok()) {
+      return absl::Status(
+          opened.status().code(),
+          absl::StrCat("dedup.directory: ", opened.status().message()));
+    }
+    store = *std::move(opened);
+    const DedupStore::Stats stats = store->stats();
+    Logger("consumer")
+        ->info(
+            "dedup store {}: {} acked ids loaded ({} torn tails, {} corrupt "
+            "records dropped)",
+            store->path(), stats.loaded, stats.torn_tails,
+            stats.corrupt_records);
+  }
+  return std::make_unique<ConsumerService>(std::move(config), std::move(store),
+                                           std::move(clock));
 }
 
 ConsumerService::ConsumerService(ConsumerConfig config,
+                                 std::unique_ptr<DedupStore> dedup,
                                  TimerWorker::Clock clock)
     : config_(std::move(config)),
-      dedup_(config_.dedup_window),
+      dedup_(config_.dedup_window, std::move(dedup)),
       timers_(std::move(clock)) {
   // Keepalive: a bridge that died without closing its connections (host
   // gone, process frozen) ends the subscriptions within keepalive_time +

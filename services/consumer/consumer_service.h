@@ -32,8 +32,13 @@ struct ConsumerConfig {
   // Largest credit window an app may ask for.
   uint32_t max_credit = 10000;
   // Event ids remembered per queue to drop duplicate deliveries (a
-  // transport's republish or redelivery); 0 turns deduplication off.
+  // transport's republish or redelivery); 0 turns deduplication off
+  // (`dedup.window`; the old top-level `dedup_window` still works).
   uint64_t dedup_window = 100000;
+  // `dedup.store`: "memory" (forgotten by a restart) or "file" (kept in
+  // `dedup.directory`, see DedupStore).
+  std::string dedup_store = "memory";
+  std::string dedup_directory;
   // How long a delivery may stay unacked before it goes back to its queue
   // (a subscription's SubscribeOpen.ack_deadline overrides it); zero: off.
   absl::Duration ack_deadline = absl::Seconds(30);
@@ -61,9 +66,14 @@ class ConsumerService final
   static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(
       const ConfigNode& config, const std::string& listen_override);
 
-  // `clock` null: absl::Now (tests pass a ManualClock's).
-  explicit ConsumerService(ConsumerConfig config,
-                           TimerWorker::Clock clock = nullptr);
+  // Opens the dedup store (`dedup.store: file`) and makes the service.
+  static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(
+      ConsumerConfig config, TimerWorker::Clock clock = nullptr);
+
+  // `dedup` already holds the store. `clock` null: absl::Now (tests pass a
+  // ManualClock's).
+  ConsumerService(ConsumerConfig config, std::unique_ptr<DedupStore> dedup,
+                  TimerWorker::Clock clock);
 
   std::string listen_address() const override {
     return config_.listen.primary_address();

@@ -2,15 +2,16 @@
 
 #include <string_view>
 
-#include "absl/hash/hash.h"
+#include "services/common/queue_name.h"
 
 namespace switchboard::consumer {
 
 DedupWindow::Key DedupWindow::KeyOf(absl::string_view id) {
   if (id.empty()) return kNoKey;
-  // Two independent 64-bit hashes; a zero pair is reserved for kNoKey.
-  Key key{absl::HashOf(id), std::hash<std::string_view>()(
-                                std::string_view(id.data(), id.size()))};
+  // Two independent 64-bit hashes, both unseeded (the same in every
+  // process: a DedupStore keeps them); a zero pair is reserved for kNoKey.
+  Key key{StableHash(id), std::hash<std::string_view>()(
+                              std::string_view(id.data(), id.size()))};
   if (key == kNoKey) key.second = 1;
   return key;
 }
@@ -26,6 +27,16 @@ void DedupWindow::Done(Key key) {
   if (key == kNoKey) return;
   absl::MutexLock lock(&mu_);
   in_flight_.erase(key);
+  if (!seen_.contains(key) && store_ != nullptr) store_->Append(queue_, key);
+  RememberLocked(key);
+}
+
+void DedupWindow::Preload(const std::vector<Key>& keys) {
+  absl::MutexLock lock(&mu_);
+  for (const Key& key : keys) RememberLocked(key);
+}
+
+void DedupWindow::RememberLocked(Key key) {
   if (!seen_.insert(key).second) return;
   order_.push_back(key);
   while (order_.size() > capacity_) {
@@ -40,11 +51,22 @@ void DedupWindow::Release(Key key) {
   in_flight_.erase(key);
 }
 
+DedupWindows::DedupWindows(size_t capacity, std::unique_ptr<DedupStore> store)
+    : capacity_(capacity), store_(std::move(store)) {
+  if (store_ != nullptr) loaded_ = store_->Loaded();
+}
+
 DedupWindow* DedupWindows::For(const std::string& queue) {
   if (capacity_ == 0) return nullptr;
   absl::MutexLock lock(&mu_);
   auto& window = windows_[queue];
-  if (window == nullptr) window = std::make_unique<DedupWindow>(capacity_);
+  if (window == nullptr) {
+    window = std::make_unique<DedupWindow>(capacity_, store_.get(), queue);
+    if (auto it = loaded_.find(queue); it != loaded_.end()) {
+      window->Preload(it->second);
+      loaded_.erase(it);
+    }
+  }
   return window.get();
 }
 

@@ -6,11 +6,14 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "services/consumer/dedup_store.h"
 
 namespace switchboard::consumer {
 
@@ -20,8 +23,9 @@ namespace switchboard::consumer {
 // the last `capacity` acked events and of every event delivered and not yet
 // settled. Thread-safe; shared by all subscriptions of the queue.
 //
-// Ids are kept as 128-bit hashes: no allocation per event on the delivery
-// path, and a false match is about as likely as a hardware error.
+// Ids are kept as 128-bit hashes, stable across processes (they are what a
+// DedupStore writes): no allocation per event on the delivery path, and a
+// false match is about as likely as a hardware error.
 class DedupWindow {
  public:
   using Key = std::pair<uint64_t, uint64_t>;
@@ -29,7 +33,14 @@ class DedupWindow {
   static constexpr Key kNoKey{0, 0};
   static Key KeyOf(absl::string_view id);
 
-  explicit DedupWindow(size_t capacity) : capacity_(capacity) {}
+  // Acked keys are also appended to `store` (under `queue`) when set.
+  explicit DedupWindow(size_t capacity, DedupStore* store = nullptr,
+                       std::string queue = "")
+      : capacity_(capacity), store_(store), queue_(std::move(queue)) {}
+
+  // Remembers keys acked before this process (from a DedupStore), oldest
+  // first.
+  void Preload(const std::vector<Key>& keys);
 
   // Whether a delivery should reach the app: false when an app already
   // acked it (within the window) or holds it unacked now. Admitted keys
@@ -41,23 +52,38 @@ class DedupWindow {
   void Release(Key key);
 
  private:
+  // Under mu_, so a key is seen here and appended to the store together.
+  void RememberLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const size_t capacity_;
+  DedupStore* const store_;
+  const std::string queue_;
   absl::Mutex mu_;
   absl::flat_hash_map<Key, int> in_flight_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Key> seen_ ABSL_GUARDED_BY(mu_);
   std::deque<Key> order_ ABSL_GUARDED_BY(mu_);
 };
 
-// One DedupWindow per queue, created on first use. Thread-safe.
+// One DedupWindow per queue, created on first use, remembering what
+// `store` (when set) loaded for it. Thread-safe.
 class DedupWindows {
  public:
   // `capacity` 0 turns deduplication off (For returns null).
-  explicit DedupWindows(size_t capacity) : capacity_(capacity) {}
+  explicit DedupWindows(size_t capacity,
+                        std::unique_ptr<DedupStore> store = nullptr);
   DedupWindow* For(const std::string& queue);
+  // Writes the acked keys to the store (if any) before their acks go on.
+  absl::Status Flush() { return store_ ? store_->Flush() : absl::OkStatus(); }
+  // Null with `dedup.store: memory`.
+  DedupStore* store() { return store_.get(); }
 
  private:
   const size_t capacity_;
+  const std::unique_ptr<DedupStore> store_;
   absl::Mutex mu_;
+  // What the store loaded, until each queue's window takes it.
+  absl::flat_hash_map<std::string, std::vector<DedupWindow::Key>> loaded_
+      ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<DedupWindow>> windows_
       ABSL_GUARDED_BY(mu_);
 };

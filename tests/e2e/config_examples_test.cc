@@ -75,6 +75,8 @@ TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
   EXPECT_EQ(file->default_credit, defaults->default_credit);
   EXPECT_EQ(file->max_credit, defaults->max_credit);
   EXPECT_EQ(file->dedup_window, defaults->dedup_window);
+  EXPECT_EQ(file->dedup_store, defaults->dedup_store);
+  EXPECT_EQ(file->dedup_directory, defaults->dedup_directory);
   EXPECT_EQ(file->ack_deadline, defaults->ack_deadline);
   EXPECT_EQ(file->links.queue_prefix, defaults->links.queue_prefix);
   EXPECT_EQ(file->links.discovery_interval, defaults->links.discovery_interval);
