@@ -15,7 +15,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
-  librabbitmq-dev rabbitmq-server libzmq3-dev cppzmq-dev
+  librabbitmq-dev rabbitmq-server libzmq3-dev cppzmq-dev zlib1g-dev
   python3 python3-pika python3-protobuf openssl
   # The clang steps of `test`: -Wthread-safety, ASan+UBSan, libFuzzer, and
   # llvm-symbolizer for readable sanitizer reports.

@@ -49,12 +49,49 @@ absl::Status ParseBridge(const ConfigNode& node, Forwarder::Options* o) {
   return absl::OkStatus();
 }
 
-absl::Status ParseBuffer(const ConfigNode& node, EventBuffer::Limits* l) {
+absl::Status ParseDiskBuffer(const ConfigNode& node, DiskLog::Options* d) {
+  std::string fsync = "batch";
+  SB_RETURN_IF_ERROR(node.Get("path", &d->path));
+  SB_RETURN_IF_ERROR(node.Get("segment_bytes", &d->segment_bytes));
+  SB_RETURN_IF_ERROR(node.Get("fsync", &fsync));
+  SB_RETURN_IF_ERROR(node.Get("fsync_interval", &d->fsync_interval));
+  SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
+  if (d->path.empty()) {
+    return node.Error("path", "must be set with buffer.type disk");
+  }
+  if (d->segment_bytes < 4096) {
+    return node.Error("segment_bytes", "must be at least 4096");
+  }
+  auto policy = ParseFsyncPolicy(fsync);
+  if (!policy.ok()) return node.Error("fsync", policy.status().message());
+  d->fsync = *policy;
+  if (d->fsync_interval <= absl::ZeroDuration()) {
+    return node.Error("fsync_interval", "must be more than 0");
+  }
+  d->cost = &EventBuffer::Cost;
+  return absl::OkStatus();
+}
+
+absl::Status ParseBuffer(const ConfigNode& node, EventBuffer::Limits* l,
+                         std::optional<DiskLog::Options>* disk) {
   std::string overflow = "reject";
+  std::string type = "memory";
+  SB_RETURN_IF_ERROR(node.Get("type", &type));
   SB_RETURN_IF_ERROR(node.Get("max_events", &l->max_events));
   SB_RETURN_IF_ERROR(node.Get("max_bytes", &l->max_bytes));
   SB_RETURN_IF_ERROR(node.Get("overflow", &overflow));
+  SB_ASSIGN_OR_RETURN(ConfigNode disk_node, node.Child("disk"));
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
+  if (type == "disk") {
+    DiskLog::Options options;
+    SB_RETURN_IF_ERROR(ParseDiskBuffer(disk_node, &options));
+    *disk = std::move(options);
+  } else if (type != "memory") {
+    return node.Error("type", absl::StrCat("unknown buffer type '", type,
+                                           "' (known: memory, disk)"));
+  } else if (node.Has("disk")) {
+    return node.Error("disk", "is read only with type: disk");
+  }
   if (l->max_events == 0) return node.Error("max_events", "must be at least 1");
   if (l->max_bytes < 4096) {
     return node.Error("max_bytes", "must be at least 4096");
@@ -85,7 +122,7 @@ absl::StatusOr<BroadcasterConfig> BroadcasterConfig::Parse(
   SB_ASSIGN_OR_RETURN(c.regions, ParseRegionSettings(config));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(ParseBridge(bridge, &c.bridge));
-  SB_RETURN_IF_ERROR(ParseBuffer(buffer, &c.buffer));
+  SB_RETURN_IF_ERROR(ParseBuffer(buffer, &c.buffer, &c.disk_buffer));
   if (c.max_event_bytes < 64) {
     return config.Error("max_event_bytes", "must be at least 64");
   }
@@ -133,8 +170,19 @@ absl::StatusOr<std::unique_ptr<BroadcasterService>> BroadcasterService::Create(
     const ConfigNode& config, const std::string& listen_override) {
   SB_ASSIGN_OR_RETURN(BroadcasterConfig parsed,
                       BroadcasterConfig::Parse(config, listen_override));
+  std::unique_ptr<DiskLog> disk;
+  if (parsed.disk_buffer.has_value()) {
+    absl::StatusOr<std::unique_ptr<DiskLog>> opened =
+        DiskLog::Open(*parsed.disk_buffer);
+    if (!opened.ok()) {
+      return absl::Status(
+          opened.status().code(),
+          absl::StrCat("buffer.disk: ", opened.status().message()));
+    }
+    disk = *std::move(opened);
+  }
   return std::make_unique<BroadcasterService>(std::move(parsed),
-                                              listen_override);
+                                              listen_override, std::move(disk));
 }
 
 Forwarder::Options BroadcasterService::ForwarderOptions(
@@ -149,11 +197,12 @@ Forwarder::Options BroadcasterService::ForwarderOptions(
 }
 
 BroadcasterService::BroadcasterService(BroadcasterConfig config,
-                                       std::string listen_override)
+                                       std::string listen_override,
+                                       std::unique_ptr<DiskLog> disk)
     : listen_(config.listen),
       listen_override_(std::move(listen_override)),
       settings_(std::make_shared<const Settings>(std::move(config))),
-      buffer_(settings_->config.buffer, &confirmations_),
+      buffer_(settings_->config.buffer, &confirmations_, std::move(disk)),
       queue_budget_(settings_->config.routing.dynamic_queues),
       forwarder_(ForwarderOptions(settings_), &buffer_),
       tracker_(settings_->config.regions, absl::Now()),
@@ -217,6 +266,23 @@ void BroadcasterService::Stop() {
 absl::Status BroadcasterService::Reload(const ConfigNode& config) {
   SB_ASSIGN_OR_RETURN(BroadcasterConfig parsed,
                       BroadcasterConfig::Parse(config, listen_override_));
+  {
+    const DiskLog* running = buffer_.disk();
+    const bool same_disk =
+        parsed.disk_buffer.has_value() == (running != nullptr) &&
+        (running == nullptr ||
+         (parsed.disk_buffer->path == running->options().path &&
+          parsed.disk_buffer->segment_bytes ==
+              running->options().segment_bytes &&
+          parsed.disk_buffer->fsync == running->options().fsync &&
+          parsed.disk_buffer->fsync_interval ==
+              running->options().fsync_interval));
+    if (!same_disk) {
+      return absl::FailedPreconditionError(
+          "buffer.type and buffer.disk cannot change without a restart (the "
+          "buffer holds accepted events); the running settings stay");
+    }
+  }
   if (parsed.listen != listen_) {
     Logger("broadcaster")
         ->warn("listen changed to {}: that takes a restart; still on {}",

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,9 @@ struct BroadcasterConfig {
   ListenSettings listen = ListenSettings::Tcp("0.0.0.0", 50051);
   Forwarder::Options bridge;
   EventBuffer::Limits buffer;
+  // buffer.type disk: the disk buffer's settings (buffer.disk); memory
+  // when unset.
+  std::optional<DiskLog::Options> disk_buffer;
   // Largest serialized event accepted.
   uint64_t max_event_bytes = 1 << 20;
   // Most events in one PublishRequest.
@@ -74,8 +78,11 @@ class BroadcasterService final
   static absl::StatusOr<std::unique_ptr<BroadcasterService>> Create(
       const ConfigNode& config, const std::string& listen_override);
 
+  // `disk` is the opened disk buffer when config.disk_buffer is set
+  // (Create opens it); null for a memory buffer.
   explicit BroadcasterService(BroadcasterConfig config,
-                              std::string listen_override = "");
+                              std::string listen_override = "",
+                              std::unique_ptr<DiskLog> disk = nullptr);
   ~BroadcasterService() override;
 
   std::string listen_address() const override {

@@ -3,14 +3,17 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "services/broadcaster/confirmations.h"
+#include "services/broadcaster/disk_log.h"
 #include "switchboard/v1/bridge.pb.h"
 
 namespace switchboard::broadcaster {
@@ -34,8 +37,14 @@ absl::StatusOr<OverflowPolicy> ParseOverflowPolicy(const std::string& text);
 // (Release), including while it is in flight to the bridge.
 //
 // Each event may carry a Confirmations token (0: none). Tokens travel with
-// their events through Take and Return, and are settled by Release (the
-// bridge confirmed), Discard and drop-oldest overflow (lost).
+// their events through Take and Return (in a Ref), and are settled by
+// Release (the bridge confirmed), Discard and drop-oldest overflow (lost).
+//
+// With a DiskLog (buffer.type disk) the waiting events live in the log, not
+// in memory: Push appends (and fsyncs as the policy says) before it
+// returns, Take reads them back, and Release, Discard and drops settle
+// them, so a restart, kill -9 included, forwards again exactly what was
+// not settled. Only the events taken and returned stay in memory.
 //
 // Thread-safe. Push takes the lock once per batch.
 class EventBuffer {
@@ -50,11 +59,24 @@ class EventBuffer {
     uint64_t events = 0;  // buffered or in flight
     uint64_t bytes = 0;
     uint64_t dropped = 0;
+    // The disk buffer's last write error, if the latest Push met one.
+    std::string disk_error;
+  };
+
+  // What travels with a taken event and comes back with it to Release,
+  // Return or Discard: its Confirmations token, and its place in the disk
+  // log (0 without one).
+  struct Ref {
+    uint64_t token = 0;
+    uint64_t seq = 0;
   };
 
   // `confirmations` (may be null: no event carries a token) is told of
-  // every tokened event confirmed or lost.
-  explicit EventBuffer(Limits limits, Confirmations* confirmations = nullptr);
+  // every tokened event confirmed or lost. `disk` (may be null: memory
+  // only) holds the waiting events; what it recovered counts from the
+  // start.
+  explicit EventBuffer(Limits limits, Confirmations* confirmations = nullptr,
+                       std::unique_ptr<DiskLog> disk = nullptr);
 
   // Appends `events` in order; returns how many of them, from the front,
   // were accepted. Under kReject the first event that does not fit and all
@@ -63,7 +85,9 @@ class EventBuffer {
   // groups taken all or none (the copies of one producer event); empty
   // means each event is its own group. The count returned is always a
   // group's end. Accepted events are moved from; refused ones are left as
-  // they were. `tokens` is empty (no tokens) or one per event.
+  // they were. `tokens` is empty (no tokens) or one per event. With a disk
+  // log, an event is accepted once written (and synced, by the policy); a
+  // write error refuses it and the rest (stats().disk_error says why).
   size_t Push(std::vector<switchboard::v1::RoutedEvent>& events,
               absl::Span<const size_t> group_ends = {},
               absl::Span<const uint64_t> tokens = {});
@@ -71,23 +95,23 @@ class EventBuffer {
   // Waits up to `wait` for events, then moves up to `max_events` (at least
   // one if any) of them, totalling at most about `max_bytes`, into `out`.
   // Returns false once Close() was called and nothing is left. Their
-  // tokens, one per event, are appended to `tokens` when it is not null.
+  // refs, one per event, are appended to `refs` when it is not null (with
+  // a disk log or tokens, the caller must keep them).
   bool Take(size_t max_events, size_t max_bytes, absl::Duration wait,
             std::vector<switchboard::v1::RoutedEvent>* out,
-            std::vector<uint64_t>* tokens = nullptr);
+            std::vector<Ref>* refs = nullptr);
 
-  // The bridge confirmed taken events: their room is free again, and
-  // their tokens (if any) are confirmed.
+  // The bridge confirmed taken events: their room is free again, their
+  // tokens (if any) are confirmed, their disk records settled.
   void Release(uint64_t events, uint64_t bytes,
-               absl::Span<const uint64_t> tokens = {});
+               absl::Span<const Ref> refs = {});
   // Taken events that must be sent again go back to the front, in order,
-  // ahead of everything still waiting, with their tokens (empty: none).
+  // ahead of everything still waiting, with their refs (empty: none).
   void Return(std::vector<switchboard::v1::RoutedEvent> events,
-              std::vector<uint64_t> tokens = {});
+              std::vector<Ref> refs = {});
   // Taken events that will never be sent (the bridge refused them for
   // good): freed, counted as dropped, their tokens lost for `why`.
-  void Discard(uint64_t events, uint64_t bytes,
-               absl::Span<const uint64_t> tokens = {},
+  void Discard(uint64_t events, uint64_t bytes, absl::Span<const Ref> refs = {},
                const absl::Status& why = absl::OkStatus());
 
   // Copies with these tokens, taken and released, did not reach one of
@@ -108,21 +132,38 @@ class EventBuffer {
   // Bytes one event costs against max_bytes.
   static uint64_t Cost(const switchboard::v1::RoutedEvent& event);
 
+  // The disk log, null for a memory buffer. Its recovery figures are
+  // fixed after construction.
+  const DiskLog* disk() const { return disk_.get(); }
+
  private:
+  struct Entry {
+    switchboard::v1::RoutedEvent event;
+    Ref ref;
+  };
+
   size_t PushCollectingDropped(
       std::vector<switchboard::v1::RoutedEvent>& events,
       absl::Span<const size_t> group_ends, absl::Span<const uint64_t> tokens,
       std::vector<uint64_t>* dropped_tokens);
-
-  struct Entry {
-    switchboard::v1::RoutedEvent event;
-    uint64_t token = 0;
-  };
+  // Whether an event waits to be taken.
+  bool HasWaiting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the oldest waiting event into `out`; false when none (or the
+  // disk log cannot be read, which is logged).
+  bool PopWaiting(Entry* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Settles the disk records of `refs`.
+  void Settle(absl::Span<const Ref> refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Confirmations* const confirmations_;
   mutable absl::Mutex mu_;
   Limits limits_ ABSL_GUARDED_BY(mu_);
+  // Memory: every waiting event. Disk: the events taken and returned,
+  // ahead of those in the log.
   std::deque<Entry> waiting_ ABSL_GUARDED_BY(mu_);
+  const std::unique_ptr<DiskLog> disk_ ABSL_PT_GUARDED_BY(mu_);
+  // Disk: the tokens of logged, not yet taken events, by seq.
+  absl::flat_hash_map<uint64_t, uint64_t> disk_tokens_ ABSL_GUARDED_BY(mu_);
+  std::string disk_error_ ABSL_GUARDED_BY(mu_);
   uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;

@@ -114,10 +114,9 @@ class Forwarder::Connection {
         break;
       }
       std::vector<RoutedEvent> events;
-      std::vector<uint64_t> tokens;
+      std::vector<EventBuffer::Ref> refs;
       if (!forwarder_->buffer_->Take(o.batch_max_events, o.batch_max_bytes,
-                                     absl::Milliseconds(50), &events,
-                                     &tokens)) {
+                                     absl::Milliseconds(50), &events, &refs)) {
         break;  // closed and empty
       }
       if (events.empty()) continue;
@@ -136,7 +135,7 @@ class Forwarder::Connection {
         // Recorded in flight before anything else: whatever happens next,
         // Close() returns this copy to the buffer unless it is confirmed.
         absl::MutexLock lock(&mu_);
-        inflight_.emplace(request.batch_id(), Sent{request, std::move(tokens)});
+        inflight_.emplace(request.batch_id(), Sent{request, std::move(refs)});
         broken = broken_;
       }
       // The write itself may block on flow control.
@@ -157,7 +156,7 @@ class Forwarder::Connection {
       auto it = inflight_.find(answer.batch_id());
       if (it == inflight_.end()) continue;
       const ProduceRequest& batch = it->second.request;
-      const std::vector<uint64_t>& tokens = it->second.tokens;
+      const std::vector<EventBuffer::Ref>& refs = it->second.refs;
       const uint64_t n = batch.events_size();
       uint64_t bytes = 0;
       for (const RoutedEvent& e : batch.events()) {
@@ -168,17 +167,17 @@ class Forwarder::Connection {
         if (answer.refused_size() > 0) {
           // A refused copy is not in its queue: its token is lost, not
           // confirmed.
-          std::vector<uint64_t> confirmed = tokens;
+          std::vector<EventBuffer::Ref> confirmed = refs;
           forwarder_->NoteRefusals(batch, answer, &confirmed);
           forwarder_->buffer_->Release(n, bytes, confirmed);
         } else {
-          forwarder_->buffer_->Release(n, bytes, tokens);
+          forwarder_->buffer_->Release(n, bytes, refs);
         }
         forwarder_->forwarded_ += n;
         confirmed_any_ = true;
       } else if (IsPermanent(code)) {
         forwarder_->buffer_->Discard(
-            n, bytes, tokens,
+            n, bytes, refs,
             absl::Status(static_cast<absl::StatusCode>(code),
                          absl::StrCat("the bridge refused it for good: ",
                                       answer.message())));
@@ -238,27 +237,27 @@ class Forwarder::Connection {
     return confirmed_any;
   }
 
-  // A batch sent on this stream: the request as written, and the
-  // Confirmations tokens of its events.
+  // A batch sent on this stream: the request as written, and the buffer's
+  // refs of its events (none for a declare-only batch).
   struct Sent {
     ProduceRequest request;
-    std::vector<uint64_t> tokens;
+    std::vector<EventBuffer::Ref> refs;
   };
 
   // Puts the events of `batches` back at the front of the buffer, oldest
-  // first, with their tokens; returns how many.
+  // first, with their refs; returns how many.
   size_t ReturnToBuffer(std::map<uint64_t, Sent> batches) {
     std::vector<RoutedEvent> again;
-    std::vector<uint64_t> tokens;
+    std::vector<EventBuffer::Ref> refs;
     for (auto& [id, sent] : batches) {
       for (auto& e : *sent.request.mutable_events()) {
         again.push_back(std::move(e));
       }
-      sent.tokens.resize(sent.request.events_size(), 0);
-      tokens.insert(tokens.end(), sent.tokens.begin(), sent.tokens.end());
+      sent.refs.resize(sent.request.events_size());
+      refs.insert(refs.end(), sent.refs.begin(), sent.refs.end());
     }
     const size_t n = again.size();
-    forwarder_->buffer_->Return(std::move(again), std::move(tokens));
+    forwarder_->buffer_->Return(std::move(again), std::move(refs));
     return n;
   }
 
@@ -339,11 +338,19 @@ Forwarder::Options Forwarder::TakeOptions() {
 void Forwarder::Stop(absl::Duration flush_timeout) {
   if (!thread_.joinable()) return;
   if (!buffer_->WaitEmpty(flush_timeout)) {
-    Logger("broadcaster")
-        ->error(
-            "shutting down with {} events not confirmed by the bridge "
-            "(they are lost)",
-            buffer_->stats().events);
+    if (buffer_->disk() != nullptr) {
+      Logger("broadcaster")
+          ->warn(
+              "shutting down with {} events not confirmed by the bridge; the "
+              "disk buffer keeps them for the next start",
+              buffer_->stats().events);
+    } else {
+      Logger("broadcaster")
+          ->error(
+              "shutting down with {} events not confirmed by the bridge "
+              "(they are lost)",
+              buffer_->stats().events);
+    }
   }
   {
     absl::MutexLock lock(&options_mu_);
@@ -361,13 +368,13 @@ Forwarder::Stats Forwarder::stats() const {
 
 void Forwarder::NoteRefusals(const ProduceRequest& batch,
                              const ProduceResponse& answer,
-                             std::vector<uint64_t>* tokens) {
+                             std::vector<EventBuffer::Ref>* refs) {
   refused_ += answer.refused_size();
-  // Each refused copy's token is lost, and taken out of `tokens` (which
-  // the caller then confirms).
+  // Each refused copy's token is lost, and taken out of `refs` (which the
+  // caller then releases: the copy is done with, stored or not).
   for (const auto& r : answer.refused()) {
-    if (r.event_index() >= tokens->size()) continue;
-    uint64_t& token = (*tokens)[r.event_index()];
+    if (r.event_index() >= refs->size()) continue;
+    uint64_t& token = (*refs)[r.event_index()].token;
     if (token == 0) continue;
     const uint64_t lost[] = {token};
     buffer_->LoseTokens(

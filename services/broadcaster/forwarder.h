@@ -79,11 +79,11 @@ class Forwarder {
   // Counts a confirmed batch's refusals and logs them, at most every 5 s.
   // They are final (a full reject-publish queue, an event the transport
   // cannot carry): the rest of the batch is stored, nothing is resent.
-  // The refused copies' tokens in `tokens` (one per event of `batch`) are
+  // The refused copies' tokens in `refs` (one per event of `batch`) are
   // lost, and zeroed there.
   void NoteRefusals(const switchboard::v1::ProduceRequest& batch,
                     const switchboard::v1::ProduceResponse& answer,
-                    std::vector<uint64_t>* tokens);
+                    std::vector<EventBuffer::Ref>* refs);
 
   EventBuffer* const buffer_;
   std::thread thread_;
