@@ -263,8 +263,9 @@ class Transport {
   // rabbitmq republishes itself after a lost connection, and a queue gone
   // from the broker returns every later message for it too). So a caller
   // that stops at a failure and sends the failed batch and everything after
-  // it again keeps each queue's order. The exception: a broker nack for an
-  // internal error (not a reject-publish limit) fails that batch alone.
+  // it again keeps each queue's order. (rabbitmq publishes a batch the
+  // broker nacked, not a reject-publish refusal, again itself, with every
+  // batch after it, on a new connection.)
   virtual void Publish(std::vector<OutgoingMessage> batch,
                        PublishCallback done) = 0;
 

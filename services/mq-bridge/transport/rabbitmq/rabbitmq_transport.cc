@@ -1000,6 +1000,13 @@ void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
   // confirmed.
   while (!pending_.empty() && pending_.front().published &&
          pending_.front().last_seq <= confirmed_upto_) {
+    if (pending_.front().nacked && pending_.front().returned_queue.empty()) {
+      // The broker could not store it (not a reject-publish refusal): it
+      // stays pending, and with it every batch after it, to be published
+      // again in order on a new connection (ReadConfirms ends this one).
+      nack_queue_ = pending_.front().nacked_queue;
+      break;
+    }
     PendingBatch batch = std::move(pending_.front());
     pending_.pop_front();
     if (!batch.returned_queue.empty()) {
@@ -1007,18 +1014,12 @@ void RabbitMqTransport::Confirm(uint64_t seq, bool multiple, bool ack) {
           "queue '", batch.returned_queue,
           "' no longer exists on the broker (it expired, or was deleted); "
           "declare it again")));
-    } else if (batch.nacked) {
-      // Read by ReadConfirms: the channel is replaced.
-      if (nack_queue_.empty()) nack_queue_ = batch.nacked_queue;
-      batch.done(absl::UnavailableError(
-          absl::StrCat("the broker at ", conn_->peer(),
-                       " could not store the batch (nack, first for queue '",
-                       batch.nacked_queue, "'); send it again")));
     } else {
       std::sort(batch.refused.begin(), batch.refused.end(),
                 [](const Refusal& a, const Refusal& b) {
                   return a.message < b.message;
                 });
+      nack_backoff_ = settings_.reconnect_initial;
       batch.done(PublishResult(absl::OkStatus(), std::move(batch.refused)));
     }
   }
@@ -1061,16 +1062,17 @@ absl::Status RabbitMqTransport::ReadConfirms(absl::Duration timeout) {
       return absl::UnavailableError(s.message());
     }
     if (!nack_queue_.empty()) {
-      // A quorum queue whose leader moved can leave the channel's
-      // client of it failing every publish on this channel (seen with
-      // RabbitMQ 3.10 after a node loss): a new connection (to the next
-      // node) gets fresh ones. The nacked batch was answered (to be sent
-      // again), the batches after it are republished.
+      // A quorum queue whose leader moved can leave the connection that
+      // published to it failing every later publish to it (seen with
+      // RabbitMQ 3.10.8 after a node loss, for over a minute, while a new
+      // connection published at once): the next connection (to the next
+      // node) publishes the nacked batch and all after it again.
       std::string queue = std::exchange(nack_queue_, "");
       conn_->MarkBroken();
+      ended_by_nack_ = true;
       return absl::UnavailableError(absl::StrCat(
           "the broker at ", conn_->peer(), " nacked a publish to queue '",
-          queue, "'; reconnecting"));
+          queue, "' (it could not store it); publishing it again"));
     }
     amqp_maybe_release_buffers(conn_->get());
   }
@@ -1262,6 +1264,13 @@ void RabbitMqTransport::PublisherLoop() {
       absl::MutexLock lock(&mu_);
       for (auto it = commands.rbegin(); it != commands.rend(); ++it) {
         commands_.push_front(std::move(*it));
+      }
+      if (std::exchange(ended_by_nack_, false)) {
+        // Nacks that go on (a queue without a majority of its members)
+        // must not become a reconnect loop: back off until a batch is
+        // stored.
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), nack_backoff_);
+        nack_backoff_ = std::min(nack_backoff_ * 2, settings_.reconnect_max);
       }
       continue;
     }

@@ -168,9 +168,12 @@ class RabbitMqTransport final : public Transport {
   // Confirms: every sequence number up to confirmed_upto_, and these above.
   uint64_t confirmed_upto_ = 0;
   absl::btree_set<uint64_t> confirmed_above_;
-  // The queue of a nack just answered (not a refusal): the connection is
-  // replaced.
+  // The queue of a nack (not a refusal) of the oldest pending batch: the
+  // connection is replaced, and everything pending published again.
   std::string nack_queue_;
+  bool ended_by_nack_ = false;
+  // The wait before reconnecting after a nack; doubles while nacks go on.
+  absl::Duration nack_backoff_ = settings_.reconnect_initial;
   std::deque<PendingBatch> pending_;
 };
 
