@@ -15,10 +15,12 @@ void CallHandle::Admit(uint64_t tag, Held entry) {
 void CallHandle::SetDueLocked(uint64_t tag, Held& entry, absl::Time due) {
   if (entry.due != absl::InfiniteFuture()) due_.erase({entry.due, tag});
   entry.due = due;
+  // The worker holds this handle's earliest time (Fire returns the next),
+  // so only a new earliest is handed to it: not one lock of the worker's
+  // per delivery, whose deadlines come in order.
+  const bool earliest = due_.empty() || due < due_.begin()->first;
   due_.insert({due, tag});
-  // The worker keeps only this handle's earliest time; a later one is
-  // found by Fire.
-  timers_->Schedule(weak_from_this(), due);
+  if (earliest) timers_->Schedule(weak_from_this(), due);
 }
 
 uint64_t CallHandle::Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
