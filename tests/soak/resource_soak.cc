@@ -10,17 +10,15 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tests/soak/usage.h"
 #include "tests/testing/cluster.h"
 
 ABSL_FLAG(int, streams, 10000, "Subscribe streams held open at once.");
@@ -33,41 +31,6 @@ namespace switchboard::testing {
 namespace {
 
 using switchboard::v1::Event;
-
-struct Usage {
-  int64_t rss_kib = 0;
-  int64_t fds = 0;
-  int64_t threads = 0;
-};
-
-Usage Measure(pid_t pid) {
-  Usage u;
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, absl::ByAnyChar(" \t"),
-                                                absl::SkipEmpty());
-    if (f.size() < 2) continue;
-    if (f[0] == "VmRSS:") (void)absl::SimpleAtoi(f[1], &u.rss_kib);
-    if (f[0] == "Threads:") (void)absl::SimpleAtoi(f[1], &u.threads);
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> ls(
-      popen(absl::StrCat("ls /proc/", pid, "/fd | wc -l").c_str(), "r"),
-      pclose);
-  if (ls != nullptr) (void)fscanf(ls.get(), "%ld", &u.fds);
-  return u;
-}
-
-void Print(const char* when, Cluster& c) {
-  for (auto [name, p] : {std::pair<const char*, Process*>{"bridge", &c.bridge()},
-                         {"broadcaster", &c.broadcaster()},
-                         {"consumer", &c.consumer()}}) {
-    Usage u = Measure(p->pid());
-    std::printf("%-6s %-12s rss %7ld KiB  fds %6ld  threads %4ld\n", when,
-                name, u.rss_kib, u.fds, u.threads);
-  }
-  std::fflush(stdout);
-}
 
 int Run() {
   Cluster::Options options;
@@ -95,8 +58,8 @@ int Run() {
   // channel its own connection.
   struct Stream {
     grpc::ClientContext context;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeRequest,
-                                             v1::SubscribeResponse>>
+    std::unique_ptr<
+        grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>>
         rw;
   };
   std::vector<std::unique_ptr<v1::Consumer::Stub>> stubs;
@@ -157,7 +120,8 @@ int Run() {
   int failures = 0;
   const int64_t limit = int64_t{absl::GetFlag(FLAGS_max_rss_growth_mib)} * 1024;
   for (auto [name, p, before] :
-       {std::tuple<const char*, Process*, Usage>{"bridge", &c.bridge(), bridge0},
+       {std::tuple<const char*, Process*, Usage>{"bridge", &c.bridge(),
+                                                 bridge0},
         {"broadcaster", &c.broadcaster(), broadcaster0},
         {"consumer", &c.consumer(), consumer0}}) {
     if (kill(p->pid(), 0) != 0) {
