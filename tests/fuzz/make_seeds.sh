@@ -105,6 +105,10 @@ T
 cat >corpus/config_fuzzer/consumer.json <<'T'
 {"listen": "127.0.0.1:0", "bridge": {"address": "localhost:1"}, "links": {"queue_prefix": ""}}
 T
+cat >corpus/config_fuzzer/consumer_dedup.yaml <<'T'
+dedup: {store: file, window: 10, directory: /tmp}
+ack_deadline: 5s
+T
 
 # --- region_tracker_fuzzer: programs of (opcode, operands) bytes; see
 # region_tracker_fuzzer.cc Run(). Settings byte first.
