@@ -105,16 +105,23 @@ absl::StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(
   }
   if (s.nodes.size() == 1) return OpenNode(s, purpose, 0);
   std::vector<std::string> unreachable;
+  absl::Status refused;
   for (size_t i = 0; i < s.nodes.size(); ++i) {
     const size_t node = (first_node + i) % s.nodes.size();
     auto connection = OpenNode(s, purpose, node);
-    // Only an unreachable node is a reason to try the next one: a refused
-    // login or bad TLS files would be refused by every node alike.
-    if (connection.ok() || !absl::IsUnavailable(connection.status())) {
-      return connection;
+    if (connection.ok()) return connection;
+    // Any failure moves on to the next node: a node that is starting or
+    // stopping may close a connection during login, which looks like a
+    // refused one.
+    if (!absl::IsUnavailable(connection.status())) {
+      if (refused.ok()) refused = connection.status();
+      continue;
     }
     unreachable.emplace_back(connection.status().message());
   }
+  // A refusal (credentials, vhost, TLS files) says more than unreachable
+  // nodes: every node of a cluster refuses alike.
+  if (!refused.ok()) return refused;
   return absl::UnavailableError(
       absl::StrCat("no node of ", s.DescribeAll(),
                    " is reachable: ", absl::StrJoin(unreachable, "; ")));

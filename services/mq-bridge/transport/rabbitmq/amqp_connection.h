@@ -51,11 +51,10 @@ struct ConnectionSettings {
 class AmqpConnection {
  public:
   // Connects and logs in to the first node that accepts, trying the nodes
-  // in their order starting with nodes[first_node] (round robin). A node
-  // that cannot be reached is skipped; any other failure of a node
-  // (PermissionDenied when it refuses the credentials or the vhost,
-  // InvalidArgument for unusable TLS files) is returned at once, naming the
-  // node. Unavailable, naming every node, when none can be reached.
+  // in their order starting with nodes[first_node] (round robin). When no
+  // node accepts: the first refusal (PermissionDenied when a node refuses
+  // the credentials or the vhost, InvalidArgument for unusable TLS files),
+  // naming its node; else Unavailable, naming every node.
   static absl::StatusOr<std::unique_ptr<AmqpConnection>> Open(
       const ConnectionSettings& settings, absl::string_view purpose,
       size_t first_node = 0);

@@ -145,6 +145,18 @@ TEST(RabbitMqTransportTest, WrongPasswordIsPermissionDeniedWithoutThePassword) {
               ::testing::Not(HasSubstr("not-the-password")));
 }
 
+TEST(RabbitMqTransportTest, ARefusalOfEveryNodeIsPermissionDenied) {
+  RabbitMqTransport::Settings s = BrokerSettings();
+  const BrokerNode live = s.connection.nodes[0];
+  s.connection.nodes = {live, {"127.0.0.1", 1}};
+  s.connection.password = "not-the-password";
+  auto t = RabbitMqTransport::Connect(s);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kPermissionDenied)
+      << t.status();
+  EXPECT_THAT(std::string(t.status().message()),
+              HasSubstr(s.connection.Describe(0)));
+}
+
 TEST(RabbitMqTransportTest, UnknownVhostIsPermissionDenied) {
   RabbitMqTransport::Settings s = BrokerSettings();
   s.connection.vhost = "no-such-vhost";
