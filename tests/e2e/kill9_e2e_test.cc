@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/testing/blackhole_proxy.h"
 #include "tests/testing/cluster.h"
@@ -41,7 +42,8 @@ struct Mode {
   bool rabbitmq = false;
   Acceptance acceptance = switchboard::v1::CONFIRMED;
   std::string broadcaster_yaml;  // appended to the broadcaster's config
-  std::string consumer_yaml;     // appended to the consumer's config
+  // Appended to the consumer's config; $DEDUP_DIR is a fresh directory.
+  std::string consumer_yaml;
   std::vector<std::string> killable;
   std::vector<std::string> pausable;
   std::vector<std::string> links;
@@ -110,7 +112,9 @@ class Kill9Run {
         "listen: 127.0.0.1:0\n"
         "bridge:\n"
         "  address: 127.0.0.1:",
-        consumer_link_->port(), "\n", mode_.consumer_yaml);
+        consumer_link_->port(), "\n",
+        absl::StrReplaceAll(mode_.consumer_yaml,
+                            {{"$DEDUP_DIR", NewTempDir("kill9-dedup")}}));
     auto cluster = Cluster::Start(options);
     if (!cluster.ok()) return cluster.status();
     cluster_ = *std::move(cluster);
@@ -182,6 +186,7 @@ DeliveryLedger::Tally RunMode(const Mode& mode) {
   schedule_options.killable = mode.killable;
   schedule_options.pausable = mode.pausable;
   schedule_options.links = mode.links;
+  schedule_options.kill_at_least_once = mode.killable;
   const std::vector<Fault> schedule =
       RandomFaultSchedule(seed, schedule_options);
   std::cout << "kill9 " << mode.name << " seed=" << seed
@@ -224,14 +229,21 @@ DeliveryLedger::Tally RunMode(const Mode& mode) {
     for (auto& s : senders) absl::StrAppend(&out, "\n", s->Summary());
     return absl::StrCat(out, "\n", app.Summary());
   };
+  const absl::Time faults_over = absl::Now();
   for (auto& s : senders) s->StopProducing();
   for (auto& s : senders) {
     bool answered = s->AwaitAllAnswered(absl::Seconds(90));
     EXPECT_TRUE(answered) << replay << ": batches still unanswered"
                           << summaries() << run.Logs();
   }
+  auto since_faults = [&] {
+    return absl::FormatDuration(
+        absl::Trunc(absl::Now() - faults_over, absl::Milliseconds(1)));
+  };
+  std::cout << "all answered at +" << since_faults() << std::endl;
   bool drained = Eventually([&] { return ledger.AllAcceptedReceived(); },
-                            absl::Seconds(mode.exactly_once ? 90 : 10));
+                            absl::Seconds(mode.exactly_once ? 90 : 15));
+  std::cout << "all accepted received at +" << since_faults() << std::endl;
   // Nothing is left in the queues (late duplicates would be in there).
   bool empty = Eventually(
       [&] {
@@ -242,6 +254,7 @@ DeliveryLedger::Tally RunMode(const Mode& mode) {
         return true;
       },
       absl::Seconds(mode.exactly_once ? 30 : 5));
+  std::cout << "queues empty at +" << since_faults() << std::endl;
   DeliveryLedger::Tally tally = ledger.Count();
   std::cout << "kill9 " << mode.name << " seed=" << seed << " " << tally.Line()
             << std::endl;
@@ -269,6 +282,12 @@ const std::vector<std::string> kServices = {"broadcaster", "bridge",
                                             "consumer"};
 const std::vector<std::string> kLinks = {"broadcaster-bridge",
                                          "consumer-bridge"};
+// The consumer's duplicate window on disk: what apps acked survives a
+// kill -9 of the consumer (README, "Across consumer restarts").
+constexpr char kDedupOnDisk[] =
+    "dedup:\n"
+    "  store: file\n"
+    "  directory: $DEDUP_DIR\n";
 
 // CONFIRMED on rabbitmq (durable queues, persistent messages): whatever
 // is killed, paused or cut, nothing accepted is lost or seen twice.
@@ -276,10 +295,11 @@ TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
   Mode mode;
   mode.name = "rabbitmq-confirmed";
   mode.rabbitmq = true;
+  mode.consumer_yaml = kDedupOnDisk;
   mode.killable = {"broadcaster", "bridge", "consumer", "rabbitmq"};
   mode.pausable = kServices;
   mode.links = kLinks;
-  mode.duration = absl::Seconds(40);
+  mode.duration = absl::Seconds(25);
   RunMode(mode);
 }
 
@@ -289,10 +309,11 @@ TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
 TEST(Kill9Test, MemoryConfirmedSurvivesAllButTheBridge) {
   Mode mode;
   mode.name = "memory-confirmed";
+  mode.consumer_yaml = kDedupOnDisk;
   mode.killable = {"broadcaster", "consumer"};
   mode.pausable = kServices;
   mode.links = kLinks;
-  mode.duration = absl::Seconds(15);
+  mode.duration = absl::Seconds(10);
   RunMode(mode);
 }
 
@@ -302,7 +323,7 @@ TEST(Kill9Test, MemoryBridgeKillLosesWhatItHeld) {
   Mode mode;
   mode.name = "memory-bridge-kill";
   mode.killable = {"bridge"};
-  mode.duration = absl::Seconds(10);
+  mode.duration = absl::Seconds(6);
   mode.exactly_once = false;
   RunMode(mode);
 }

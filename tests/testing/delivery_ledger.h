@@ -7,6 +7,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace switchboard::testing {
 
@@ -22,8 +24,10 @@ class DeliveryLedger {
     // Of `duplicated`: ids whose later copies all came flagged
     // `redelivered` (given back unacked) rather than as new messages.
     uint64_t duplicated_redelivered = 0;
-    std::vector<std::string> some_lost;        // up to 10
-    std::vector<std::string> some_duplicated;  // up to 10
+    std::vector<std::string> some_lost;  // up to 10
+    // Up to 10, each "id@+<time of its second copy since the ledger
+    // began>" to match against a fault schedule's log.
+    std::vector<std::string> some_duplicated;
     // "accepted=N received=N lost=N duplicated=N": the stable line that
     // tools/kill9.sh and the tests print.
     std::string Line() const;
@@ -43,7 +47,9 @@ class DeliveryLedger {
     bool accepted = false;
     uint32_t received = 0;
     bool repeat_not_redelivered = false;
+    absl::Duration first_repeat;
   };
+  const absl::Time start_ = absl::Now();
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> ids_ ABSL_GUARDED_BY(mu_);
   uint64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;

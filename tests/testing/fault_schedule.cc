@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 
@@ -65,6 +66,27 @@ std::vector<Fault> RandomFaultSchedule(uint64_t seed,
                 between(options.min_length, options.max_length)};
     schedule.push_back(fault);
     t += fault.length + between(options.min_gap, options.max_gap);
+  }
+  for (const std::string& target : options.kill_at_least_once) {
+    auto is_kill = [&](const Fault& f) {
+      return f.kind == FaultKind::kKill && f.target == target;
+    };
+    if (std::any_of(schedule.begin(), schedule.end(), is_kill)) continue;
+    // Replace a fault of a target killed more than once, or any other.
+    std::vector<size_t> spare;
+    for (size_t i = 0; i < schedule.size(); ++i) {
+      const Fault& f = schedule[i];
+      if (f.kind != FaultKind::kKill ||
+          std::count_if(schedule.begin(), schedule.end(), [&](const Fault& g) {
+            return g.kind == FaultKind::kKill && g.target == f.target;
+          }) > 1) {
+        spare.push_back(i);
+      }
+    }
+    if (spare.empty()) continue;
+    Fault& f = schedule[spare[random() % spare.size()]];
+    f.kind = FaultKind::kKill;
+    f.target = target;
   }
   return schedule;
 }

@@ -36,6 +36,9 @@ struct FaultScheduleOptions {
   // Processes that may be killed, and those that may also be paused.
   std::vector<std::string> killable;
   std::vector<std::string> pausable;
+  // Of `killable`: killed at least once in every schedule (a fault drawn
+  // for something else is turned into it), if there is room.
+  std::vector<std::string> kill_at_least_once;
   // Links (BlackholeProxy) that may be blackholed or cut.
   std::vector<std::string> links;
   // Quiet time between the end of one fault and the next.

@@ -266,8 +266,12 @@ ResubscribingApp::~ResubscribingApp() {
 
 std::string ResubscribingApp::Summary() {
   absl::MutexLock lock(&mu_);
+  std::vector<std::string> ends;
+  for (const auto& [code, n] : ends_)
+    ends.push_back(absl::StrCat(code, ":", n));
   return absl::StrCat("app: deliveries=", deliveries_, " streams=", streams_,
-                      " last_end=", last_end_);
+                      " ends={", absl::StrJoin(ends, ","),
+                      "} last_end=", last_end_);
 }
 
 void ResubscribingApp::Run() {
@@ -309,6 +313,7 @@ void ResubscribingApp::Run() {
     context_ = nullptr;
     last_end_ = StatusText(status);
     if (stopping_) return;
+    ++ends_[status.error_code()];
     if (got > 0) backoff = options_.backoff_initial;
     // Resubscribe backoff, cut short when the app is destroyed.
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);

@@ -102,7 +102,7 @@ class ResubscribingApp {
   };
   ResubscribingApp(Options options, DeliveryLedger* ledger);
   ~ResubscribingApp();
-  // "app: deliveries=N streams=N last_end=...".
+  // "app: deliveries=N streams=N ends={code:count} last_end=...".
   std::string Summary();
 
  private:
@@ -116,6 +116,8 @@ class ResubscribingApp {
   uint64_t deliveries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t streams_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_end_ ABSL_GUARDED_BY(mu_);
+  // How the app's streams ended, by status code.
+  std::map<int, uint64_t> ends_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
