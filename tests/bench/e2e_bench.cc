@@ -33,6 +33,9 @@
 #include "tests/testing/rabbitmq_server.h"
 
 ABSL_FLAG(int, events, 300000, "Events per throughput run.");
+ABSL_FLAG(std::string, buffer, "memory",
+          "The broadcaster's buffer.type: memory, or disk (fsync: batch, in "
+          "the run's directory).");
 ABSL_FLAG(int, event_bytes, 256, "Serialized size of each event.");
 ABSL_FLAG(int, batch, 1000, "Events per batch, pipeline and raw.");
 ABSL_FLAG(int, window, 16, "Batches in flight, pipeline and raw.");
@@ -522,8 +525,9 @@ int Main() {
   const int window = absl::GetFlag(FLAGS_window);
   std::printf(
       "machine: %u cores; %d events of %d bytes, batches of %d, "
-      "window %d\n",
-      std::thread::hardware_concurrency(), n, bytes, batch, window);
+      "window %d; broadcaster buffer: %s\n",
+      std::thread::hardware_concurrency(), n, bytes, batch, window,
+      absl::GetFlag(FLAGS_buffer).c_str());
 
   const double raw = RawOneHopRate(n, bytes, batch, window);
   std::printf("raw one-hop batched gRPC stream: %.0f events/s\n", raw);
@@ -585,6 +589,15 @@ int Main() {
       "queue_limits: {default: {max_length: 0}}\n",
       absl::GetFlag(FLAGS_verbose_queue) ? ""
                                          : "routing:\n  verbose_queue: ''\n");
+  if (absl::GetFlag(FLAGS_buffer) == "disk") {
+    // RunDirectory has set TEST_TMPDIR to this run's directory.
+    absl::StrAppend(&options.broadcaster_yaml,
+                    "buffer:\n  type: disk\n  disk:\n    path: ",
+                    std::getenv("TEST_TMPDIR"), "/broadcaster-buffer\n");
+  } else if (absl::GetFlag(FLAGS_buffer) != "memory") {
+    std::fprintf(stderr, "--buffer: memory or disk\n");
+    return 2;
+  }
   options.consumer_yaml +=
       absl::StrCat("dedup_window: ", absl::GetFlag(FLAGS_dedup_window), "\n");
   auto cluster = testing::Cluster::Start(options);
