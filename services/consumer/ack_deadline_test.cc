@@ -150,6 +150,26 @@ TEST_F(AckDeadlineTest, ExtendedDeliveryStaysAndDelayedNackComesBackLater) {
   EXPECT_EQ(got[2].delivery_count(), 2u);
 }
 
+// grpcurl -d sends `open` and half-closes: such an app can never ack, so
+// its first expiry ends the stream (OK) and gives everything back once,
+// rather than delivering the same events to it again until they are
+// dead-lettered.
+TEST_F(AckDeadlineTest, HalfClosedSubscriptionEndsAtItsFirstExpiry) {
+  Publish("app.d", {MakeEvent(0)});
+  SubscribeStream stream(clocked_.stub.get());
+  ASSERT_TRUE(stream.Open("app.d", 10));
+  ASSERT_EQ(stream.AwaitDeliveries(1).size(), 1u);
+  ASSERT_TRUE(stream.WritesDone());
+  ASSERT_TRUE(EventuallyBridgeStats("app.d", 0, 1));
+
+  Advance(absl::Seconds(30));
+
+  EXPECT_TRUE(stream.Finish().ok());
+  EXPECT_EQ(stream.delivery_count(), 1u) << "delivered again to a stream "
+                                            "that cannot ack";
+  EXPECT_TRUE(EventuallyBridgeStats("app.d", 1, 0));
+}
+
 TEST_F(AckDeadlineTest, BadDurationsAreRefusedNamingTheField) {
   {
     SubscribeStream stream(clocked_.stub.get());

@@ -55,10 +55,10 @@ absl::StatusOr<std::shared_ptr<CallHandle>> BridgeCall::Start(
     switchboard::v1::Bridge::Stub* stub, ConsumeRequest open,
     std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls,
     absl::Duration ack_deadline, TimerWorker* timers) {
-  auto* call =
-      new BridgeCall(std::move(app), dedup, calls,
-                     std::make_shared<CallHandle>(open.open().prefetch(),
-                                                  ack_deadline, timers));
+  // Before `app` moves into the call.
+  auto held = std::make_shared<CallHandle>(open.open().prefetch(), ack_deadline,
+                                           timers, app);
+  auto* call = new BridgeCall(std::move(app), dedup, calls, std::move(held));
   if (!calls->Add(call)) {
     delete call;
     return absl::UnavailableError("the consumer is shutting down");

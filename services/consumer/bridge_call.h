@@ -28,10 +28,6 @@ namespace switchboard::consumer {
 
 class BridgeCall;
 
-// The app stream's writer, to which a bridge call hands deliveries.
-using AppWriter = BidiStream<switchboard::v1::SubscribeRequest,
-                             switchboard::v1::SubscribeResponse>::Writer;
-
 // The bridge calls a consumer has open. gRPC requires a channel to outlive
 // the callback calls on it, so the consumer ends them all, and waits for
 // them, before it lets its channel go. Thread-safe.

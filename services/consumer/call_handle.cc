@@ -80,9 +80,26 @@ void CallHandle::AddStaleLocked(uint64_t tag) {
 }
 
 absl::Time CallHandle::Fire(absl::Time now) {
+  {
+    absl::MutexLock lock(&mu);
+    if (!app_done || due_.empty() || due_.begin()->first > now) {
+      return FireLocked(now);
+    }
+  }
+  // The app closed its side: it could never ack what would come again, so
+  // its stream ends (OK), and the stream's end gives back all it held.
+  Logger("consumer")
+      ->info(
+          "a half-closed subscription held a delivery past its ack "
+          "deadline ({}); ending it",
+          absl::FormatDuration(ack_deadline));
+  app_->Finish(grpc::Status::OK);
+  return absl::InfiniteFuture();
+}
+
+absl::Time CallHandle::FireLocked(absl::Time now) {
   switchboard::v1::ConsumeRequest back;
   int expired = 0;
-  absl::MutexLock lock(&mu);
   while (!due_.empty() && due_.begin()->first <= now) {
     const uint64_t tag = due_.begin()->second;
     auto it = held.find(tag);  // Settle and ReleaseAll keep due_ in step

@@ -16,12 +16,18 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/common/bidi_stream.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/timer_worker.h"
+#include "switchboard/v1/consumer.grpc.pb.h"
 
 namespace switchboard::consumer {
 
 class BridgeCall;
+
+// The app stream's writer, to which a bridge call hands deliveries.
+using AppWriter = BidiStream<switchboard::v1::SubscribeRequest,
+                             switchboard::v1::SubscribeResponse>::Writer;
 
 // How the app side reaches its bridge call, which may end (and delete
 // itself) at any time: through this lock, which the call takes to detach.
@@ -40,8 +46,14 @@ class CallHandle final : public TimedTarget,
   static constexpr size_t kMaxStaleTags = 10000;
 
   // `ack_deadline` zero: off. `timers` outlives the handle.
-  CallHandle(uint32_t credit, absl::Duration ack_deadline, TimerWorker* timers)
-      : credit(credit), ack_deadline(ack_deadline), timers_(timers) {}
+  // `app` is the stream that a half-closed subscription's first expiry
+  // ends (it could never ack what would come again).
+  CallHandle(uint32_t credit, absl::Duration ack_deadline, TimerWorker* timers,
+             std::shared_ptr<AppWriter> app)
+      : credit(credit),
+        ack_deadline(ack_deadline),
+        timers_(timers),
+        app_(std::move(app)) {}
 
   absl::Mutex mu;
   BridgeCall* call ABSL_GUARDED_BY(mu) = nullptr;
@@ -115,11 +127,13 @@ class CallHandle final : public TimedTarget,
   absl::Time Fire(absl::Time now) override ABSL_LOCKS_EXCLUDED(mu);
 
  private:
+  absl::Time FireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SetDueLocked(uint64_t tag, Held& entry, absl::Time due)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void AddStaleLocked(uint64_t tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   TimerWorker* const timers_;
+  const std::shared_ptr<AppWriter> app_;
   // (due, app tag) of held deliveries with a deadline.
   absl::btree_set<std::pair<absl::Time, uint64_t>> due_ ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<uint64_t> stale_ ABSL_GUARDED_BY(mu);
