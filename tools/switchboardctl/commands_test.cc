@@ -527,16 +527,22 @@ TEST_F(CommandsTest, QueuesTableAndJson) {
   ASSERT_TRUE(
       ListQueues(*consumer_stub_, {}, /*json=*/false, absl::Seconds(5), table)
           .ok());
-  EXPECT_EQ(
-      table.str(),
-      "NAME                DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
-      "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
-      "app.kytos.topology  2      0        0            no          0        "
-      "0         0        0\n"
-      "app.of_core         1      0        0            no          0        "
-      "0         0        0\n"
-      "verbose             3      0        0            no          0        "
-      "0         0        0\n");
+  // Each queue has its dead-letter queue (max_deliveries), listed too.
+  EXPECT_EQ(table.str(),
+            "NAME                     DEPTH  UNACKED  SUBSCRIBERS  LAST_VALUE  "
+            "DROPPED  REJECTED  EXPIRED  DEAD_LETTERED\n"
+            "app.kytos.topology       2      0        0            no          "
+            "0        0         0        0\n"
+            "app.of_core              1      0        0            no          "
+            "0        0         0        0\n"
+            "dead.app.kytos.topology  0      0        0            no          "
+            "0        0         0        0\n"
+            "dead.app.of_core         0      0        0            no          "
+            "0        0         0        0\n"
+            "dead.verbose             0      0        0            no          "
+            "0        0         0        0\n"
+            "verbose                  3      0        0            no          "
+            "0        0         0        0\n");
 
   // Pretty JSON with the zero fields printed too.
   std::ostringstream json;

@@ -530,6 +530,7 @@ Capabilities RabbitMqTransport::capabilities() const {
   caps.durable = settings_.durable;
   caps.acks = true;
   caps.last_value = true;
+  caps.max_deliveries = settings_.max_deliveries;
   caps.ordered_requeue = settings_.queue_type == "classic";
   caps.confirmed_delivery = true;
   caps.queue_limits = true;
