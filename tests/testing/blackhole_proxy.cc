@@ -108,8 +108,11 @@ void BlackholeProxy::Wake() {
 }
 
 void BlackholeProxy::Blackhole() {
-  absl::MutexLock lock(&mu_);
-  blackholed_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    blackholed_ = true;
+  }
+  Wake();
 }
 
 void BlackholeProxy::Resume() {
@@ -228,6 +231,11 @@ void BlackholeProxy::Loop() {
       }
     }
     if (fds[1].revents & POLLIN) AcceptOne();
+    {
+      // Blackhole() may have come while polling: nothing more moves.
+      absl::MutexLock lock(&mu_);
+      if (blackholed_) continue;
+    }
     if (blackholed) continue;
     // Links accepted just now are not in `fds` yet: they are pumped on the
     // next round.
