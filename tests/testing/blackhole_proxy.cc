@@ -30,6 +30,10 @@ void SetNonBlocking(int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+// Every socket is close-on-exec: a service the test starts later must not
+// inherit one, or closing it here would end nothing (seen: a killed
+// consumer's stream lived on at the bridge until keepalive, 30 s).
+
 // Closes `fd` with an RST rather than a FIN.
 void Abort(int fd) {
   linger l{1, 0};
@@ -54,7 +58,7 @@ struct BlackholeProxy::Link {
 
 absl::StatusOr<std::unique_ptr<BlackholeProxy>> BlackholeProxy::Start(
     int target_port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr = Loopback(0);
@@ -69,7 +73,7 @@ absl::StatusOr<std::unique_ptr<BlackholeProxy>> BlackholeProxy::Start(
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   SetNonBlocking(fd);
   int wake[2];
-  if (pipe(wake) != 0) {
+  if (pipe2(wake, O_CLOEXEC) != 0) {
     close(fd);
     return absl::InternalError("proxy: pipe failed");
   }
@@ -143,9 +147,9 @@ size_t BlackholeProxy::accepted_connections() {
 }
 
 void BlackholeProxy::AcceptOne() {
-  int client = accept(listen_fd_, nullptr, nullptr);
+  int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (client < 0) return;
-  int upstream = socket(AF_INET, SOCK_STREAM, 0);
+  int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr = Loopback(target_port_);
   // Loopback: a blocking connect is answered at once (or refused when the
   // target is down, and the client sees its connection reset).
