@@ -32,6 +32,7 @@ void DeliveryLedger::Received(const std::string& id, bool redelivered) {
   absl::MutexLock lock(&mu_);
   Entry& e = ids_[id];
   if (e.received > 0 && !redelivered) e.repeat_not_redelivered = true;
+  if (e.received == 0) e.first_seen = absl::Now() - start_;
   if (e.received == 1) e.first_repeat = absl::Now() - start_;
   if (e.received++ == 0 && e.accepted) ++accepted_received_;
 }
@@ -55,10 +56,11 @@ DeliveryLedger::Tally DeliveryLedger::Count() {
     t.received += e.received > 0;
     if (e.accepted && e.received == 0) lost.push_back(id);
     if (e.received > 1) {
+      auto ms = [](absl::Duration d) {
+        return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
+      };
       duplicated.push_back(
-          absl::StrCat(id, "@+",
-                       absl::FormatDuration(absl::Trunc(
-                           e.first_repeat, absl::Milliseconds(1)))));
+          absl::StrCat(id, "@+", ms(e.first_seen), "/+", ms(e.first_repeat)));
       t.duplicated_redelivered += !e.repeat_not_redelivered;
     }
   }

@@ -25,8 +25,8 @@ class DeliveryLedger {
     // `redelivered` (given back unacked) rather than as new messages.
     uint64_t duplicated_redelivered = 0;
     std::vector<std::string> some_lost;  // up to 10
-    // Up to 10, each "id@+<time of its second copy since the ledger
-    // began>" to match against a fault schedule's log.
+    // Up to 10, each "id@+<first copy>/+<second copy>" (times since the
+    // ledger began) to match against a fault schedule's log.
     std::vector<std::string> some_duplicated;
     // "accepted=N received=N lost=N duplicated=N": the stable line that
     // tools/kill9.sh and the tests print.
@@ -47,6 +47,7 @@ class DeliveryLedger {
     bool accepted = false;
     uint32_t received = 0;
     bool repeat_not_redelivered = false;
+    absl::Duration first_seen;
     absl::Duration first_repeat;
   };
   const absl::Time start_ = absl::Now();
