@@ -41,7 +41,9 @@ struct Mode {
   std::string name;
   bool rabbitmq = false;
   Acceptance acceptance = switchboard::v1::CONFIRMED;
-  std::string broadcaster_yaml;  // appended to the broadcaster's config
+  // Appended to the broadcaster's config; $BUFFER_DIR is a fresh
+  // directory.
+  std::string broadcaster_yaml;
   // Appended to the consumer's config; $DEDUP_DIR is a fresh directory.
   std::string consumer_yaml;
   std::vector<std::string> killable;
@@ -107,7 +109,8 @@ class Kill9Run {
         "routing:\n"
         "  verbose_queue: ''\n"
         "  app_queue_prefix: kill9.app.\n",
-        mode_.broadcaster_yaml);
+        absl::StrReplaceAll(mode_.broadcaster_yaml,
+                            {{"$BUFFER_DIR", NewTempDir("kill9-buffer")}}));
     options.consumer_yaml = absl::StrCat(
         "listen: 127.0.0.1:0\n"
         "bridge:\n"
@@ -270,7 +273,15 @@ DeliveryLedger::Tally RunMode(const Mode& mode) {
         << summaries() << run.Logs();
     EXPECT_EQ(tally.lost, 0u) << replay << ": " << tally.Details()
                               << "\nschedule:" << schedule_text << run.Logs();
-    EXPECT_EQ(tally.duplicated, 0u)
+    // A repeat flagged `redelivered` is allowed unless KILL9_STRICT=1 (what
+    // tools/kill9.sh runs): an app can receive an event just as its consumer
+    // or the consumer's bridge call dies, and its ack then reaches nobody
+    // (README, "Delivery semantics"). A repeat not flagged redelivered is
+    // always a failure.
+    const bool strict = EnvInt("KILL9_STRICT", 0) != 0;
+    EXPECT_EQ(strict ? tally.duplicated
+                     : tally.duplicated - tally.duplicated_redelivered,
+              0u)
         << replay << ": " << tally.Details() << "\nschedule:" << schedule_text
         << run.Logs();
   }
@@ -300,6 +311,25 @@ TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
   mode.pausable = kServices;
   mode.links = kLinks;
   mode.duration = absl::Seconds(25);
+  RunMode(mode);
+}
+
+// BUFFERED with the disk buffer (fsync: batch): a kill -9 of the
+// broadcaster loses nothing it answered as accepted; on rabbitmq nothing
+// else does either.
+TEST(Kill9Test, RabbitMqBufferedWithTheDiskBufferLosesNothing) {
+  Mode mode;
+  mode.name = "rabbitmq-buffered-disk";
+  mode.rabbitmq = true;
+  mode.acceptance = switchboard::v1::BUFFERED;
+  mode.broadcaster_yaml =
+      "buffer:\n  type: disk\n  disk:\n    path: $BUFFER_DIR\n"
+      "    fsync: batch\n";
+  mode.consumer_yaml = kDedupOnDisk;
+  mode.killable = {"broadcaster", "bridge", "consumer", "rabbitmq"};
+  mode.pausable = kServices;
+  mode.links = kLinks;
+  mode.duration = absl::Seconds(20);
   RunMode(mode);
 }
 
