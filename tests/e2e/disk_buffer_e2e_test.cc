@@ -17,14 +17,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string BufferDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir =
-      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/disk_buffer_e2e/", name);
-  std::filesystem::remove_all(dir);
-  return dir;
-}
-
 Cluster::Options DiskBuffer(const std::string& dir) {
   Cluster::Options options;
   options.broadcaster_yaml +=
@@ -49,7 +41,7 @@ void AcceptThenKill(Cluster& cluster, int n) {
 }
 
 TEST(DiskBufferTest, ABroadcasterKilledWithMinus9LosesNothingItAccepted) {
-  const std::string dir = BufferDir("kill9");
+  const std::string dir = NewTempDir("disk-buffer-kill9");
   auto cluster = Cluster::Start(DiskBuffer(dir));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   AcceptThenKill(**cluster, 3000);
@@ -74,7 +66,7 @@ TEST(DiskBufferTest, ABroadcasterKilledWithMinus9LosesNothingItAccepted) {
 // A write cut short by the crash: the torn record is cut off and counted;
 // everything before it is forwarded, nothing corrupt is.
 TEST(DiskBufferTest, ATornTailIsTruncatedAndTheRestForwarded) {
-  const std::string dir = BufferDir("torn");
+  const std::string dir = NewTempDir("disk-buffer-torn");
   auto cluster = Cluster::Start(DiskBuffer(dir));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   AcceptThenKill(**cluster, 500);

@@ -105,12 +105,8 @@ void Subscribe(const std::string& address, const std::atomic<bool>& stop,
 int Run() {
   Cluster::Options options;
   if (absl::GetFlag(FLAGS_disk_buffer)) {
-    char dir[] = "/tmp/switchboard-soak-XXXXXX";
-    if (mkdtemp(dir) == nullptr) {
-      std::perror("mkdtemp");
-      return 1;
-    }
-    std::printf("disk buffer in %s (left for inspection)\n", dir);
+    const std::string dir = NewTempDir("switchboard-soak");
+    std::printf("disk buffer in %s (left for inspection)\n", dir.c_str());
     options.broadcaster_yaml += absl::StrCat(
         "buffer:\n  type: disk\n  disk:\n    path: ", dir, "/buffer\n");
   }
@@ -157,10 +153,7 @@ int Run() {
               static_cast<unsigned long>(received.load()));
   Print("drained", c);
   int failures = all ? 0 : 1;
-  for (auto [name, p] :
-       {std::pair<const char*, Process*>{"bridge", &c.bridge()},
-        {"broadcaster", &c.broadcaster()},
-        {"consumer", &c.consumer()}}) {
+  for (auto [name, p] : Services(c)) {
     if (kill(p->pid(), 0) != 0) {
       std::printf("FAIL: %s died\n", name);
       ++failures;

@@ -32,11 +32,14 @@ Usage Measure(pid_t pid) {
   return u;
 }
 
+std::vector<std::pair<const char*, Process*>> Services(Cluster& c) {
+  return {{"bridge", &c.bridge()},
+          {"broadcaster", &c.broadcaster()},
+          {"consumer", &c.consumer()}};
+}
+
 void Print(const char* when, Cluster& c) {
-  for (auto [name, p] :
-       {std::pair<const char*, Process*>{"bridge", &c.bridge()},
-        {"broadcaster", &c.broadcaster()},
-        {"consumer", &c.consumer()}}) {
+  for (auto [name, p] : Services(c)) {
     Usage u = Measure(p->pid());
     std::printf("%-8s %-12s rss %7ld KiB  fds %6ld  threads %4ld\n", when, name,
                 static_cast<long>(u.rss_kib), static_cast<long>(u.fds),

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "tests/testing/cluster.h"
 
@@ -19,6 +21,9 @@ struct Usage {
 
 // RSS, open fds and threads of `pid`.
 Usage Measure(pid_t pid);
+
+// The three services of `c`, by name.
+std::vector<std::pair<const char*, Process*>> Services(Cluster& c);
 
 // One line per service of `c`: "<when> <service> rss .. fds .. threads ..".
 void Print(const char* when, Cluster& c);
