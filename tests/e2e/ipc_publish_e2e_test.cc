@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -40,7 +41,10 @@ class SocketDir {
     char name[] = "/tmp/sb-ipc-XXXXXX";
     path_ = mkdtemp(name);
   }
-  ~SocketDir() { std::system(("rm -rf " + path_).c_str()); }
+  ~SocketDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
   const std::string& path() const { return path_; }
 
  private:

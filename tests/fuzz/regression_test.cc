@@ -49,7 +49,7 @@ TEST(FuzzRegressionTest, QueuePrefixesLeaveQueueNameForRoom) {
       Yaml("routing:\n  app_queue_prefix: " + longest + "\n"), "");
   ASSERT_TRUE(broadcaster.ok()) << broadcaster.status();
   const broadcaster::Router router(broadcaster->routing);
-  for (const std::string source :
+  for (const std::string& source :
        {std::string("kytos/topology"), std::string("a.b"),
         std::string(300, 's')}) {
     const std::string queue = router.AppQueue(source);

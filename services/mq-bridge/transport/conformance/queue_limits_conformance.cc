@@ -148,7 +148,9 @@ TEST_P(TransportConformanceTest, MessagesPastTheirTtlExpire) {
   f.PublishMany(q, 3);
   ASSERT_TRUE(
       f.StatsEventually(q, [](const QueueStats& s) { return s.depth == 0; }));
-  if (f.t().capabilities().drop_counters) EXPECT_EQ(f.Stats(q).expired, 3u);
+  if (f.t().capabilities().drop_counters) {
+    EXPECT_EQ(f.Stats(q).expired, 3u);
+  }
   // A subscriber that is there takes a fresh message before it expires.
   DeliveryCollector got;
   auto sub = f.t().Subscribe({{q}, 10}, got.handler());

@@ -437,7 +437,9 @@ TEST(RabbitMqTransportTest,
   // Generous: only a call that never returns fails here.
   const bool in_time =
       answered.WaitForNotificationWithTimeout(absl::Seconds(30));
-  if (!in_time) ASSERT_TRUE((*broker)->Restart().ok());  // lets it return
+  if (!in_time) {
+    ASSERT_TRUE((*broker)->Restart().ok());  // lets it return
+  }
   call.join();
   ASSERT_TRUE(in_time) << "DeclareQueue waited for the broker without bound";
   // The first call may be the one that finds the connection dead.
