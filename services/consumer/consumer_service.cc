@@ -3,6 +3,7 @@
 #include <deque>
 #include <limits>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -33,6 +34,8 @@ constexpr absl::Duration kBridgeCloseGrace = absl::Seconds(5);
 constexpr absl::Duration kMinAckDeadline = absl::Seconds(1);
 constexpr absl::Duration kMaxAckDeadline = absl::Hours(1);
 constexpr absl::Duration kMaxNackDelay = absl::Hours(1);
+// The most entries SubscribeOpen.acked may carry.
+constexpr int kMaxResumeAcked = 65536;
 
 absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -218,6 +221,7 @@ class SubscribeStream final
           absl::StrCat("open.credit is ", credit, "; the limit is ",
                        config_->max_credit, " (max_credit)"));
     }
+    SB_RETURN_IF_ERROR(RecordAcked(open));
     ConsumeRequest request;
     auto* bridge_open = request.mutable_open();
     *bridge_open->mutable_queues() = open.queues();
@@ -232,6 +236,35 @@ class SubscribeStream final
         handle_,
         BridgeCall::Start(bridge_, std::move(request), writer(), dedup_,
                           bridge_calls_, ack_deadline, timers_));
+    return absl::OkStatus();
+  }
+
+  // Records open.acked as acked, on disk (dedup.store: file) before the
+  // bridge call that could deliver them again starts.
+  absl::Status RecordAcked(const switchboard::v1::SubscribeOpen& open) {
+    if (open.acked_size() > kMaxResumeAcked) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("open.acked has ", open.acked_size(),
+                       " entries; the limit is ", kMaxResumeAcked));
+    }
+    for (int i = 0; i < open.acked_size(); ++i) {
+      const switchboard::v1::AckedEvent& acked = open.acked(i);
+      if (absl::c_find(open.queues(), acked.queue()) == open.queues().end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("open.acked[", i, "].queue '", acked.queue(),
+                         "' is not one of open.queues"));
+      }
+      if (acked.id().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("open.acked[", i, "].id is empty"));
+      }
+    }
+    for (const switchboard::v1::AckedEvent& acked : open.acked()) {
+      DedupWindow* window = dedup_->For(acked.queue());
+      if (window == nullptr) return absl::OkStatus();  // deduplication off
+      window->Done(DedupWindow::KeyOf(acked.id()));
+    }
+    if (open.acked_size() > 0) dedup_->Flush().IgnoreError();  // logged
     return absl::OkStatus();
   }
 

@@ -98,5 +98,70 @@ TEST(DedupRestartTest, MemoryStoreForgetsWhatTheAppAckedBeforeAKill9) {
             (std::vector<std::string>{"e-1", "e-2"}));
 }
 
+// The kill -9 suite's consumer case: the app received events and
+// processed them, and the consumer died before their acks reached it (here
+// the app had not sent them yet). The restarted consumer gets them again
+// from the transport, flagged redelivered. An app that names what it
+// processed in its next open (SubscribeOpen.acked) does not see them
+// twice; one that does not, does.
+std::vector<std::string> IdsAfterAcksLost(bool resend_acked) {
+  Cluster::Options options;
+  options.consumer_yaml += absl::StrCat(
+      "dedup:\n  store: file\n  directory: ", NewTempDir("dedup"), "\n");
+  auto cluster = Cluster::Start(options);
+  EXPECT_TRUE(cluster.ok()) << cluster.status();
+  if (!cluster.ok()) return {};
+  const std::string queue = "app.restart";
+  EXPECT_TRUE(Publish((*cluster)->broadcaster_address(),
+                      {WithId("e-1"), WithId("e-2")})
+                  .ok());
+  {
+    auto app = Subscriber::Open((*cluster)->consumer_address(), {queue}, 10,
+                                /*auto_ack=*/false);
+    EXPECT_TRUE(app.ok()) << app.status();
+    if (!app.ok()) return {};
+    EXPECT_EQ((*app)->WaitFor(2).size(), 2u);
+    (*cluster)->consumer().Signal(SIGKILL);
+    EXPECT_EQ((*cluster)->consumer().Wait(absl::Seconds(30)), 128 + SIGKILL);
+  }
+  absl::Status restarted = (*cluster)->StartConsumer();
+  EXPECT_TRUE(restarted.ok()) << restarted;
+  EXPECT_TRUE(Publish((*cluster)->broadcaster_address(), {WithId("e-3")}).ok());
+
+  switchboard::v1::SubscribeOpen open;
+  open.add_queues(queue);
+  open.set_credit(10);
+  if (resend_acked) {
+    for (const char* id : {"e-1", "e-2"}) {
+      auto* acked = open.add_acked();
+      acked->set_queue(queue);
+      acked->set_id(id);
+    }
+  }
+  auto app = Subscriber::Open((*cluster)->consumer_address(), open,
+                              /*auto_ack=*/true);
+  EXPECT_TRUE(app.ok()) << app.status();
+  if (!app.ok()) return {};
+  std::vector<std::string> ids;
+  EXPECT_TRUE(Eventually([&] {
+    ids.clear();
+    for (const EventDelivery& d : (*app)->WaitFor(1)) {
+      ids.push_back(d.event().id());
+    }
+    return !ids.empty() && ids.back() == "e-3";
+  })) << (*cluster)->Log("consumer");
+  return ids;
+}
+
+TEST(DedupRestartTest, AnAppThatResendsWhatItProcessedSeesNothingTwice) {
+  EXPECT_EQ(IdsAfterAcksLost(/*resend_acked=*/true),
+            std::vector<std::string>{"e-3"});
+}
+
+TEST(DedupRestartTest, AnAppThatDoesNotResendItGetsTheRedeliveries) {
+  EXPECT_EQ(IdsAfterAcksLost(/*resend_acked=*/false),
+            (std::vector<std::string>{"e-1", "e-2", "e-3"}));
+}
+
 }  // namespace
 }  // namespace switchboard::testing

@@ -273,15 +273,10 @@ DeliveryLedger::Tally RunMode(const Mode& mode) {
         << summaries() << run.Logs();
     EXPECT_EQ(tally.lost, 0u) << replay << ": " << tally.Details()
                               << "\nschedule:" << schedule_text << run.Logs();
-    // A repeat flagged `redelivered` is allowed unless KILL9_STRICT=1 (what
-    // tools/kill9.sh runs): an app can receive an event just as its consumer
-    // or the consumer's bridge call dies, and its ack then reaches nobody
-    // (README, "Delivery semantics"). A repeat not flagged redelivered is
-    // always a failure.
-    const bool strict = EnvInt("KILL9_STRICT", 0) != 0;
-    EXPECT_EQ(strict ? tally.duplicated
-                     : tally.duplicated - tally.duplicated_redelivered,
-              0u)
+    // Even a repeat flagged `redelivered` fails: the app names what it
+    // processed when it subscribes again (SubscribeOpen.acked), so an ack
+    // lost with its consumer or bridge call costs no second copy.
+    EXPECT_EQ(tally.duplicated, 0u)
         << replay << ": " << tally.Details() << "\nschedule:" << schedule_text
         << run.Logs();
   }

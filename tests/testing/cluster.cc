@@ -217,15 +217,23 @@ bool Eventually(const std::function<bool()>& pred, absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
     const std::string& consumer_address, const std::vector<std::string>& queues,
     uint32_t credit, bool auto_ack) {
+  switchboard::v1::SubscribeOpen open;
+  for (const std::string& q : queues) open.add_queues(q);
+  open.set_credit(credit);
+  return Open(consumer_address, open, auto_ack);
+}
+
+absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
+    const std::string& consumer_address,
+    const switchboard::v1::SubscribeOpen& open, bool auto_ack) {
   auto s = std::unique_ptr<Subscriber>(new Subscriber());
   s->channel_ = Channel(consumer_address);
   s->stub_ = switchboard::v1::Consumer::NewStub(s->channel_);
   s->auto_ack_ = auto_ack;
   s->stream_ = s->stub_->Subscribe(&s->context_);
-  SubscribeRequest open;
-  for (const std::string& q : queues) open.mutable_open()->add_queues(q);
-  open.mutable_open()->set_credit(credit);
-  if (!s->stream_->Write(open)) {
+  SubscribeRequest request;
+  *request.mutable_open() = open;
+  if (!s->stream_->Write(request)) {
     // The service ended the stream at once; say why.
     grpc::Status status = s->stream_->Finish();
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),

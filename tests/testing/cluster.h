@@ -124,6 +124,10 @@ class Subscriber {
   static absl::StatusOr<std::unique_ptr<Subscriber>> Open(
       const std::string& consumer_address,
       const std::vector<std::string>& queues, uint32_t credit, bool auto_ack);
+  // With the whole `open` message (acked events, ack deadline, ...).
+  static absl::StatusOr<std::unique_ptr<Subscriber>> Open(
+      const std::string& consumer_address,
+      const switchboard::v1::SubscribeOpen& open, bool auto_ack);
   ~Subscriber();
 
   // Waits until at least `n` deliveries arrived (or the stream ended, or

@@ -290,6 +290,13 @@ void ResubscribingApp::Run() {
     SubscribeRequest open;
     for (const auto& q : options_.queues) open.mutable_open()->add_queues(q);
     open.mutable_open()->set_credit(options_.credit);
+    // What it processed lately: acks sent just before the last stream
+    // broke may never have reached the consumer.
+    for (const auto& [queue, id] : processed_) {
+      auto* acked = open.mutable_open()->add_acked();
+      acked->set_queue(queue);
+      acked->set_id(id);
+    }
     uint64_t got = 0;
     if (stream->Write(open)) {
       SubscribeResponse response;
@@ -298,6 +305,10 @@ void ResubscribingApp::Run() {
         for (const auto& d : response.deliveries()) {
           ledger_->Received(d.event().id(), d.redelivered());
           ack.mutable_ack()->add_tags(d.tag());
+          if (options_.resend_acked) {
+            processed_.emplace_back(d.queue(), d.event().id());
+            if (processed_.size() > 2 * options_.credit) processed_.pop_front();
+          }
         }
         got += response.deliveries_size();
         {

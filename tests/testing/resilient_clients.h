@@ -90,13 +90,17 @@ class ResendingProducer {
 // An app on the consumer's Subscribe that acks everything it gets and
 // records each event id in the ledger; when its stream ends (or cannot
 // open: the queues do not exist yet, the consumer is down) it subscribes
-// again with backoff.
+// again with backoff, naming in SubscribeOpen.acked the events it
+// processed lately (the last 2 x credit), as the README asks of an app
+// that wants each event once across consumer crashes.
 class ResubscribingApp {
  public:
   struct Options {
     std::string address;
     std::vector<std::string> queues;
     uint32_t credit = 500;
+    // Resend what it processed in each open (SubscribeOpen.acked).
+    bool resend_acked = true;
     absl::Duration backoff_initial = absl::Milliseconds(50);
     absl::Duration backoff_max = absl::Seconds(1);
   };
@@ -118,6 +122,8 @@ class ResubscribingApp {
   std::string last_end_ ABSL_GUARDED_BY(mu_);
   // How the app's streams ended, by status code.
   std::map<int, uint64_t> ends_ ABSL_GUARDED_BY(mu_);
+  // (queue, id) of the last 2 x credit events processed; the run thread's.
+  std::deque<std::pair<std::string, std::string>> processed_;
   std::thread thread_;
 };
 
