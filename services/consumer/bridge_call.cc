@@ -184,7 +184,10 @@ void BridgeCall::OnReadDone(bool ok) {
       }
       const DedupWindow::Key key =
           window != nullptr ? DedupWindow::KeyOf(d.id()) : DedupWindow::kNoKey;
-      if (window != nullptr && !window->Admit(key)) {
+      const DedupWindow::Admission admission =
+          window != nullptr ? window->Admit(key)
+                            : DedupWindow::Admission::kAdmitted;
+      if (admission != DedupWindow::Admission::kAdmitted) {
         admitted[i] = false;
         auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
                                                : handle_->held_keys.find(key);
@@ -197,6 +200,10 @@ void BridgeCall::OnReadDone(bool ok) {
           CallHandle::Held& h = handle_->held[mine->second];
           duplicates.mutable_ack()->add_tags(h.bridge_tag);
           h.bridge_tag = d.tag();
+          continue;
+        }
+        if (admission == DedupWindow::Admission::kInFlight) {
+          handle_->Park(window, key, d);  // a copy: rare
           continue;
         }
         duplicates.mutable_ack()->add_tags(d.tag());
@@ -218,20 +225,7 @@ void BridgeCall::OnReadDone(bool ok) {
   }
   for (int i = 0; i < response_.deliveries_size(); ++i) {
     if (!admitted[i]) continue;
-    auto& d = *response_.mutable_deliveries(i);
-    auto* delivery = out.add_deliveries();
-    delivery->set_tag(d.tag());
-    delivery->set_queue(std::move(*d.mutable_queue()));
-    delivery->set_redelivered(d.redelivered());
-    delivery->set_delivery_count(d.delivery_count());
-    if (!delivery->mutable_event()->ParseFromString(d.event())) {
-      // Not ours to fix: say which delivery is broken and let the app
-      // nack or ack it; its id stays known.
-      Logger("consumer")
-          ->error("delivery {} from {} is not a valid Event", d.id(),
-                  delivery->queue());
-      delivery->mutable_event()->set_id(d.id());
-    }
+    ToAppDelivery(*response_.mutable_deliveries(i), out.add_deliveries());
   }
   if (out.deliveries_size() > 0) app_->Send(std::move(out));
   bool exhausted;

@@ -1,5 +1,8 @@
 #include "services/consumer/call_handle.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "services/common/logging.h"
 #include "services/consumer/bridge_call.h"
 
@@ -68,6 +71,37 @@ void CallHandle::ReleaseAll() {
   held_keys.clear();
   held.clear();
   due_.clear();
+  // Not in flight: their bridge call gives them back with the rest.
+  parked_.clear();
+}
+
+void CallHandle::Park(DedupWindow* window, DedupWindow::Key key,
+                      switchboard::v1::Delivery delivery) {
+  parked_.push_back(Parked{window, key, std::move(delivery)});
+  timers_->Schedule(weak_from_this(), timers_->Now() + kParkedPoll);
+}
+
+void CallHandle::UnparkLocked(switchboard::v1::ConsumeRequest* acks,
+                              switchboard::v1::SubscribeResponse* out) {
+  size_t kept = 0;
+  for (Parked& p : parked_) {
+    switch (p.window->Admit(p.key)) {
+      case DedupWindow::Admission::kInFlight:
+        parked_[kept++] = std::move(p);
+        break;
+      case DedupWindow::Admission::kSeen:
+        acks->mutable_ack()->add_tags(p.delivery.tag());
+        break;
+      case DedupWindow::Admission::kAdmitted: {
+        const uint64_t tag = p.delivery.tag();
+        Admit(tag, Held{p.window, p.key, tag});
+        held_keys[p.key] = tag;
+        ToAppDelivery(p.delivery, out->add_deliveries());
+        break;
+      }
+    }
+  }
+  parked_.resize(kept);
 }
 
 void CallHandle::AddStaleLocked(uint64_t tag) {
@@ -80,11 +114,32 @@ void CallHandle::AddStaleLocked(uint64_t tag) {
 }
 
 absl::Time CallHandle::Fire(absl::Time now) {
+  switchboard::v1::SubscribeResponse out;
+  absl::Time next;
   {
     absl::MutexLock lock(&mu);
-    if (!app_done || due_.empty() || due_.begin()->first > now) {
-      return FireLocked(now);
+    if (app_done && !due_.empty() && due_.begin()->first <= now) {
+      next = absl::InfinitePast();  // ends the stream, below
+    } else {
+      switchboard::v1::ConsumeRequest acks;
+      UnparkLocked(&acks, &out);
+      if (acks.has_ack() && call != nullptr) call->Send(std::move(acks));
+      next = FireLocked(now);
+      if (!parked_.empty()) next = std::min(next, now + kParkedPoll);
+      if (out.deliveries_size() == 0) return next;
+      ++handing_over;
     }
+  }
+  if (next != absl::InfinitePast()) {
+    app_->Send(std::move(out));
+    bool exhausted;
+    {
+      absl::MutexLock lock(&mu);
+      --handing_over;
+      exhausted = Exhausted();
+    }
+    if (exhausted) app_->Finish(grpc::Status::OK);
+    return next;
   }
   // The app closed its side: it could never ack what would come again, so
   // its stream ends (OK), and the stream's end gives back all it held.
@@ -120,6 +175,22 @@ absl::Time CallHandle::FireLocked(absl::Time now) {
     if (call != nullptr) call->Send(std::move(back));
   }
   return due_.empty() ? absl::InfiniteFuture() : due_.begin()->first;
+}
+
+void ToAppDelivery(switchboard::v1::Delivery& from,
+                   switchboard::v1::EventDelivery* to) {
+  to->set_tag(from.tag());
+  to->set_queue(std::move(*from.mutable_queue()));
+  to->set_redelivered(from.redelivered());
+  to->set_delivery_count(from.delivery_count());
+  if (!to->mutable_event()->ParseFromString(from.event())) {
+    // Not ours to fix: say which delivery is broken and let the app nack
+    // or ack it; its id stays known.
+    Logger("consumer")
+        ->error("delivery {} from {} is not a valid Event", from.id(),
+                to->queue());
+    to->mutable_event()->set_id(from.id());
+  }
 }
 
 }  // namespace switchboard::consumer

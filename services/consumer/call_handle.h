@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
@@ -19,6 +20,7 @@
 #include "services/common/bidi_stream.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/timer_worker.h"
+#include "switchboard/v1/bridge.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
 namespace switchboard::consumer {
@@ -89,6 +91,23 @@ class CallHandle final : public TimedTarget,
   // A delivery reached the app: held, with its ack deadline.
   void Admit(uint64_t tag, Held entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // How often parked copies look at their event again.
+  static constexpr absl::Duration kParkedPoll = absl::Milliseconds(100);
+  // The bridge delivered a copy of an event that another subscription
+  // holds unacked (DedupWindow::Admission::kInFlight): a transport
+  // reconnect may have requeued that subscription's copy, whose tag died
+  // with the connection, and handed it here, so acking this copy could
+  // drop the only live one, and delivering it would show the event twice.
+  // It waits (keeping its slot of the bridge's prefetch) and is looked at
+  // every kParkedPoll: once the holder acked, it is acked (dropped); once
+  // the holder gave its copy back, it is delivered to this app.
+  void Park(DedupWindow* window, DedupWindow::Key key,
+            switchboard::v1::Delivery delivery)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  size_t parked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return parked_.size();
+  }
+
   // The app acked or nacked `it`: the bridge tag to settle.
   uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
                   bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -115,7 +134,8 @@ class CallHandle final : public TimedTarget,
     return app_done && handing_over == 0 && held.size() >= credit;
   }
 
-  // The held deliveries went back to their queues.
+  // The held deliveries went back to their queues (and parked copies, with
+  // the bridge call that carried them).
   void ReleaseAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Deliveries given back because their ack deadline passed, so far.
@@ -123,11 +143,22 @@ class CallHandle final : public TimedTarget,
     return expired_;
   }
 
-  // TimedTarget: gives back what is due to the bridge.
+  // TimedTarget: gives back what is due to the bridge, and settles or
+  // delivers parked copies whose event's holder settled.
   absl::Time Fire(absl::Time now) override ABSL_LOCKS_EXCLUDED(mu);
 
  private:
+  struct Parked {
+    DedupWindow* window;
+    DedupWindow::Key key;
+    switchboard::v1::Delivery delivery;
+  };
   absl::Time FireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Parked copies whose holder settled: acks for the bridge, deliveries
+  // for the app (now held).
+  void UnparkLocked(switchboard::v1::ConsumeRequest* acks,
+                    switchboard::v1::SubscribeResponse* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SetDueLocked(uint64_t tag, Held& entry, absl::Time due)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void AddStaleLocked(uint64_t tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -138,8 +169,15 @@ class CallHandle final : public TimedTarget,
   absl::btree_set<std::pair<absl::Time, uint64_t>> due_ ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<uint64_t> stale_ ABSL_GUARDED_BY(mu);
   std::deque<uint64_t> stale_order_ ABSL_GUARDED_BY(mu);
+  std::vector<Parked> parked_ ABSL_GUARDED_BY(mu);
   uint64_t expired_ ABSL_GUARDED_BY(mu) = 0;
 };
+
+// The app's view of a bridge delivery (`from` is moved from). An event
+// that does not parse is logged and delivered with only its id, for the
+// app to ack or nack.
+void ToAppDelivery(switchboard::v1::Delivery& from,
+                   switchboard::v1::EventDelivery* to);
 
 }  // namespace switchboard::consumer
 

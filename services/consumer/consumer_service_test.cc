@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -292,6 +293,36 @@ TEST_F(ConsumerServiceTest, BadQueueNameIsInvalidArgument) {
   EXPECT_TRUE(EventuallyBridgeStats("verbose", 1, 0));
 }
 
+TEST_F(ConsumerServiceTest, AckedEventsOfAnotherQueueAreInvalidArgument) {
+  Publish("verbose", 1);
+  for (const auto& [queue, id, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"app.other", "ev-0", "open.acked[1].queue 'app.other'"},
+           {"verbose", "", "open.acked[1].id is empty"}}) {
+    SubscribeStream stream(consumer_.stub.get());
+    SubscribeRequest request;
+    request.mutable_open()->add_queues("verbose");
+    request.mutable_open()->set_credit(10);
+    auto* fine = request.mutable_open()->add_acked();
+    fine->set_queue("verbose");
+    fine->set_id("ev-0");
+    auto* bad = request.mutable_open()->add_acked();
+    bad->set_queue(queue);
+    bad->set_id(id);
+    ASSERT_TRUE(stream.Write(request));
+    grpc::Status status = stream.Finish();
+    EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(field));
+    EXPECT_EQ(stream.delivery_count(), 0u);
+  }
+  // Nothing was recorded (not even the valid entry before the bad one):
+  // the event is still delivered.
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"verbose"}, 10));
+  EXPECT_THAT(IdsOf(stream.AwaitDeliveries(1)), ElementsAre("ev-0"));
+}
+
 TEST_F(ConsumerServiceTest, AckBeforeOpenIsFailedPrecondition) {
   Publish("verbose", 1);
   SubscribeStream stream(consumer_.stub.get());
@@ -382,6 +413,37 @@ TEST_F(ConsumerServiceTest, CancellingTheAppStreamReturnsUnackedDeliveries) {
     EXPECT_TRUE(d.redelivered());
     EXPECT_EQ(d.delivery_count(), 2u);
   }
+}
+
+// Two copies of one event (a producer's retry, a transport's republish)
+// reach two subscriptions of a queue. The second copy waits while the first
+// is held: acking it could drop the only live copy (on a broker, the
+// first's tag can die with a reconnect that requeued it and handed it to
+// the other subscription), and delivering it would show the event twice.
+// Once the first subscription gives its copy back, the event reaches the
+// other app, once.
+TEST_F(ConsumerServiceTest, ACopyOfAnEventAnotherSubscriptionHoldsWaits) {
+  Publish("verbose", 1);  // ev-0
+  SubscribeStream first(consumer_.stub.get());
+  ASSERT_TRUE(first.Open({"verbose"}, 1));
+  ASSERT_THAT(IdsOf(first.AwaitDeliveries(1)), ElementsAre("ev-0"));
+  Publish("verbose", {MakeEvent(0), MakeEvent(1)});  // ev-0 again, ev-1
+
+  SubscribeStream second(consumer_.stub.get());
+  ASSERT_TRUE(second.Open({"verbose"}, 10));
+  ASSERT_THAT(IdsOf(second.AwaitDeliveries(1)), ElementsAre("ev-1"));
+  // The copy is neither delivered nor acked: three unacked at the bridge.
+  ASSERT_TRUE(EventuallyBridgeStats("verbose", 0, 3));
+  EXPECT_EQ(second.delivery_count(), 1u);
+
+  first.Cancel();
+  first.Finish();
+  auto deliveries = second.AwaitDeliveries(2);
+  ASSERT_THAT(IdsOf(deliveries), ElementsAre("ev-1", "ev-0"));
+  ASSERT_TRUE(second.Ack(TagsOf(deliveries)));
+  // Both copies are settled by the one ack, and nothing more comes.
+  EXPECT_TRUE(EventuallyBridgeStats("verbose", 0, 0));
+  EXPECT_EQ(second.delivery_count(), 2u);
 }
 
 TEST_F(ConsumerServiceTest, SubscribeWithTheBridgeUnreachableIsUnavailable) {

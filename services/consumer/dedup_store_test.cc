@@ -135,17 +135,20 @@ TEST(DedupStoreTest, WindowsRememberAckedIdsAcrossARestart) {
   {
     DedupWindows windows(100, MustOpen(dir, 100));
     DedupWindow* w = windows.For("app.a");
-    ASSERT_TRUE(w->Admit(a));
-    ASSERT_TRUE(w->Admit(b));
+    ASSERT_EQ(w->Admit(a), DedupWindow::Admission::kAdmitted);
+    ASSERT_EQ(w->Admit(b), DedupWindow::Admission::kAdmitted);
     w->Done(a);     // acked
     w->Release(b);  // given back unacked
     ASSERT_TRUE(windows.Flush().ok());
   }
   DedupWindows windows(100, MustOpen(dir, 100));
   DedupWindow* w = windows.For("app.a");
-  EXPECT_FALSE(w->Admit(a)) << "an acked id was forgotten by the restart";
-  EXPECT_TRUE(w->Admit(b));
-  EXPECT_TRUE(windows.For("app.other")->Admit(a)) << "per queue";
+  EXPECT_EQ(w->Admit(a), DedupWindow::Admission::kSeen)
+      << "an acked id was forgotten by the restart";
+  EXPECT_EQ(w->Admit(b), DedupWindow::Admission::kAdmitted);
+  EXPECT_EQ(windows.For("app.other")->Admit(a),
+            DedupWindow::Admission::kAdmitted)
+      << "per queue";
 }
 
 }  // namespace

@@ -16,11 +16,12 @@ DedupWindow::Key DedupWindow::KeyOf(absl::string_view id) {
   return key;
 }
 
-bool DedupWindow::Admit(Key key) {
-  if (key == kNoKey) return true;  // nothing to recognise it by
+DedupWindow::Admission DedupWindow::Admit(Key key) {
+  if (key == kNoKey) return Admission::kAdmitted;  // nothing to know it by
   absl::MutexLock lock(&mu_);
-  if (seen_.contains(key)) return false;
-  return in_flight_.try_emplace(key, 1).second;
+  if (seen_.contains(key)) return Admission::kSeen;
+  return in_flight_.try_emplace(key, 1).second ? Admission::kAdmitted
+                                               : Admission::kInFlight;
 }
 
 void DedupWindow::Done(Key key) {

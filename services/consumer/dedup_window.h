@@ -42,10 +42,17 @@ class DedupWindow {
   // first.
   void Preload(const std::vector<Key>& keys);
 
-  // Whether a delivery should reach the app: false when an app already
-  // acked it (within the window) or holds it unacked now. Admitted keys
-  // count as in flight until Done or Release.
-  bool Admit(Key key);
+  enum class Admission {
+    // It may reach the app; it counts as in flight until Done or Release.
+    kAdmitted,
+    // An app acked it (within the window): a duplicate, to drop.
+    kSeen,
+    // A subscription holds it unacked now: this copy must wait (it is the
+    // only one left if that subscription gives its copy back).
+    kInFlight,
+  };
+  // Whether a delivery of `key` should reach the app.
+  Admission Admit(Key key);
   // The app acked (or dropped) it: remember it as seen.
   void Done(Key key);
   // It went back to the queue unacked: its next delivery is admitted.

@@ -5,40 +5,44 @@
 namespace switchboard::consumer {
 namespace {
 
+constexpr auto kAdmitted = DedupWindow::Admission::kAdmitted;
+constexpr auto kSeen = DedupWindow::Admission::kSeen;
+constexpr auto kInFlight = DedupWindow::Admission::kInFlight;
+
 TEST(DedupWindowTest, CopiesOfInFlightAndAckedEventsAreRefused) {
   DedupWindow w(10);
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
-  EXPECT_FALSE(
-      w.Admit(DedupWindow::KeyOf("a")));  // a copy while the app holds it
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kAdmitted);
+  // A copy while an app holds it.
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kInFlight);
   w.Done(DedupWindow::KeyOf("a"));
-  EXPECT_FALSE(
-      w.Admit(DedupWindow::KeyOf("a")));  // a copy after the app acked it
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("b")));
+  // A copy after the app acked it.
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kSeen);
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("b")), kAdmitted);
 }
 
 TEST(DedupWindowTest, ReleasedEventsAreAdmittedAgain) {
   DedupWindow w(10);
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kAdmitted);
   w.Release(DedupWindow::KeyOf("a"));  // went back to the queue unacked
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kAdmitted);
 }
 
 TEST(DedupWindowTest, RemembersOnlyTheLastCapacityAckedIds) {
   DedupWindow w(2);
   for (const char* id : {"a", "b", "c"}) {
-    ASSERT_TRUE(w.Admit(DedupWindow::KeyOf(id)));
+    ASSERT_EQ(w.Admit(DedupWindow::KeyOf(id)), kAdmitted);
     w.Done(DedupWindow::KeyOf(id));
   }
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("a")));  // forgotten
-  EXPECT_FALSE(w.Admit(DedupWindow::KeyOf("b")));
-  EXPECT_FALSE(w.Admit(DedupWindow::KeyOf("c")));
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("a")), kAdmitted);  // forgotten
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("b")), kSeen);
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("c")), kSeen);
 }
 
 TEST(DedupWindowTest, EventsWithoutIdsAreNeverDropped) {
   DedupWindow w(2);
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("")));
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("")), kAdmitted);
   w.Done(DedupWindow::KeyOf(""));
-  EXPECT_TRUE(w.Admit(DedupWindow::KeyOf("")));
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("")), kAdmitted);
 }
 
 TEST(DedupWindowsTest, OnePerQueueAndZeroCapacityTurnsItOff) {
