@@ -6,10 +6,11 @@
 namespace switchboard {
 
 Reloader::Reloader(ServiceBase* service, std::string config_file,
-                   ServerLimits limits)
+                   ServerLimits limits, ServerTlsSettings tls)
     : service_(service),
       config_file_(std::move(config_file)),
       limits_(limits),
+      tls_(std::move(tls)),
       worker_([this] { Run(); }) {}
 
 Reloader::~Reloader() { Stop(); }
@@ -89,10 +90,21 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
                  ServerLimits::Parse(*config, limits_);
              !limits.ok()) {
     s = limits.status();
+  } else if (absl::StatusOr<ServerTlsSettings> tls =
+                 ServerTlsSettings::Parse(*config);
+             !tls.ok()) {
+    s = tls.status();
   } else {
     if (*limits != limits_) {
       log->warn("limits.* changed in {}; they apply at the next restart",
                 config_file_);
+    }
+    if (*tls != tls_) {
+      log->warn(
+          "tls.* changed in {}; it applies at the next restart (the "
+          "certificate files themselves are re-read every "
+          "tls.refresh_interval)",
+          config_file_);
     }
     s = service_->Reload(*config);
   }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
+#include "services/common/tls_settings.h"
 #include "switchboard/v1/admin.grpc.pb.h"
 
 namespace switchboard {
@@ -28,10 +29,12 @@ class Reloader {
   using Done = std::function<void(absl::StatusOr<uint64_t>)>;
 
   // `config_file` may be empty (the service runs on defaults): reloading is
-  // then FAILED_PRECONDITION. `limits` are the running server's: a reload
-  // checks the file's `limits` but keeps these (they take a restart).
+  // then FAILED_PRECONDITION. `limits` and `tls` are the running server's:
+  // a reload checks the file's `limits` and `tls` but keeps these (they
+  // take a restart; certificate files rotate in place without one).
   Reloader(ServiceBase* service, std::string config_file,
-           ServerLimits limits = ServerLimits());
+           ServerLimits limits = ServerLimits(),
+           ServerTlsSettings tls = ServerTlsSettings());
   // Stops.
   ~Reloader();
 
@@ -54,6 +57,7 @@ class Reloader {
   ServiceBase* const service_;
   const std::string config_file_;
   const ServerLimits limits_;
+  const ServerTlsSettings tls_;
   // Worker thread only.
   uint64_t generation_ = 0;
 

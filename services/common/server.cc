@@ -107,9 +107,11 @@ RunningServer::RunningServer(ServiceBase* service,
                              std::unique_ptr<AdminService> admin,
                              std::shared_ptr<GrpcHealthReporter> health,
                              std::unique_ptr<grpc::Server> server, int port,
-                             ListenSettings listen, SocketFileId socket)
+                             ListenSettings listen, std::string tls_text,
+                             SocketFileId socket)
     : service_(service),
       listen_(std::move(listen)),
+      tls_text_(std::move(tls_text)),
       health_(std::move(health)),
       socket_(socket),
       reloader_(std::move(reloader)),
@@ -121,7 +123,7 @@ RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     ServiceBase* service, const std::string& config_file,
-    const ServerLimits& limits) {
+    const ServerLimits& limits, const ServerTlsSettings& tls) {
   // Both are process-wide switches that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -146,19 +148,20 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   grpc::ServerBuilder builder;
   int port = 0;
   int unix_port = 0;
+  const std::shared_ptr<grpc::ServerCredentials> credentials =
+      tls.Credentials();
   if (listen->has_tcp()) {
-    builder.AddListeningPort(listen->tcp_address(),
-                             grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(listen->tcp_address(), credentials, &port);
   }
   if (listen->has_unix_socket()) {
-    builder.AddListeningPort(listen->unix_address(),
-                             grpc::InsecureServerCredentials(), &unix_port);
+    builder.AddListeningPort(listen->unix_address(), credentials, &unix_port);
   }
   limits.ApplyTo(builder);
   auto service_names = std::make_shared<std::vector<std::string>>();
   builder.SetOption(std::make_unique<CollectServiceNames>(service_names));
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
-  auto reloader = std::make_unique<Reloader>(service, config_file, limits);
+  auto reloader =
+      std::make_unique<Reloader>(service, config_file, limits, tls);
   auto admin = std::make_unique<AdminService>(reloader.get());
   builder.RegisterService(admin.get());
   // Bind the socket file owner-only (umask is process-wide, but nothing
@@ -189,7 +192,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   }
   auto running = std::unique_ptr<RunningServer>(new RunningServer(
       service, std::move(reloader), std::move(admin), health,
-      std::move(server), port, *std::move(listen), socket));
+      std::move(server), port, *std::move(listen), tls.ToString(), socket));
   service->SetHealthReporter(std::move(health));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
@@ -212,7 +215,8 @@ std::string RunningServer::dial_address() const {
 std::vector<std::string> RunningServer::listeners() const {
   std::vector<std::string> out;
   if (listen_.has_tcp()) {
-    out.push_back(absl::StrCat(listen_.tcp_address(), " (port ", port_, ")"));
+    out.push_back(absl::StrCat(listen_.tcp_address(), " (port ", port_, ", ",
+                               tls_text_, ")"));
   }
   if (listen_.has_unix_socket()) {
     std::string line = absl::StrCat(listen_.unix_address(), " (mode ",
@@ -220,7 +224,7 @@ std::vector<std::string> RunningServer::listeners() const {
     if (!listen_.unix_socket.group.empty()) {
       absl::StrAppend(&line, ", group ", listen_.unix_socket.group);
     }
-    out.push_back(absl::StrCat(line, ")"));
+    out.push_back(absl::StrCat(line, ", ", tls_text_, ")"));
   }
   return out;
 }
@@ -292,14 +296,19 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     log->critical("invalid config: {}", std::string(limits.status().message()));
     return 2;
   }
+  auto tls = ServerTlsSettings::Parse(config);
+  if (!tls.ok()) {
+    log->critical("invalid config: {}", std::string(tls.status().message()));
+    return 2;
+  }
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
     log->critical("invalid config: {}",
                   std::string(service.status().message()));
     return 2;
   }
-  auto server = RunningServer::Start(service->get(),
-                                     absl::GetFlag(FLAGS_config), *limits);
+  auto server = RunningServer::Start(
+      service->get(), absl::GetFlag(FLAGS_config), *limits, *tls);
   if (!server.ok()) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;

@@ -13,6 +13,7 @@
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
 #include "services/common/server_limits.h"
+#include "services/common/tls_settings.h"
 
 namespace switchboard {
 
@@ -84,9 +85,11 @@ class RunningServer {
   // socket the path and the errno text).
   // `config_file` is what Admin.Reload and reload() re-read; empty when the
   // service runs on defaults. `limits` bound what clients may send.
+  // `tls` secures every listener (plaintext when not enabled).
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
       ServiceBase* service, const std::string& config_file = "",
-      const ServerLimits& limits = ServerLimits());
+      const ServerLimits& limits = ServerLimits(),
+      const ServerTlsSettings& tls = ServerTlsSettings());
 
   ~RunningServer();
 
@@ -97,8 +100,8 @@ class RunningServer {
   std::string dial_address() const;
   // "unix:/path" when there is a unix socket, else "".
   std::string unix_address() const { return listen_.unix_address(); }
-  // One line per listener for the log: "0.0.0.0:50051 (port 50051)",
-  // "unix:/run/x.sock (mode 0660, group switchboard)".
+  // One line per listener for the log: "0.0.0.0:50051 (port 50051,
+  // plaintext)", "unix:/run/x.sock (mode 0660, group switchboard, tls)".
   std::vector<std::string> listeners() const;
 
   // Reports NOT_SERVING, refuses new reloads and lets a running one finish
@@ -115,10 +118,12 @@ class RunningServer {
                 std::unique_ptr<AdminService> admin,
                 std::shared_ptr<GrpcHealthReporter> health,
                 std::unique_ptr<grpc::Server> server, int port,
-                ListenSettings listen, SocketFileId socket);
+                ListenSettings listen, std::string tls_text,
+                SocketFileId socket);
 
   ServiceBase* service_;
   ListenSettings listen_;
+  std::string tls_text_;  // ServerTlsSettings::ToString()
   std::shared_ptr<GrpcHealthReporter> health_;
   // The socket file this server created, removed at shutdown.
   SocketFileId socket_;

@@ -204,7 +204,8 @@ TEST(IpcPublishE2eTest, ForkedWorkersPublishConcurrentlyOverTheUnixSocket) {
   EXPECT_THAT(log, HasSubstr("broadcaster listening on 127.0.0.1:0 (port "));
   EXPECT_THAT(
       log, HasSubstr(absl::StrCat("broadcaster listening on unix:", socket,
-                                  " (mode 0660, group ", OwnGroupName(), ")")));
+                                  " (mode 0660, group ", OwnGroupName(),
+                                  ", plaintext)")));
 
   const size_t total = kWorkers * kEventsPerWorker;
   std::vector<EventDelivery> got = PublishFromWorkers(*cluster, socket);

@@ -1,0 +1,30 @@
+#ifndef SWITCHBOARD_TESTS_TESTING_TEST_PKI_H_
+#define SWITCHBOARD_TESTS_TESTING_TEST_PKI_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace switchboard::testing {
+
+// A throwaway PKI made with the openssl command line, as the README's
+// "Security" steps make one: a CA, a server certificate for localhost and
+// 127.0.0.1, a client certificate (CN and URI SAN name `client_name`),
+// and a second CA with a client certificate of its own that the first CA
+// does not vouch for. Every file is PEM, in `dir`.
+struct TestPki {
+  std::string ca_cert;
+  std::string server_cert;
+  std::string server_key;
+  std::string client_cert;
+  std::string client_key;
+  std::string stranger_cert;  // signed by another CA
+  std::string stranger_key;
+};
+
+absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
+                                    const std::string& client_name = "app");
+
+}  // namespace switchboard::testing
+
+#endif  // SWITCHBOARD_TESTS_TESTING_TEST_PKI_H_
