@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/broadcaster/broadcaster_service.h"
 #include "services/broadcaster/event_validation.h"
 #include "services/common/link_event.h"
@@ -87,6 +88,8 @@ struct BroadcasterService::Batch {
   // confirm_base + i), and how many copies of each event were buffered.
   uint64_t confirm_base = 0;
   std::vector<uint32_t> copies;
+  // The producer (null: auth off).
+  const Identity* who = nullptr;
 
   bool regions() const { return settings.config.regions.enabled; }
 };
@@ -207,6 +210,11 @@ void BroadcasterService::Route(int i, Event* e, std::vector<std::string> queues,
     }
     HoldTrackerOrder(batch);
     RegionTracker::CommandRoute route = tracker_.RouteCommand(*e, batch.now);
+    if (absl::Status allowed = AuthorizeRoute(route, batch); !allowed.ok()) {
+      batch.error[i] = std::move(allowed);
+      batch.outcome[i] = Outcome::kInvalid;
+      return;
+    }
     for (std::string& q : route.queues) queues.push_back(std::move(q));
     scoped = std::move(route.scoped);
     if (!route.error.ok()) {
@@ -327,8 +335,8 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
         response.add_event_ids();
         if (absl::IsResourceExhausted(batch.error[i])) {
           ++over_cap;
-        } else {
-          ++invalid;
+        } else if (!absl::IsPermissionDenied(batch.error[i])) {
+          ++invalid;  // denials are counted by the AuthPolicy
         }
         reject(i, batch.error[i].code(), batch.error[i].message());
         break;
@@ -406,9 +414,23 @@ PublishResponse RefuseBatch(const PublishRequest& request,
 
 }  // namespace
 
+absl::Status BroadcasterService::AuthorizeRoute(
+    const RegionTracker::CommandRoute& route, const Batch& batch) {
+  if (batch.who == nullptr) return absl::OkStatus();
+  const std::string& prefix = batch.settings.config.regions.queue_prefix;
+  auto check = [&](const std::string& queue) {
+    absl::string_view region = queue;
+    if (!absl::ConsumePrefix(&region, prefix)) return absl::OkStatus();
+    return AuthorizeCommandRegion(*auth_, batch.who, region);
+  };
+  for (const std::string& q : route.queues) SB_RETURN_IF_ERROR(check(q));
+  for (const auto& [q, copy] : route.scoped) SB_RETURN_IF_ERROR(check(q));
+  return absl::OkStatus();
+}
+
 void BroadcasterService::Accept(PublishRequest& request,
                                 switchboard::v1::Acceptance level,
-                                AnswerFn answer) {
+                                AnswerFn answer, const Identity* who) {
   const int n = request.events_size();
   if (level != switchboard::v1::BUFFERED &&
       level != switchboard::v1::CONFIRMED) {
@@ -432,11 +454,20 @@ void BroadcasterService::Accept(PublishRequest& request,
                        config.max_batch_events, " (max_batch_events)")));
     }
     Batch batch(request, *settings_, absl::Now());
+    batch.who = auth_ != nullptr ? who : nullptr;
     if (level == switchboard::v1::CONFIRMED) {
       batch.confirm_base = confirmations_.Reserve(n);
     }
     for (int i = 0; i < n; ++i) {
       Event* e = request.mutable_events(i);
+      if (absl::Status allowed =
+              batch.who == nullptr
+                  ? absl::OkStatus()
+                  : AuthorizePublish(*auth_, batch.who, *e, EventRegion(*e));
+          !allowed.ok()) {
+        batch.error[i] = std::move(allowed);
+        continue;  // Outcome::kInvalid
+      }
       absl::StatusOr<std::vector<std::string>> queues = Validate(e, batch);
       absl::Status admitted =
           queues.ok() ? AdmitQueues(*e, *queues, batch) : queues.status();

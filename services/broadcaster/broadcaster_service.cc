@@ -443,12 +443,15 @@ class AnswerQueue {
 
 class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
  public:
+  // `header_error`: the stream ends with it at once (bad headers, or
+  // credentials refused); `who` is the producer (null: auth off).
   PublishStream(BroadcasterService* service, StreamSet* streams,
                 size_t max_pending, switchboard::v1::Acceptance level,
-                absl::Status header_error)
+                absl::Status header_error, std::shared_ptr<const Identity> who)
       : BidiStream(streams, max_pending),
         service_(service),
         level_(level),
+        who_(std::move(who)),
         answers_(std::make_shared<AnswerQueue>(writer(), max_pending)) {
     if (!header_error.ok()) {
       writer()->Finish(ToGrpcStatus(header_error));
@@ -464,10 +467,12 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
         request.acceptance() == switchboard::v1::ACCEPTANCE_UNSPECIFIED
             ? level_
             : request.acceptance();
-    service_->Accept(request, level,
-                     [answers = answers_, slot](PublishResponse response) {
-                       answers->Fill(slot, std::move(response));
-                     });
+    service_->Accept(
+        request, level,
+        [answers = answers_, slot](PublishResponse response) {
+          answers->Fill(slot, std::move(response));
+        },
+        who_.get());
   }
 
   bool HoldReads() const override { return answers_->full(); }
@@ -476,6 +481,7 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
   BroadcasterService* const service_;
   // The stream's level, for batches that leave theirs unset.
   const switchboard::v1::Acceptance level_;
+  const std::shared_ptr<const Identity> who_;
   const std::shared_ptr<AnswerQueue> answers_;
 };
 
@@ -507,10 +513,14 @@ BroadcasterService::Publish(grpc::CallbackServerContext* context) {
     absl::ReaderMutexLock lock(&settings_mu_);
     max_pending = settings_->config.max_pending_batches;
   }
+  absl::StatusOr<std::shared_ptr<const Identity>> who =
+      auth_ != nullptr ? auth_->Authenticate(*context)
+                       : std::shared_ptr<const Identity>();
   absl::StatusOr<switchboard::v1::Acceptance> level = StreamAcceptance(context);
-  return new PublishStream(this, &streams_, max_pending,
-                           level.value_or(switchboard::v1::BUFFERED),
-                           level.status());
+  return new PublishStream(
+      this, &streams_, max_pending, level.value_or(switchboard::v1::BUFFERED),
+      who.ok() ? level.status() : who.status(),
+      who.value_or(std::shared_ptr<const Identity>()));
 }
 
 switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
@@ -547,10 +557,20 @@ grpc::ServerUnaryReactor* BroadcasterService::GetStats(
     grpc::CallbackServerContext* context,
     const switchboard::v1::GetStatsRequest* request,
     switchboard::v1::BroadcasterStats* response) {
-  *response = Stats();
   auto* reactor = context->DefaultReactor();
+  if (absl::Status s = CheckAccess(auth_.get(), *context, Action::kRead);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  *response = Stats();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+void BroadcasterService::SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) {
+  regions_service_.SetAuthPolicy(auth);
+  auth_ = std::move(auth);
 }
 
 }  // namespace switchboard::broadcaster

@@ -24,6 +24,7 @@
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
+#include "services/common/auth_policy.h"
 #include "services/common/server.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 
@@ -94,6 +95,7 @@ class BroadcasterService final
   std::vector<grpc::Service*> grpc_services() override {
     return {this, &regions_service_};
   }
+  void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) override;
   absl::Status Start() override;
   void Drain() override;
   void Stop() override;
@@ -117,9 +119,12 @@ class BroadcasterService final
   // exactly once, before this returns (BUFFERED, or nothing to wait for)
   // or on the thread that settles the last copy. It never runs if the
   // broadcaster stops first (the producer's stream ends with UNAVAILABLE).
+  // `who` (null: auth off) is the producer: each event it may not publish
+  // is rejected with PERMISSION_DENIED, and the rest go on.
   using AnswerFn = std::function<void(switchboard::v1::PublishResponse)>;
   void Accept(switchboard::v1::PublishRequest& request,
-              switchboard::v1::Acceptance level, AnswerFn answer);
+              switchboard::v1::Acceptance level, AnswerFn answer,
+              const Identity* who = nullptr);
 
   switchboard::v1::BroadcasterStats Stats() const;
 
@@ -214,6 +219,10 @@ class BroadcasterService final
                            Batch& batch);
   // Takes tracker_order_mu_ for the rest of the batch's tracking.
   void HoldTrackerOrder(Batch& batch);
+  // PERMISSION_DENIED when the producer may not reach one of the regions
+  // a command is routed to.
+  absl::Status AuthorizeRoute(const RegionTracker::CommandRoute& route,
+                              const Batch& batch);
   // Gives the units' events ids and sequences (scoped copies those of
   // their command); returns the ticket of AssignSequences.
   uint64_t Number(std::vector<Unit>& units);
@@ -244,6 +253,8 @@ class BroadcasterService final
   StreamSet streams_;
   RegionTracker tracker_;
   RegionsService regions_service_;
+  // Set before the server starts; null: auth not configured.
+  std::shared_ptr<AuthPolicy> auth_;
 
   absl::Mutex ticker_mu_;
   bool ticker_stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;

@@ -1,6 +1,7 @@
 #include "services/broadcaster/regions_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/common/status.h"
 
 namespace switchboard::broadcaster {
 namespace {
@@ -14,7 +15,12 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-grpc::Status RegionsService::CheckEnabled() const {
+grpc::Status RegionsService::Check(
+    const grpc::CallbackServerContext& context) const {
+  if (absl::Status s = CheckAccess(auth_.get(), context, Action::kRead);
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (enabled_()) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                       "switch connection tracking is off in this broadcaster "
@@ -25,7 +31,7 @@ grpc::ServerUnaryReactor* RegionsService::GetSwitchConnections(
     grpc::CallbackServerContext* context,
     const switchboard::v1::GetSwitchConnectionsRequest* request,
     switchboard::v1::SwitchConnections* response) {
-  if (grpc::Status s = CheckEnabled(); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = Check(*context); !s.ok()) return Finish(context, s);
   if (request->switch_id().empty()) {
     return Finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                         "switch_id is empty"));
@@ -46,7 +52,7 @@ grpc::ServerUnaryReactor* RegionsService::ListSwitchConnections(
     grpc::CallbackServerContext* context,
     const switchboard::v1::ListSwitchConnectionsRequest* request,
     switchboard::v1::ListSwitchConnectionsResponse* response) {
-  if (grpc::Status s = CheckEnabled(); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = Check(*context); !s.ok()) return Finish(context, s);
   for (auto& s : tracker_->ListSwitches(request->region(), absl::Now())) {
     *response->add_switches() = std::move(s);
   }
@@ -57,7 +63,7 @@ grpc::ServerUnaryReactor* RegionsService::ListRegions(
     grpc::CallbackServerContext* context,
     const switchboard::v1::ListRegionsRequest* request,
     switchboard::v1::ListRegionsResponse* response) {
-  if (grpc::Status s = CheckEnabled(); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = Check(*context); !s.ok()) return Finish(context, s);
   for (auto& r : tracker_->ListRegions()) {
     *response->add_regions() = std::move(r);
   }

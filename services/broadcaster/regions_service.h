@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "services/broadcaster/region_tracker.h"
+#include "services/common/auth_policy.h"
 #include "switchboard/v1/regions.grpc.pb.h"
 
 namespace switchboard::broadcaster {
@@ -15,6 +16,11 @@ class RegionsService final : public switchboard::v1::Regions::CallbackService {
   // `enabled` tells whether tracking is on (it can change on reload).
   RegionsService(const RegionTracker* tracker, std::function<bool()> enabled)
       : tracker_(tracker), enabled_(std::move(enabled)) {}
+
+  // Before the server starts: every RPC then needs `read`.
+  void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) {
+    auth_ = std::move(auth);
+  }
 
   grpc::ServerUnaryReactor* GetSwitchConnections(
       grpc::CallbackServerContext* context,
@@ -30,11 +36,12 @@ class RegionsService final : public switchboard::v1::Regions::CallbackService {
       switchboard::v1::ListRegionsResponse* response) override;
 
  private:
-  // FAILED_PRECONDITION when tracking is off.
-  grpc::Status CheckEnabled() const;
+  // The caller may read, and tracking is on (else FAILED_PRECONDITION).
+  grpc::Status Check(const grpc::CallbackServerContext& context) const;
 
   const RegionTracker* const tracker_;
   const std::function<bool()> enabled_;
+  std::shared_ptr<AuthPolicy> auth_;
 };
 
 }  // namespace switchboard::broadcaster

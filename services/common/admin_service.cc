@@ -6,11 +6,13 @@
 namespace switchboard {
 
 Reloader::Reloader(ServiceBase* service, std::string config_file,
-                   ServerLimits limits, ServerTlsSettings tls)
+                   ServerLimits limits, ServerTlsSettings tls,
+                   std::shared_ptr<AuthPolicy> auth)
     : service_(service),
       config_file_(std::move(config_file)),
       limits_(limits),
       tls_(std::move(tls)),
+      auth_(std::move(auth)),
       worker_([this] { Run(); }) {}
 
 Reloader::~Reloader() { Stop(); }
@@ -94,6 +96,9 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
                  ServerTlsSettings::Parse(*config);
              !tls.ok()) {
     s = tls.status();
+  } else if (absl::StatusOr<AuthSettings> auth = AuthSettings::Parse(*config);
+             !auth.ok()) {
+    s = auth.status();
   } else {
     if (*limits != limits_) {
       log->warn("limits.* changed in {}; they apply at the next restart",
@@ -107,6 +112,8 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
           config_file_);
     }
     s = service_->Reload(*config);
+    // Identities and permissions change with the rest, or not at all.
+    if (s.ok() && auth_ != nullptr) auth_->Update(*std::move(auth));
   }
   if (!s.ok()) {
     log->error("reload refused, the running settings stay in force: {}",
@@ -119,13 +126,21 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
   return generation_;
 }
 
-AdminService::AdminService(Reloader* reloader) : reloader_(reloader) {}
+AdminService::AdminService(Reloader* reloader,
+                           std::shared_ptr<AuthPolicy> auth)
+    : reloader_(reloader), auth_(std::move(auth)) {}
 
 grpc::ServerUnaryReactor* AdminService::Reload(
     grpc::CallbackServerContext* context,
     const switchboard::v1::ReloadRequest* request,
     switchboard::v1::ReloadResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auth_ != nullptr) {
+    if (auto who = auth_->Authorize(*context, Action::kAdmin); !who.ok()) {
+      reactor->Finish(ToGrpcStatus(who.status()));
+      return reactor;
+    }
+  }
   reloader_->Start([this, reactor,
                     response](absl::StatusOr<uint64_t> generation) {
     if (!generation.ok()) {

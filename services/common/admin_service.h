@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/server.h"
+#include "services/common/auth_policy.h"
 #include "services/common/server_limits.h"
 #include "services/common/tls_settings.h"
 #include "switchboard/v1/admin.grpc.pb.h"
@@ -32,9 +33,12 @@ class Reloader {
   // then FAILED_PRECONDITION. `limits` and `tls` are the running server's:
   // a reload checks the file's `limits` and `tls` but keeps these (they
   // take a restart; certificate files rotate in place without one).
+  // `auth` (may be null: auth off and not reloadable) takes the file's
+  // `auth` section once the service accepted the rest.
   Reloader(ServiceBase* service, std::string config_file,
            ServerLimits limits = ServerLimits(),
-           ServerTlsSettings tls = ServerTlsSettings());
+           ServerTlsSettings tls = ServerTlsSettings(),
+           std::shared_ptr<AuthPolicy> auth = nullptr);
   // Stops.
   ~Reloader();
 
@@ -58,6 +62,7 @@ class Reloader {
   const std::string config_file_;
   const ServerLimits limits_;
   const ServerTlsSettings tls_;
+  const std::shared_ptr<AuthPolicy> auth_;
   // Worker thread only.
   uint64_t generation_ = 0;
 
@@ -77,7 +82,8 @@ class AdminService final : public switchboard::v1::Admin::CallbackService {
  public:
   // `reloader` must outlive the server's calls (RunningServer stops it
   // before shutting the server down).
-  explicit AdminService(Reloader* reloader);
+  // `auth` (null: auth off) must grant `admin`.
+  AdminService(Reloader* reloader, std::shared_ptr<AuthPolicy> auth);
 
   grpc::ServerUnaryReactor* Reload(
       grpc::CallbackServerContext* context,
@@ -86,6 +92,7 @@ class AdminService final : public switchboard::v1::Admin::CallbackService {
 
  private:
   Reloader* const reloader_;
+  const std::shared_ptr<AuthPolicy> auth_;
 };
 
 }  // namespace switchboard

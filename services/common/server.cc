@@ -123,7 +123,8 @@ RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     ServiceBase* service, const std::string& config_file,
-    const ServerLimits& limits, const ServerTlsSettings& tls) {
+    const ServerLimits& limits, const ServerTlsSettings& tls,
+    std::shared_ptr<AuthPolicy> auth) {
   // Both are process-wide switches that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -160,9 +161,10 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   auto service_names = std::make_shared<std::vector<std::string>>();
   builder.SetOption(std::make_unique<CollectServiceNames>(service_names));
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
+  if (auth != nullptr) service->SetAuthPolicy(auth);
   auto reloader =
-      std::make_unique<Reloader>(service, config_file, limits, tls);
-  auto admin = std::make_unique<AdminService>(reloader.get());
+      std::make_unique<Reloader>(service, config_file, limits, tls, auth);
+  auto admin = std::make_unique<AdminService>(reloader.get(), auth);
   builder.RegisterService(admin.get());
   // Bind the socket file owner-only (umask is process-wide, but nothing
   // else of ours creates files here); its configured group and mode
@@ -210,6 +212,13 @@ std::string RunningServer::dial_address() const {
   }
   if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port_);
   return absl::StrCat(host, ":", port_);
+}
+
+bool RunningServer::loopback_only() const {
+  if (!listen_.has_tcp()) return true;
+  const std::string& host = listen_.bind_address;
+  return host == "localhost" || host == "::1" ||
+         absl::StartsWith(host, "127.");
 }
 
 std::vector<std::string> RunningServer::listeners() const {
@@ -301,6 +310,12 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     log->critical("invalid config: {}", std::string(tls.status().message()));
     return 2;
   }
+  auto auth = AuthSettings::Parse(config);
+  if (!auth.ok()) {
+    log->critical("invalid config: {}", std::string(auth.status().message()));
+    return 2;
+  }
+  const bool auth_required = auth->required;
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
     log->critical("invalid config: {}",
@@ -308,13 +323,21 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     return 2;
   }
   auto server = RunningServer::Start(
-      service->get(), absl::GetFlag(FLAGS_config), *limits, *tls);
+      service->get(), absl::GetFlag(FLAGS_config), *limits, *tls,
+      std::make_shared<AuthPolicy>(*std::move(auth)));
   if (!server.ok()) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;
   }
   for (const std::string& listener : (*server)->listeners()) {
     log->info("{} listening on {}", spec.name, listener);
+  }
+  if (!auth_required && !(*server)->loopback_only()) {
+    log->warn(
+        "*** auth: none on a non-loopback address: anyone who can reach "
+        "this port may publish, subscribe, send commands and reload. Set "
+        "`auth: {{mode: required}}` with identities (README, Security) or "
+        "listen on 127.0.0.1 / a unix socket. ***");
   }
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {

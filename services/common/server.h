@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/auth_policy.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
 #include "services/common/server_limits.h"
@@ -50,6 +51,11 @@ class ServiceBase {
   // gRPC services, each SERVING until reported otherwise. Reports may be
   // made from any thread, for as long as the service lives.
   virtual void SetHealthReporter(std::shared_ptr<HealthReporter> health) {}
+  // Called once before Start by servers that run with an `auth` section
+  // (ServiceMain always does; with auth off the policy allows everything,
+  // and a reload may turn it on): who the callers of this service's RPCs
+  // are and what they may do. Not called: everything is allowed.
+  virtual void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) {}
   // Called once the server listens (e.g. to connect to upstream services).
   virtual absl::Status Start() { return absl::OkStatus(); }
   // Called on shutdown before the server stops: end long-lived streams
@@ -85,11 +91,14 @@ class RunningServer {
   // socket the path and the errno text).
   // `config_file` is what Admin.Reload and reload() re-read; empty when the
   // service runs on defaults. `limits` bound what clients may send.
-  // `tls` secures every listener (plaintext when not enabled).
+  // `tls` secures every listener (plaintext when not enabled). `auth`
+  // (null: auth off) is handed to the service (SetAuthPolicy) and guards
+  // Admin; a reload updates it.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
       ServiceBase* service, const std::string& config_file = "",
       const ServerLimits& limits = ServerLimits(),
-      const ServerTlsSettings& tls = ServerTlsSettings());
+      const ServerTlsSettings& tls = ServerTlsSettings(),
+      std::shared_ptr<AuthPolicy> auth = nullptr);
 
   ~RunningServer();
 
@@ -103,6 +112,8 @@ class RunningServer {
   // One line per listener for the log: "0.0.0.0:50051 (port 50051,
   // plaintext)", "unix:/run/x.sock (mode 0660, group switchboard, tls)".
   std::vector<std::string> listeners() const;
+  // Whether every listener is a unix socket or a loopback TCP address.
+  bool loopback_only() const;
 
   // Reports NOT_SERVING, refuses new reloads and lets a running one finish
   // (nothing is queued behind it), drains, stops accepting, waits for

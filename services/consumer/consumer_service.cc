@@ -64,13 +64,20 @@ class SubscribeStream final
   SubscribeStream(const ConsumerConfig* config,
                   switchboard::v1::Bridge::Stub* bridge, DedupWindows* dedup,
                   BridgeCalls* bridge_calls, TimerWorker* timers,
-                  StreamSet* streams)
+                  StreamSet* streams, AuthPolicy* auth,
+                  absl::StatusOr<std::shared_ptr<const Identity>> who)
       : BidiStream(streams, kNeverPause),
         config_(config),
         bridge_(bridge),
         dedup_(dedup),
         bridge_calls_(bridge_calls),
-        timers_(timers) {
+        timers_(timers),
+        auth_(auth),
+        who_(who.value_or(nullptr)) {
+    if (!who.ok()) {
+      writer()->Finish(ToGrpcStatus(who.status()));
+      return;
+    }
     StartStream();
   }
 
@@ -199,6 +206,9 @@ class SubscribeStream final
     const std::string& link_prefix = config_->links.queue_prefix;
     for (const std::string& q : open.queues()) {
       SB_RETURN_IF_ERROR(ValidateQueueName(q));
+      if (who_ != nullptr && !who_->subscribe.Matches(q)) {
+        return auth_->Deny(*who_, absl::StrCat("subscribe to queue '", q, "'"));
+      }
       // The link view holds each link's newest status unacked in its
       // queue; a subscriber would take those deliveries away from it.
       if (!link_prefix.empty() && absl::StartsWith(q, link_prefix)) {
@@ -295,6 +305,9 @@ class SubscribeStream final
   DedupWindows* const dedup_;
   BridgeCalls* const bridge_calls_;
   TimerWorker* const timers_;
+  AuthPolicy* const auth_;
+  // The subscriber (null: auth off).
+  const std::shared_ptr<const Identity> who_;
   // Set by the first 'open'. OnRequest calls never overlap and
   // OnStreamEnded comes after the last, so no lock guards the pointer.
   std::shared_ptr<CallHandle> handle_;
@@ -459,8 +472,16 @@ void ConsumerService::Stop() {
 
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
 ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
+  absl::StatusOr<std::shared_ptr<const Identity>> who =
+      auth_ != nullptr ? auth_->Authenticate(*context)
+                       : std::shared_ptr<const Identity>();
   return new SubscribeStream(&config_, bridge_.get(), &dedup_, &bridge_calls_,
-                             &timers_, &streams_);
+                             &timers_, &streams_, auth_.get(), std::move(who));
+}
+
+absl::Status ConsumerService::Allow(const grpc::CallbackServerContext& context,
+                                    Action action) {
+  return CheckAccess(auth_.get(), context, action);
 }
 
 grpc::ServerUnaryReactor* ConsumerService::ListQueues(
@@ -473,6 +494,10 @@ grpc::ServerUnaryReactor* ConsumerService::ListQueues(
     switchboard::v1::GetQueueStatsResponse response;
   };
   auto* reactor = context->DefaultReactor();
+  if (absl::Status s = Allow(*context, Action::kRead); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   auto* call = new Call;
   *call->request.mutable_queues() = request->queues();
   call->context.set_deadline(std::chrono::system_clock::now() +
@@ -521,7 +546,11 @@ grpc::ServerUnaryReactor* ConsumerService::GetLinkStatus(
     switchboard::v1::LinkState* response) {
   auto* reactor = context->DefaultReactor();
   absl::StatusOr<switchboard::v1::LinkState> state = LinkViewOff();
-  if (link_view_ != nullptr) state = link_view_->Get(request->link_id());
+  if (absl::Status s = Allow(*context, Action::kRead); !s.ok()) {
+    state = s;
+  } else if (link_view_ != nullptr) {
+    state = link_view_->Get(request->link_id());
+  }
   if (state.ok()) *response = *std::move(state);
   reactor->Finish(ToGrpcStatus(state.status()));
   return reactor;
@@ -532,6 +561,10 @@ grpc::ServerUnaryReactor* ConsumerService::ListLinkStatus(
     const switchboard::v1::ListLinkStatusRequest* request,
     switchboard::v1::ListLinkStatusResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (absl::Status s = Allow(*context, Action::kRead); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   if (link_view_ == nullptr) {
     reactor->Finish(ToGrpcStatus(LinkViewOff()));
     return reactor;
@@ -547,6 +580,9 @@ grpc::ServerWriteReactor<switchboard::v1::WatchLinkStatusResponse>*
 ConsumerService::WatchLinkStatus(
     grpc::CallbackServerContext* context,
     const switchboard::v1::WatchLinkStatusRequest* request) {
+  if (absl::Status s = Allow(*context, Action::kRead); !s.ok()) {
+    return RefusedWatch(s);
+  }
   if (link_view_ == nullptr) return RefusedWatch(LinkViewOff());
   return link_view_->Watch(*request);
 }

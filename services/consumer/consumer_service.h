@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "services/common/auth_policy.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
@@ -85,6 +86,9 @@ class ConsumerService final
     return config_.listen;
   }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) override {
+    auth_ = std::move(auth);
+  }
   absl::Status Start() override;
   void Drain() override;
   void Stop() override;
@@ -120,7 +124,13 @@ class ConsumerService final
   TimerWorker& timers() { return timers_; }
 
  private:
+  // OK when auth is not configured or grants `action` to the caller.
+  absl::Status Allow(const grpc::CallbackServerContext& context,
+                     Action action);
+
   const ConsumerConfig config_;
+  // Set before the server starts; null: auth not configured.
+  std::shared_ptr<AuthPolicy> auth_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<switchboard::v1::Bridge::Stub> bridge_;
   DedupWindows dedup_;

@@ -46,9 +46,15 @@ QueueOptions FromSpec(const switchboard::v1::QueueSpec& spec) {
 
 class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
  public:
+  // `refused`: the stream ends with it at once (the caller may not use
+  // the bridge).
   ProduceStream(const BridgeService* service, StreamSet* streams,
-                size_t max_pending)
+                size_t max_pending, absl::Status refused)
       : BidiStream(streams, max_pending), service_(service) {
+    if (!refused.ok()) {
+      writer()->Finish(ToGrpcStatus(refused));
+      return;
+    }
     StartStream();
   }
 
@@ -180,8 +186,13 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
 
 class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
  public:
-  ConsumeStream(const BridgeService* service, StreamSet* streams)
+  ConsumeStream(const BridgeService* service, StreamSet* streams,
+                absl::Status refused)
       : BidiStream(streams, kNeverPause), service_(service) {
+    if (!refused.ok()) {
+      writer()->Finish(ToGrpcStatus(refused));
+      return;
+    }
     StartStream();
   }
 
@@ -442,18 +453,26 @@ absl::Status BridgeService::Reload(const ConfigNode& config) {
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>*
 BridgeService::Produce(grpc::CallbackServerContext* context) {
   return new ProduceStream(this, &produce_streams_,
-                           config_.max_pending_batches);
+                           config_.max_pending_batches,
+                           CheckAccess(auth_.get(), *context, Action::kBridge));
 }
 
 grpc::ServerBidiReactor<ConsumeRequest, ConsumeResponse>*
 BridgeService::Consume(grpc::CallbackServerContext* context) {
-  return new ConsumeStream(this, &consume_streams_);
+  return new ConsumeStream(this, &consume_streams_,
+                           CheckAccess(auth_.get(), *context, Action::kBridge));
 }
 
 grpc::ServerUnaryReactor* BridgeService::GetQueueStats(
     grpc::CallbackServerContext* context,
     const switchboard::v1::GetQueueStatsRequest* request,
     switchboard::v1::GetQueueStatsResponse* response) {
+  if (absl::Status s = CheckAccess(auth_.get(), *context, Action::kBridge);
+      !s.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   std::vector<std::string> names(request->queues().begin(),
                                  request->queues().end());
   auto stats = CurrentTransport()->GetQueueStats(names);
@@ -480,6 +499,12 @@ grpc::ServerUnaryReactor* BridgeService::GetTransportInfo(
     grpc::CallbackServerContext* context,
     const switchboard::v1::GetTransportInfoRequest* request,
     switchboard::v1::TransportInfo* response) {
+  if (absl::Status s = CheckAccess(auth_.get(), *context, Action::kBridge);
+      !s.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   std::shared_ptr<Transport> transport = CurrentTransport();
   Capabilities caps = transport->capabilities();
   response->set_driver(std::string(transport->driver()));

@@ -18,12 +18,12 @@
 namespace switchboard::bridge {
 
 // The bridge's settings (bridge.yaml):
-//   listen: "0.0.0.0:50053"
+//   listen: "127.0.0.1:50053"
 //   transport:
 //     driver: memory          # or any registered driver
 //     memory: {...}           # settings of each driver, under its name
 struct BridgeConfig {
-  std::string listen = "0.0.0.0:50053";
+  std::string listen = "127.0.0.1:50053";
   std::string driver = TransportRegistry::kDefaultDriver;
   // Responses queued on one Produce stream before it stops reading.
   uint32_t max_pending_batches = 64;
@@ -60,6 +60,11 @@ class BridgeService final : public ServiceBase,
   const BridgeConfig& config() const { return config_; }
   std::string listen_address() const override { return config_.listen; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  // Every RPC then needs `bridge` (the broadcaster's and consumer's
+  // identities).
+  void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) override {
+    auth_ = std::move(auth);
+  }
   void SetHealthReporter(std::shared_ptr<HealthReporter> health) override;
   absl::Status Start() override;
   void Drain() override;
@@ -87,6 +92,8 @@ class BridgeService final : public ServiceBase,
       switchboard::v1::TransportInfo* response) override;
 
  private:
+  // Set before the server starts; null: auth not configured.
+  std::shared_ptr<AuthPolicy> auth_;
   const BridgeConfig config_;
   // Fed by every transport this service creates (a reload resets it).
   const std::shared_ptr<TransportHealth> transport_health_;

@@ -134,11 +134,17 @@ std::vector<Event> MakeEvents(const std::string& source,
   return events;
 }
 
+void AddToken(grpc::ClientContext& context, const std::string& token) {
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+}
+
 absl::StatusOr<std::vector<PublishResponse>> Publish(const std::string& address,
                                                      std::vector<Event> events,
-                                                     size_t per_batch) {
+                                                     size_t per_batch,
+                                                     const std::string& token) {
   auto stub = switchboard::v1::Broadcaster::NewStub(Channel(address));
   grpc::ClientContext context;
+  AddToken(context, token);
   auto stream = stub->Publish(&context);
   size_t batches = 0;
   std::vector<PublishResponse> answers;
@@ -166,9 +172,10 @@ absl::StatusOr<std::vector<PublishResponse>> Publish(const std::string& address,
 }
 
 absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
-    const std::string& consumer_address) {
+    const std::string& consumer_address, const std::string& token) {
   auto stub = switchboard::v1::Consumer::NewStub(Channel(consumer_address));
   grpc::ClientContext context;
+  AddToken(context, token);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
   switchboard::v1::ListQueuesResponse response;
@@ -179,10 +186,11 @@ absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
 }
 
 absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
-    const std::string& broadcaster_address) {
+    const std::string& broadcaster_address, const std::string& token) {
   auto stub =
       switchboard::v1::Broadcaster::NewStub(Channel(broadcaster_address));
   grpc::ClientContext context;
+  AddToken(context, token);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
   switchboard::v1::BroadcasterStats response;
@@ -193,9 +201,10 @@ absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
 }
 
 absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
-    const std::string& address) {
+    const std::string& address, const std::string& token) {
   auto stub = switchboard::v1::Admin::NewStub(Channel(address));
   grpc::ClientContext context;
+  AddToken(context, token);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(30));
   switchboard::v1::ReloadResponse response;
@@ -225,11 +234,13 @@ absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
 
 absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
     const std::string& consumer_address,
-    const switchboard::v1::SubscribeOpen& open, bool auto_ack) {
+    const switchboard::v1::SubscribeOpen& open, bool auto_ack,
+    const std::string& token) {
   auto s = std::unique_ptr<Subscriber>(new Subscriber());
   s->channel_ = Channel(consumer_address);
   s->stub_ = switchboard::v1::Consumer::NewStub(s->channel_);
   s->auto_ack_ = auto_ack;
+  AddToken(s->context_, token);
   s->stream_ = s->stub_->Subscribe(&s->context_);
   SubscribeRequest request;
   *request.mutable_open() = open;

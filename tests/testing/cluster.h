@@ -91,21 +91,25 @@ std::vector<switchboard::v1::Event> MakeEvents(const std::string& source,
                                                const std::string& type, int n,
                                                size_t payload_bytes = 64);
 
+// The helpers below send `token` (when not empty) as
+// `authorization: Bearer <token>`.
+void AddToken(grpc::ClientContext& context, const std::string& token);
+
 // Publishes `events` on one Publish stream, `per_batch` per request, and
 // returns the answers in order.
 absl::StatusOr<std::vector<switchboard::v1::PublishResponse>> Publish(
     const std::string& address, std::vector<switchboard::v1::Event> events,
-    size_t per_batch = 100);
+    size_t per_batch = 100, const std::string& token = "");
 
 absl::StatusOr<switchboard::v1::ListQueuesResponse> ListQueues(
-    const std::string& consumer_address);
+    const std::string& consumer_address, const std::string& token = "");
 
 absl::StatusOr<switchboard::v1::BroadcasterStats> GetBroadcasterStats(
-    const std::string& broadcaster_address);
+    const std::string& broadcaster_address, const std::string& token = "");
 
 // Admin.Reload on the service at `address`.
 absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
-    const std::string& address);
+    const std::string& address, const std::string& token = "");
 
 // gtest expectations: the deliveries hold each source's sequence numbers
 // 1..sent[source] exactly once (by event id too), in order.
@@ -127,7 +131,8 @@ class Subscriber {
   // With the whole `open` message (acked events, ack deadline, ...).
   static absl::StatusOr<std::unique_ptr<Subscriber>> Open(
       const std::string& consumer_address,
-      const switchboard::v1::SubscribeOpen& open, bool auto_ack);
+      const switchboard::v1::SubscribeOpen& open, bool auto_ack,
+      const std::string& token = "");
   ~Subscriber();
 
   // Waits until at least `n` deliveries arrived (or the stream ended, or

@@ -1,0 +1,308 @@
+// Identities and permissions through the three real binaries. Producers,
+// speakers, apps and an operator prove who they are with bearer tokens; the
+// broadcaster and the consumer prove it to the bridge with their client
+// certificate (mutual TLS). Each allowed operation works; each denied one
+// gets PERMISSION_DENIED (or UNAUTHENTICATED) naming the identity and the
+// action, and nothing of it is routed.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/auth_policy.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/process.h"
+#include "tests/testing/test_pki.h"
+
+namespace switchboard::testing {
+namespace {
+
+using switchboard::v1::Event;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kKytos[] = "kytos-token-0123";
+constexpr char kSpeakerA[] = "speaker-a-token-4567";
+constexpr char kSpeakerB[] = "speaker-b-token-89ab";
+constexpr char kApp[] = "app-token-cdef";
+constexpr char kOperator[] = "operator-token-0000";
+
+std::string Token(const char* token) {
+  return absl::StrCat("        token_sha256: ", Sha256Hex(token), "\n");
+}
+
+// The identities, as each service's `auth` section lists them.
+std::string AuthYaml(const std::string& identities) {
+  return absl::StrCat("auth:\n  mode: required\n  identities:\n", identities);
+}
+
+const std::string kOperatorIdentity = absl::StrCat(
+    "    operator:\n", Token(kOperator), "        read: true\n",
+    "        admin: true\n");
+
+Event SwitchConnected(const std::string& region, const std::string& sw) {
+  Event e;
+  e.set_source("speaker/" + region);
+  e.set_type("speaker.switch.connected");
+  e.set_subject(sw);
+  auto* status = e.mutable_switch_status();
+  status->set_switch_id(sw);
+  status->set_change(switchboard::v1::SwitchStatus::CONNECTED);
+  status->set_region(region);
+  status->set_ip("192.0.2.1");
+  status->set_mode(switchboard::v1::RW);
+  return e;
+}
+
+Event Command(const std::string& target) {
+  Event e;
+  e.set_source("kytos/flow_manager");
+  e.set_type("kytos/flow_manager.command");
+  e.mutable_command()->set_name("install_flow");
+  e.mutable_command()->add_target_switches(target);
+  return e;
+}
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pki = MakeTestPki(NewTempDir("pki"), "switchboard");
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *pki;
+    Cluster::Options options;
+    options.bridge_yaml += absl::StrCat(
+        "tls:\n  cert_file: ", pki_.server_cert, "\n  key_file: ",
+        pki_.server_key, "\n  client_ca_file: ", pki_.ca_cert, "\n",
+        AuthYaml(absl::StrCat(
+            "    switchboard:\n",
+            "        certificate: spiffe://switchboard/switchboard\n",
+            "        bridge: true\n", kOperatorIdentity)));
+    const std::string bridge_tls =
+        absl::StrCat("  tls:\n    ca_file: ", pki_.ca_cert,
+                     "\n    cert_file: ", pki_.client_cert,
+                     "\n    key_file: ", pki_.client_key,
+                     "\n    server_name: localhost\n");
+    options.broadcaster_yaml += absl::StrCat(
+        bridge_tls,
+        AuthYaml(absl::StrCat(
+            "    kytos:\n", Token(kKytos),
+            "        publish: {sources: ['kytos/.*'], types: ['.*']}\n",
+            "        commands: {switches: ['.*'], regions: ['a']}\n",
+            "        read: true\n",
+            "    speaker-a:\n", Token(kSpeakerA),
+            "        publish: {sources: ['speaker/a'], types: ['.*']}\n",
+            "        speaker_regions: ['a']\n",
+            "    speaker-b:\n", Token(kSpeakerB),
+            "        publish: {sources: ['speaker/b'], types: ['.*']}\n",
+            "        speaker_regions: ['b']\n",
+            "    app:\n", Token(kApp), kOperatorIdentity)));
+    options.consumer_yaml += absl::StrCat(
+        bridge_tls,
+        AuthYaml(absl::StrCat(
+            "    kytos:\n", Token(kKytos), "        read: true\n",
+            "    speaker-a:\n", Token(kSpeakerA),
+            "        subscribe: ['region\\.a']\n",
+            "    app:\n", Token(kApp),
+            "        subscribe: ['app\\.kytos\\..*']\n",
+            kOperatorIdentity)));
+    auto cluster = Cluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+  }
+
+  // Publishes one batch as `token`; the single answer.
+  switchboard::v1::PublishResponse PublishAs(const char* token,
+                                             std::vector<Event> events) {
+    auto answers = Publish(cluster_->broadcaster_address(), std::move(events),
+                           100, token);
+    EXPECT_TRUE(answers.ok()) << answers.status();
+    EXPECT_EQ(answers.ok() ? answers->size() : 0, 1u);
+    return answers.ok() && !answers->empty() ? (*answers)[0]
+                                             : switchboard::v1::PublishResponse();
+  }
+
+  absl::StatusOr<std::unique_ptr<Subscriber>> SubscribeAs(
+      const std::string& token, const std::string& queue) {
+    switchboard::v1::SubscribeOpen open;
+    open.add_queues(queue);
+    open.set_credit(10);
+    auto sub = Subscriber::Open(cluster_->consumer_address(), open,
+                                /*auto_ack=*/true, token);
+    return sub;
+  }
+
+  // The queue's depth as `kytos` (who may read) sees it; -1 if not listed.
+  int64_t Depth(const std::string& queue) {
+    auto list = ListQueues(cluster_->consumer_address(), kKytos);
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok()) return -2;
+    for (const auto& q : list->queues()) {
+      if (q.name() == queue) return static_cast<int64_t>(q.depth());
+    }
+    return -1;
+  }
+
+  TestPki pki_;
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(AuthTest, APublisherPublishesAsItsOwnSourcesOnly) {
+  std::vector<Event> batch = MakeEvents("kytos/topology", "t", 3);
+  batch[1].set_source("sdx/app");  // another app's source
+  const auto answer = PublishAs(kKytos, batch);
+  EXPECT_EQ(answer.accepted(), 2u);
+  ASSERT_EQ(answer.rejections_size(), 1);
+  EXPECT_EQ(answer.rejections(0).index(), 1u);
+  EXPECT_EQ(answer.rejections(0).code(),
+            static_cast<int>(grpc::PERMISSION_DENIED));
+  EXPECT_THAT(answer.rejections(0).reason(),
+              HasSubstr("identity 'kytos' may not publish as source 'sdx/app'"));
+
+  auto app = SubscribeAs(kApp, "app.kytos.topology");
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_EQ((*app)->WaitFor(2).size(), 2u);
+  EXPECT_EQ(Depth("app.sdx.app"), -1) << "the denied event was routed";
+  // A speaker's identity cannot publish an app's events either.
+  EXPECT_EQ(PublishAs(kSpeakerA, MakeEvents("kytos/topology", "t", 1))
+                .rejections(0)
+                .code(),
+            static_cast<int>(grpc::PERMISSION_DENIED));
+}
+
+TEST_F(AuthTest, SpeakersSpeakForTheirRegionAndCommandsReachPermittedOnes) {
+  EXPECT_EQ(PublishAs(kSpeakerA, {SwitchConnected("a", "s1")}).accepted(), 1u);
+  // Speaker a announcing a switch for region b (with b's source, too).
+  Event forged = SwitchConnected("b", "s2");
+  forged.set_source("speaker/a");
+  const auto refused = PublishAs(kSpeakerA, {forged});
+  ASSERT_EQ(refused.rejections_size(), 1);
+  EXPECT_THAT(refused.rejections(0).reason(),
+              HasSubstr("identity 'speaker-a' may not speak for region 'b'"));
+  EXPECT_EQ(PublishAs(kSpeakerB, {SwitchConnected("b", "s2")}).accepted(), 1u);
+
+  // kytos may command region a, not b. (region.b holds the broadcaster's
+  // own dump request, sent when region b was first heard.)
+  ASSERT_TRUE(Eventually([&] { return Depth("region.b") == 1; }));
+  EXPECT_EQ(PublishAs(kKytos, {Command("s1")}).accepted(), 1u);
+  const auto to_b = PublishAs(kKytos, {Command("s2")});
+  ASSERT_EQ(to_b.rejections_size(), 1);
+  EXPECT_EQ(to_b.rejections(0).code(),
+            static_cast<int>(grpc::PERMISSION_DENIED));
+  EXPECT_THAT(to_b.rejections(0).reason(),
+              HasSubstr("identity 'kytos' may not send commands to region 'b'"));
+
+  // Speaker a reads its region's queue: the one command, nothing of b's.
+  auto speaker = SubscribeAs(kSpeakerA, "region.a");
+  ASSERT_TRUE(speaker.ok()) << speaker.status();
+  // The dump request sent when region a was first heard, then the command.
+  auto got = (*speaker)->WaitFor(2);
+  ASSERT_GE(got.size(), 2u);
+  bool command_seen = false;
+  for (const auto& d : got) command_seen |= d.event().has_command();
+  EXPECT_TRUE(command_seen);
+  EXPECT_EQ(Depth("region.b"), 1) << "the denied command reached region b";
+  auto other = SubscribeAs(kSpeakerA, "region.b");
+  ASSERT_TRUE(other.ok()) << other.status();
+  const grpc::Status status = (*other)->Wait();
+  EXPECT_EQ(status.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("identity 'speaker-a' may not subscribe to queue "
+                        "'region.b'"));
+  auto stats = GetBroadcasterStats(cluster_->broadcaster_address(), kKytos);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->commands_routed(), 1u);
+}
+
+TEST_F(AuthTest, ReadsAdminAndCredentials) {
+  const std::string broadcaster = cluster_->broadcaster_address();
+  const std::string consumer = cluster_->consumer_address();
+  EXPECT_TRUE(GetBroadcasterStats(broadcaster, kKytos).ok());
+  EXPECT_TRUE(ListQueues(consumer, kKytos).ok());
+  EXPECT_TRUE(ReloadSettings(broadcaster, kOperator).ok());
+  // Allowed; the consumer has no reloadable settings.
+  EXPECT_TRUE(absl::IsUnimplemented(
+      ReloadSettings(consumer, kOperator).status()));
+
+  struct Refused {
+    absl::Status status;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Refused> refused = {
+      {GetBroadcasterStats(broadcaster, kApp).status(),
+       absl::StatusCode::kPermissionDenied, "identity 'app' may not read"},
+      {ListQueues(consumer, kApp).status(), absl::StatusCode::kPermissionDenied,
+       "identity 'app' may not read"},
+      {ReloadSettings(broadcaster, kKytos).status(),
+       absl::StatusCode::kPermissionDenied,
+       "identity 'kytos' may not administer"},
+      {ReloadSettings(consumer, kApp).status(),
+       absl::StatusCode::kPermissionDenied,
+       "identity 'app' may not administer"},
+      {ReloadSettings(cluster_->bridge_address(), kApp).status(),
+       absl::StatusCode::kUnavailable, ""},  // no client certificate
+      {GetBroadcasterStats(broadcaster).status(),
+       absl::StatusCode::kUnauthenticated, "no credentials"},
+      {GetBroadcasterStats(broadcaster, "not-a-token").status(),
+       absl::StatusCode::kUnauthenticated,
+       "the bearer token matches no identity"},
+      {Publish(broadcaster, MakeEvents("kytos/topology", "t", 1)).status(),
+       absl::StatusCode::kUnauthenticated, "no credentials"},
+  };
+  for (size_t i = 0; i < refused.size(); ++i) {
+    EXPECT_EQ(refused[i].status.code(), refused[i].code)
+        << i << ": " << refused[i].status;
+    EXPECT_THAT(refused[i].status.message(), HasSubstr(refused[i].message))
+        << i;
+    EXPECT_THAT(refused[i].status.message(), Not(HasSubstr("token-")))
+        << "a refusal quotes a token";
+  }
+  auto unauthenticated = SubscribeAs("", "app.kytos.topology");
+  if (unauthenticated.ok()) {
+    EXPECT_EQ((*unauthenticated)->Wait().error_code(), grpc::UNAUTHENTICATED);
+  } else {
+    EXPECT_TRUE(absl::IsUnauthenticated(unauthenticated.status()))
+        << unauthenticated.status();
+  }
+  EXPECT_THAT(cluster_->Log("broadcaster"), HasSubstr("[auth] refused:"));
+  EXPECT_THAT(cluster_->Log("broadcaster"), Not(HasSubstr(kKytos)));
+}
+
+// The bridge serves only the broadcaster's and the consumer's identity
+// (its certificate), not an operator's token.
+TEST_F(AuthTest, TheBridgeServesOnlyItsClients) {
+  using grpc::experimental::FileWatcherCertificateProvider;
+  auto provider = std::make_shared<FileWatcherCertificateProvider>(
+      pki_.client_key, pki_.client_cert, pki_.ca_cert, 1);
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(provider);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto stub = switchboard::v1::Bridge::NewStub(
+      grpc::CreateCustomChannel(cluster_->bridge_address(),
+                                grpc::experimental::TlsCredentials(tls), args));
+  auto ask = [&](const char* token) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    if (token != nullptr) AddToken(context, token);
+    switchboard::v1::TransportInfo info;
+    return stub->GetTransportInfo(&context, {}, &info);
+  };
+  EXPECT_TRUE(ask(nullptr).ok());
+  const grpc::Status as_operator = ask(kOperator);
+  EXPECT_EQ(as_operator.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(as_operator.error_message(),
+              HasSubstr("identity 'operator' may not use the bridge"));
+}
+
+}  // namespace
+}  // namespace switchboard::testing
