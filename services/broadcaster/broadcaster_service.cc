@@ -29,7 +29,8 @@ absl::Status ParseBridge(const ConfigNode& node, Forwarder::Options* o) {
       node.Get("max_inflight_batches", &o->max_inflight_batches));
   SB_RETURN_IF_ERROR(node.Get("backoff_initial", &o->backoff_initial));
   SB_RETURN_IF_ERROR(node.Get("backoff_max", &o->backoff_max));
-  SB_ASSIGN_OR_RETURN(o->bridge_tls, ClientTlsSettings::Parse(node, "tls"));
+  SB_ASSIGN_OR_RETURN(o->bridge_credentials,
+                      ParseBridgeCredentials(node));
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
   if (o->bridge_address.empty()) return node.Error("address", "must be set");
   if (o->batch_max_events == 0) {

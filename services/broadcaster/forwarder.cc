@@ -423,11 +423,12 @@ void Forwarder::Run() {
   while (!stopping_.HasBeenNotified()) {
     if (channel == nullptr || reconfiguring()) {
       const std::string old_address = options.bridge_address;
-      const ClientTlsSettings old_tls = options.bridge_tls;
+      const ClientCredentials old_credentials = options.bridge_credentials;
       options = TakeOptions();
       delay = options.backoff_initial;
       if (channel == nullptr || options.bridge_address != old_address ||
-          options.bridge_tls != old_tls) {
+          options.bridge_credentials.tls != old_credentials.tls ||
+          options.bridge_credentials.token != old_credentials.token) {
         grpc::ChannelArguments args;
         args.SetMaxSendMessageSize(64 << 20);
         args.SetMaxReceiveMessageSize(64 << 20);
@@ -441,9 +442,8 @@ void Forwarder::Run() {
         args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
         args.SetInt(GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
                     20000);
-        options.bridge_tls.ApplyTo(args);
-        channel = grpc::CreateCustomChannel(
-            options.bridge_address, options.bridge_tls.Credentials(), args);
+        channel = CreateClientChannel(options.bridge_address,
+                                      options.bridge_credentials, args);
         stub = switchboard::v1::Bridge::NewStub(channel);
       }
     }

@@ -14,7 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "services/broadcaster/event_buffer.h"
-#include "services/common/tls_settings.h"
+#include "services/common/client_channel.h"
 #include "switchboard/v1/bridge.pb.h"
 
 namespace switchboard::broadcaster {
@@ -29,8 +29,9 @@ class Forwarder {
  public:
   struct Options {
     std::string bridge_address = "127.0.0.1:50053";
-    // `bridge.tls`: plaintext unless its ca_file is set.
-    ClientTlsSettings bridge_tls;
+    // `bridge.tls` (plaintext unless its ca_file is set) and the token of
+    // `bridge.token_file`.
+    ClientCredentials bridge_credentials;
     uint32_t batch_max_events = 1000;
     uint32_t batch_max_bytes = 1 << 20;
     uint32_t max_inflight_batches = 8;

@@ -367,7 +367,7 @@ absl::StatusOr<ConsumerConfig> ConsumerConfig::Parse(
   SB_ASSIGN_OR_RETURN(ConfigNode links, config.Child("links"));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(bridge.Get("address", &c.bridge_address));
-  SB_ASSIGN_OR_RETURN(c.bridge_tls, ClientTlsSettings::Parse(bridge, "tls"));
+  SB_ASSIGN_OR_RETURN(c.bridge_credentials, ParseBridgeCredentials(bridge));
   SB_RETURN_IF_ERROR(bridge.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(links.Get("queue_prefix", &c.links.queue_prefix));
   SB_RETURN_IF_ERROR(
@@ -440,10 +440,9 @@ ConsumerService::ConsumerService(ConsumerConfig config,
   // Keepalive: a bridge that died without closing its connections (host
   // gone, process frozen) ends the subscriptions within keepalive_time +
   // keepalive_timeout, so apps subscribe again.
-  grpc::ChannelArguments args = config_.limits.InternalChannelArguments();
-  config_.bridge_tls.ApplyTo(args);
-  channel_ = grpc::CreateCustomChannel(
-      config_.bridge_address, config_.bridge_tls.Credentials(), args);
+  channel_ = CreateClientChannel(config_.bridge_address,
+                                 config_.bridge_credentials,
+                                 config_.limits.InternalChannelArguments());
   bridge_ = switchboard::v1::Bridge::NewStub(channel_);
   if (!config_.links.queue_prefix.empty()) {
     link_view_ = std::make_unique<LinkView>(config_.links, channel_);

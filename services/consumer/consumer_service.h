@@ -14,7 +14,7 @@
 #include "services/common/listen_settings.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
-#include "services/common/tls_settings.h"
+#include "services/common/client_channel.h"
 #include "services/consumer/bridge_call.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
@@ -29,8 +29,9 @@ struct ConsumerConfig {
   // `listen`: TCP, plus or instead a unix socket (see ListenSettings).
   ListenSettings listen = ListenSettings::Tcp("0.0.0.0", 50052);
   std::string bridge_address = "127.0.0.1:50053";
-  // `bridge.tls`: plaintext unless its ca_file is set.
-  ClientTlsSettings bridge_tls;
+  // `bridge.tls` (plaintext unless its ca_file is set) and the token of
+  // `bridge.token_file`.
+  ClientCredentials bridge_credentials;
   // Credit window of a subscription that asks for 0.
   uint32_t default_credit = 100;
   // Largest credit window an app may ask for.

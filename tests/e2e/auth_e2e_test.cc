@@ -8,6 +8,8 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -272,6 +274,39 @@ TEST_F(AuthTest, ReadsAdminAndCredentials) {
   }
   EXPECT_THAT(cluster_->Log("broadcaster"), HasSubstr("[auth] refused:"));
   EXPECT_THAT(cluster_->Log("broadcaster"), Not(HasSubstr(kKytos)));
+}
+
+// switchboardctl, as an operator runs it: the token from --token_file, or
+// from SWITCHBOARD_TOKEN.
+TEST_F(AuthTest, SwitchboardctlSendsItsToken) {
+  const std::string dir = cluster_->dir();
+  const std::string token_file = absl::StrCat(dir, "/kytos.token");
+  std::ofstream(token_file) << kKytos << "\n";
+  auto run = [&](const std::vector<std::string>& extra, std::string* err) {
+    std::vector<std::string> args = {
+        "stats", absl::StrCat("--broadcaster=", cluster_->broadcaster_address())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Process::Options o;
+    o.stdout_path = absl::StrCat(dir, "/ctl.out");
+    o.stderr_path = absl::StrCat(dir, "/ctl.err");
+    auto ctl = Process::Start(Runfile("tools/switchboardctl/switchboardctl"),
+                              args, o);
+    EXPECT_TRUE(ctl.ok()) << ctl.status();
+    if (!ctl.ok()) return -1;
+    std::optional<int> code = (*ctl)->Wait(absl::Seconds(30));
+    *err = ReadFile(o.stderr_path);
+    return code.value_or(-1);
+  };
+  std::string err;
+  EXPECT_EQ(run({"--token_file=" + token_file}, &err), 0) << err;
+  EXPECT_EQ(run({}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("UNAUTHENTICATED"));
+  setenv("SWITCHBOARD_TOKEN", kApp, 1);
+  EXPECT_EQ(run({}, &err), 1);
+  unsetenv("SWITCHBOARD_TOKEN");
+  EXPECT_THAT(err, HasSubstr("PERMISSION_DENIED: identity 'app' may not read"));
+  EXPECT_EQ(run({"--token_file=" + dir + "/missing"}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("--token_file: cannot read"));
 }
 
 // The bridge serves only the broadcaster's and the consumer's identity

@@ -20,7 +20,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "services/common/client_channel.h"
 #include "services/common/logging.h"
+#include "tools/common/credential_flags.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 
@@ -57,9 +59,10 @@ class Speaker {
         ip_(std::move(ip)),
         log_(Logger("speaker")) {}
 
-  bool Connect(const std::string& broadcaster) {
-    auto channel =
-        grpc::CreateChannel(broadcaster, grpc::InsecureChannelCredentials());
+  bool Connect(const std::string& broadcaster,
+               const ClientCredentials& credentials) {
+    credentials_ = credentials;
+    auto channel = CreateClientChannel(broadcaster, credentials_);
     publisher_ = switchboard::v1::Broadcaster::NewStub(channel);
     publish_ = publisher_->Publish(&publish_context_);
     // Answers are read and checked so a rejected event is visible.
@@ -122,8 +125,7 @@ class Speaker {
 
   // Consumes the region's queue until the stream ends.
   bool Serve(const std::string& consumer, const std::string& queue) {
-    auto channel =
-        grpc::CreateChannel(consumer, grpc::InsecureChannelCredentials());
+    auto channel = CreateClientChannel(consumer, credentials_);
     auto stub = switchboard::v1::Consumer::NewStub(channel);
     grpc::ClientContext context;
     auto stream = stub->Subscribe(&context);
@@ -181,6 +183,7 @@ class Speaker {
   const std::string ip_;
   const absl::Time started_ = absl::Now();
   std::shared_ptr<spdlog::logger> log_;
+  ClientCredentials credentials_;
 
   std::unique_ptr<switchboard::v1::Broadcaster::Stub> publisher_;
   grpc::ClientContext publish_context_;
@@ -222,7 +225,13 @@ int main(int argc, char** argv) {
     switches.push_back(std::move(s));
   }
   Speaker speaker(region, std::move(switches), absl::GetFlag(FLAGS_ip));
-  speaker.Connect(absl::GetFlag(FLAGS_broadcaster));
+  absl::StatusOr<switchboard::ClientCredentials> credentials =
+      switchboard::tools::CredentialsFromFlags();
+  if (!credentials.ok()) {
+    log->critical("{}", std::string(credentials.status().message()));
+    return 2;
+  }
+  speaker.Connect(absl::GetFlag(FLAGS_broadcaster), *credentials);
   speaker.Announce();
   const absl::Duration interval = absl::GetFlag(FLAGS_heartbeat_interval);
   if (interval > absl::ZeroDuration()) {

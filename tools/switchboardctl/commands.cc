@@ -208,12 +208,13 @@ std::string Pad(absl::string_view text, size_t width) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const std::string& address, absl::Duration timeout) {
+    const std::string& address, absl::Duration timeout,
+    const ClientCredentials& credentials) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::Channel> channel =
+      CreateClientChannel(address, credentials, args);
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
     return absl::UnavailableError(absl::StrCat(
         "cannot reach ", address, " within ", absl::FormatDuration(timeout)));

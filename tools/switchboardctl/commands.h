@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "services/common/client_channel.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 #include "switchboard/v1/event.pb.h"
@@ -29,10 +30,12 @@ namespace switchboard::ctl {
 // Batches `publish` keeps in flight before it waits for an answer.
 inline constexpr int kPublishWindow = 16;
 
-// An insecure channel to `address` (HOST:PORT or unix:PATH), connected
-// within `timeout`; otherwise "cannot reach <address> within <timeout>".
+// A channel to `address` (HOST:PORT or unix:PATH) with `credentials`
+// (default: plaintext, no token), connected within `timeout`; otherwise
+// "cannot reach <address> within <timeout>".
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const std::string& address, absl::Duration timeout);
+    const std::string& address, absl::Duration timeout,
+    const ClientCredentials& credentials = ClientCredentials());
 
 // "<call> failed: <CODE_NAME>: <message>", with the gRPC code's name
 // (NOT_FOUND, UNAVAILABLE, ...) and the same code.

@@ -1,6 +1,7 @@
 // switchboardctl: the command line client for switchboard's broadcaster and
 // consumer services. See kUsage below, or run `switchboardctl --help`.
 
+#include <cstdlib>
 #include <cstdint>
 #include <iostream>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "services/common/queue_name.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tools/common/credential_flags.h"
 #include "tools/switchboardctl/command_line.h"
 #include "tools/switchboardctl/commands.h"
 #include "tools/switchboardctl/event_input.h"
@@ -102,31 +104,40 @@ Subcommands:
   stats    print the broadcaster's counters as JSON (Broadcaster.GetStats)
 
 Every subcommand takes --timeout (default 10s): the deadline for connecting
-and for unary calls. Exit codes: 0 success, 1 failure (RPC error, rejected
-event, malformed input line), 2 usage error.)";
+and for unary calls; and, for services with TLS or auth (README, Security),
+--tls_ca_file, --tls_cert_file, --tls_key_file, --tls_server_name and
+--token_file (or SWITCHBOARD_TOKEN in the environment). Exit codes: 0
+success, 1 failure (RPC error, rejected event, malformed input line), 2
+usage error.)";
 
 constexpr char kSubcommands[] = "publish, tail, queues, stats";
 
+// `flags` plus the credential flags, which every subcommand takes.
+std::set<std::string>* WithCredentialFlags(std::set<std::string> flags) {
+  const std::set<std::string>& credentials = tools::CredentialFlagNames();
+  flags.insert(credentials.begin(), credentials.end());
+  return new std::set<std::string>(std::move(flags));
+}
+
 // The tool's own flags, and which subcommand takes which.
 const std::set<std::string>& OwnFlags() {
-  static const auto* flags = new std::set<std::string>{
-      "broadcaster", "consumer",  "timeout", "type",       "source", "subject",
-      "attr",        "json",      "link",    "link_state", "count",  "batch",
-      "stdin",       "print_ids", "queue",   "credit",     "no_ack", "confirm"};
+  static const auto* flags = WithCredentialFlags(
+      {"broadcaster", "consumer", "timeout", "type", "source", "subject",
+       "attr", "json", "link", "link_state", "count", "batch", "stdin",
+       "print_ids", "queue", "credit", "no_ack", "confirm"});
   return *flags;
 }
 
 const std::set<std::string>* AllowedFlags(const std::string& subcommand) {
-  static const auto* publish = new std::set<std::string>{
-      "broadcaster", "timeout", "type",      "source",     "subject",
-      "attr",        "json",    "link",      "link_state", "count",
-      "batch",       "stdin",   "print_ids", "confirm"};
-  static const auto* tail = new std::set<std::string>{
-      "consumer", "timeout", "queue", "credit", "count", "no_ack"};
+  static const auto* publish = WithCredentialFlags(
+      {"broadcaster", "timeout", "type", "source", "subject", "attr", "json",
+       "link", "link_state", "count", "batch", "stdin", "print_ids",
+       "confirm"});
+  static const auto* tail = WithCredentialFlags(
+      {"consumer", "timeout", "queue", "credit", "count", "no_ack"});
   static const auto* queues =
-      new std::set<std::string>{"consumer", "timeout", "queue", "json"};
-  static const auto* stats =
-      new std::set<std::string>{"broadcaster", "timeout"};
+      WithCredentialFlags({"consumer", "timeout", "queue", "json"});
+  static const auto* stats = WithCredentialFlags({"broadcaster", "timeout"});
   if (subcommand == "publish") return publish;
   if (subcommand == "tail") return tail;
   if (subcommand == "queues") return queues;
@@ -137,6 +148,14 @@ const std::set<std::string>* AllowedFlags(const std::string& subcommand) {
 int Fail(const absl::Status& status) {
   std::cerr << "switchboardctl: " << status.message() << std::endl;
   return 1;
+}
+
+// Connects with the credential flags (their errors name the flag).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectWithFlags(
+    const std::string& address) {
+  absl::StatusOr<ClientCredentials> credentials = tools::CredentialsFromFlags();
+  if (!credentials.ok()) return credentials.status();
+  return Connect(address, absl::GetFlag(FLAGS_timeout), *credentials);
 }
 
 int Usage(absl::string_view message) {
@@ -232,7 +251,7 @@ int RunPublish() {
   }
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(address, absl::GetFlag(FLAGS_timeout));
+      ConnectWithFlags(address);
   if (!channel.ok()) return Fail(channel.status());
   auto stub = v1::Broadcaster::NewStub(*channel);
   PublishSummary summary;
@@ -275,7 +294,7 @@ int RunTail(const PreParsedCommandLine& pre) {
   options.close_timeout = absl::GetFlag(FLAGS_timeout);
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(address, absl::GetFlag(FLAGS_timeout));
+      ConnectWithFlags(address);
   if (!channel.ok()) return Fail(channel.status());
   auto stub = v1::Consumer::NewStub(*channel);
   if (absl::Status s = Tail(*stub, options, std::cout); !s.ok()) {
@@ -302,7 +321,7 @@ int RunQueues(const PreParsedCommandLine& pre) {
                      json_flag));
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(address, absl::GetFlag(FLAGS_timeout));
+      ConnectWithFlags(address);
   if (!channel.ok()) return Fail(channel.status());
   auto stub = v1::Consumer::NewStub(*channel);
   if (absl::Status s = ListQueues(*stub, queues, json,
@@ -319,7 +338,7 @@ int RunStats() {
     return Usage(s.message());
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(address, absl::GetFlag(FLAGS_timeout));
+      ConnectWithFlags(address);
   if (!channel.ok()) return Fail(channel.status());
   auto stub = v1::Broadcaster::NewStub(*channel);
   if (absl::Status s =
