@@ -316,6 +316,7 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     return 2;
   }
   const bool auth_required = auth->required;
+  const bool tls_enabled = tls->enabled();
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
     log->critical("invalid config: {}",
@@ -338,6 +339,11 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
         "this port may publish, subscribe, send commands and reload. Set "
         "`auth: {{mode: required}}` with identities (README, Security) or "
         "listen on 127.0.0.1 / a unix socket. ***");
+  } else if (auth_required && !tls_enabled && !(*server)->loopback_only()) {
+    log->warn(
+        "auth is required but this service serves plaintext on a "
+        "non-loopback address: bearer tokens cross the network in clear. "
+        "Set `tls` (README, Security).");
   }
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {

@@ -1,7 +1,10 @@
 // The shipped example configs (config/*.yaml) are what the README documents:
 // each must load, and must equal the built-in defaults it claims to show.
+#include <map>
+
 #include "gtest/gtest.h"
 #include "services/broadcaster/broadcaster_service.h"
+#include "services/common/auth_policy.h"
 #include "services/common/server_limits.h"
 #include "services/consumer/consumer_service.h"
 #include "services/mq-bridge/bridge_service.h"
@@ -60,7 +63,7 @@ TEST(ConfigExamplesTest, BridgeExampleLoads) {
   auto service = bridge::BridgeService::Create(
       Load("bridge.yaml", bridge::BridgeService::DefaultLimits()), "");
   ASSERT_TRUE(service.ok()) << service.status();
-  EXPECT_EQ((*service)->listen_address(), "0.0.0.0:50053");
+  EXPECT_EQ((*service)->listen_address(), "127.0.0.1:50053");
   EXPECT_EQ((*service)->transport().driver(), "memory");
   EXPECT_EQ((*service)->config().transport_timeout,
             bridge::BridgeConfig().transport_timeout);
@@ -81,6 +84,54 @@ TEST(ConfigExamplesTest, ConsumerExampleShowsTheDefaults) {
   EXPECT_EQ(file->links.queue_prefix, defaults->links.queue_prefix);
   EXPECT_EQ(file->links.discovery_interval, defaults->links.discovery_interval);
   EXPECT_EQ(file->limits, defaults->limits);
+}
+
+// config/security/auth.yaml, the README's example: it loads, and each
+// identity may do what the README says and nothing more.
+TEST(ConfigExamplesTest, SecurityExampleGrantsWhatTheReadmeSays) {
+  auto node = ConfigNode::LoadFile(Runfile("config/security/auth.yaml"));
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto auth = AuthSettings::Parse(*node);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  std::map<std::string, const Identity*> by_name;
+  for (const auto& id : auth->identities) by_name[id->name] = id.get();
+  ASSERT_EQ(by_name.size(), 6u);
+  AuthPolicy policy(*auth);
+  auto event = [](const std::string& source, const std::string& type) {
+    switchboard::v1::Event e;
+    e.set_source(source);
+    e.set_type(type);
+    return e;
+  };
+  const Identity& kytos = *by_name["kytos"];
+  const Identity& sdx = *by_name["sdx"];
+  const Identity& speaker_a = *by_name["speaker-a"];
+  EXPECT_TRUE(AuthorizePublish(policy, &kytos,
+                               event("kytos/topology", "kytos/topology.x"), "")
+                  .ok());
+  EXPECT_FALSE(
+      AuthorizePublish(policy, &sdx, event("kytos/topology", "sdx/x"), "").ok());
+  EXPECT_TRUE(AuthorizePublish(policy, &sdx, event("sdx/app", "sdx/x"), "").ok());
+  switchboard::v1::Event command = event("sdx/app", "sdx/x");
+  command.mutable_command()->add_target_switches("s1");
+  EXPECT_FALSE(AuthorizePublish(policy, &sdx, command, "").ok());
+  EXPECT_TRUE(sdx.subscribe.Matches("app.kytos.topology"));
+  EXPECT_FALSE(sdx.subscribe.Matches("app.kytos.of_core"));
+  EXPECT_FALSE(sdx.subscribe.Matches("region.a"));
+  EXPECT_TRUE(AuthorizePublish(policy, &speaker_a,
+                               event("speaker/a", "speaker.switch.connected"),
+                               "a")
+                  .ok());
+  EXPECT_FALSE(AuthorizePublish(policy, &speaker_a,
+                                event("speaker/a", "speaker.switch.connected"),
+                                "b")
+                   .ok());
+  EXPECT_TRUE(speaker_a.subscribe.Matches("region.a"));
+  EXPECT_FALSE(speaker_a.subscribe.Matches("region.b"));
+  EXPECT_TRUE(by_name["operator"]->admin);
+  EXPECT_FALSE(by_name["operator"]->publish_sources.Matches("kytos/x"));
+  EXPECT_TRUE(by_name["switchboard"]->bridge);
+  EXPECT_EQ(sdx.token_sha256, Sha256Hex("token-of-sdx"));
 }
 
 }  // namespace
