@@ -84,7 +84,10 @@ class AuthTest : public ::testing::Test {
         AuthYaml(absl::StrCat(
             "    switchboard:\n",
             "        certificate: spiffe://switchboard/switchboard\n",
-            "        bridge: true\n", kOperatorIdentity)));
+            "        bridge: true\n",
+            "    speaker-x:\n",
+            "        certificate: spiffe://switchboard/speaker-x\n",
+            kOperatorIdentity)));
     const std::string bridge_tls =
         absl::StrCat("  tls:\n    ca_file: ", pki_.ca_cert,
                      "\n    cert_file: ", pki_.client_cert,
@@ -310,21 +313,30 @@ TEST_F(AuthTest, SwitchboardctlSendsItsToken) {
 }
 
 // The bridge serves only the broadcaster's and the consumer's identity
-// (its certificate), not an operator's token.
+// (its certificate): not an operator's token, not another identity's
+// certificate, not a certificate of no identity, not an expired one.
 TEST_F(AuthTest, TheBridgeServesOnlyItsClients) {
-  using grpc::experimental::FileWatcherCertificateProvider;
-  auto provider = std::make_shared<FileWatcherCertificateProvider>(
-      pki_.client_key, pki_.client_cert, pki_.ca_cert, 1);
-  grpc::experimental::TlsChannelCredentialsOptions tls;
-  tls.set_certificate_provider(provider);
-  tls.watch_root_certs();
-  tls.watch_identity_key_cert_pairs();
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("localhost");
-  auto stub = switchboard::v1::Bridge::NewStub(
-      grpc::CreateCustomChannel(cluster_->bridge_address(),
-                                grpc::experimental::TlsCredentials(tls), args));
-  auto ask = [&](const char* token) {
+  const std::string dir = cluster_->dir();
+  auto speaker = MakeClientCert(pki_.dir, "speaker-x");
+  auto nobody = MakeClientCert(pki_.dir, "nobody");
+  auto expired = MakeClientCert(pki_.dir, "expired", /*expired=*/true);
+  ASSERT_TRUE(speaker.ok()) << speaker.status();
+  ASSERT_TRUE(nobody.ok()) << nobody.status();
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  auto ask = [&](const std::string& cert, const std::string& key,
+                 const char* token) {
+    using grpc::experimental::FileWatcherCertificateProvider;
+    auto provider = std::make_shared<FileWatcherCertificateProvider>(
+        key, cert, pki_.ca_cert, 1);
+    grpc::experimental::TlsChannelCredentialsOptions tls;
+    tls.set_certificate_provider(provider);
+    tls.watch_root_certs();
+    tls.watch_identity_key_cert_pairs();
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateCustomChannel(
+        cluster_->bridge_address(), grpc::experimental::TlsCredentials(tls),
+        args));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));
@@ -332,11 +344,24 @@ TEST_F(AuthTest, TheBridgeServesOnlyItsClients) {
     switchboard::v1::TransportInfo info;
     return stub->GetTransportInfo(&context, {}, &info);
   };
-  EXPECT_TRUE(ask(nullptr).ok());
-  const grpc::Status as_operator = ask(kOperator);
+  EXPECT_TRUE(ask(pki_.client_cert, pki_.client_key, nullptr).ok());
+  const grpc::Status as_operator =
+      ask(pki_.client_cert, pki_.client_key, kOperator);
   EXPECT_EQ(as_operator.error_code(), grpc::PERMISSION_DENIED);
   EXPECT_THAT(as_operator.error_message(),
               HasSubstr("identity 'operator' may not use the bridge"));
+  const grpc::Status as_speaker = ask(speaker->cert, speaker->key, nullptr);
+  EXPECT_EQ(as_speaker.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(as_speaker.error_message(),
+              HasSubstr("identity 'speaker-x' may not use the bridge"));
+  const grpc::Status as_nobody = ask(nobody->cert, nobody->key, nullptr);
+  EXPECT_EQ(as_nobody.error_code(), grpc::UNAUTHENTICATED);
+  EXPECT_THAT(as_nobody.error_message(),
+              HasSubstr("the client certificate (spiffe://switchboard/nobody) "
+                        "matches no identity"));
+  // An expired certificate fails the handshake itself.
+  EXPECT_EQ(ask(expired->cert, expired->key, nullptr).error_code(),
+            grpc::UNAVAILABLE);
 }
 
 }  // namespace

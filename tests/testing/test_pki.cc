@@ -73,9 +73,46 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
     if (!s.ok()) return s;
   }
   auto path = [&](const char* file) { return absl::StrCat(dir, "/", file); };
-  return TestPki{path("ca.crt"),     path("server.crt"),   path("server.key"),
+  return TestPki{dir,             path("ca.crt"),     path("server.crt"),   path("server.key"),
                  path("client.crt"), path("client.key"),   path("stranger.crt"),
                  path("stranger.key")};
+}
+
+absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
+                                         const std::string& name,
+                                         bool expired) {
+  const std::string ext = absl::StrCat(
+      "subjectAltName=URI:spiffe://switchboard/", name,
+      "\nextendedKeyUsage=clientAuth\n");
+  if (!expired) {
+    if (absl::Status s = MakeCert(dir, "ca", name, name, ext); !s.ok()) {
+      return s;
+    }
+  } else {
+    // `openssl x509 -req` cannot backdate; `openssl ca` can.
+    for (absl::Status s :
+         {WriteFile(absl::StrCat(dir, "/ca.cnf"),
+                    "[ca]\ndefault_ca = test_ca\n[test_ca]\n"
+                    "database = index.txt\nnew_certs_dir = .\n"
+                    "certificate = ca.crt\nprivate_key = ca.key\n"
+                    "serial = ca.serial\ndefault_md = sha256\n"
+                    "policy = any_name\nunique_subject = no\n"
+                    "[any_name]\ncommonName = supplied\n"),
+          WriteFile(absl::StrCat(dir, "/index.txt"), ""),
+          WriteFile(absl::StrCat(dir, "/ca.serial"), "1000\n"),
+          WriteFile(absl::StrCat(dir, "/", name, ".ext"), ext),
+          Run(dir, absl::StrCat("openssl req ", kKey, " -keyout ", name,
+                                ".key -out ", name, ".csr -subj /CN=", name)),
+          Run(dir, absl::StrCat("openssl ca -batch -config ca.cnf -in ", name,
+                                ".csr -out ", name,
+                                ".crt -startdate 200101000000Z -enddate "
+                                "200102000000Z -notext -extfile ",
+                                name, ".ext"))}) {
+      if (!s.ok()) return s;
+    }
+  }
+  return CertFiles{absl::StrCat(dir, "/", name, ".crt"),
+                   absl::StrCat(dir, "/", name, ".key")};
 }
 
 }  // namespace switchboard::testing

@@ -13,6 +13,7 @@ namespace switchboard::testing {
 // and a second CA with a client certificate of its own that the first CA
 // does not vouch for. Every file is PEM, in `dir`.
 struct TestPki {
+  std::string dir;
   std::string ca_cert;
   std::string server_cert;
   std::string server_key;
@@ -24,6 +25,17 @@ struct TestPki {
 
 absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
                                     const std::string& client_name = "app");
+
+// Another client certificate from the CA of the PKI in `dir` (CN `name`,
+// URI SAN spiffe://switchboard/<name>); `expired`: valid only on
+// 2020-01-01 (made with `openssl ca -startdate/-enddate`).
+struct CertFiles {
+  std::string cert;
+  std::string key;
+};
+absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
+                                         const std::string& name,
+                                         bool expired = false);
 
 }  // namespace switchboard::testing
 
