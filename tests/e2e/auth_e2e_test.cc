@@ -10,10 +10,16 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/auth_policy.h"
@@ -277,6 +283,83 @@ TEST_F(AuthTest, ReadsAdminAndCredentials) {
   }
   EXPECT_THAT(cluster_->Log("broadcaster"), HasSubstr("[auth] refused:"));
   EXPECT_THAT(cluster_->Log("broadcaster"), Not(HasSubstr(kKytos)));
+}
+
+// An outside client trying identities and sources at random (seeded) gets
+// exactly what the permissions allow: each answer matches what the policy,
+// read from the same settings, decides; queues hold only allowed events.
+TEST_F(AuthTest, RandomIdentitiesAndForgedSourcesGetOnlyWhatIsAllowed) {
+  const uint64_t seed = absl::Uniform<uint64_t>(absl::BitGen());
+  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  std::mt19937_64 random(seed);
+  const std::vector<const char*> tokens = {kKytos, kSpeakerA, kSpeakerB, kApp,
+                                           kOperator, "forged-token", ""};
+  const std::vector<std::string> sources = {
+      "kytos/topology", "kytos/of_core", "sdx/app", "speaker/a", "speaker/b",
+      "evil/x"};
+  auto settings = AuthSettings::Parse(
+      *ConfigNode::Parse(ReadFile((*cluster_).dir() + "/broadcaster.yaml"),
+                         "broadcaster.yaml"));
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  AuthPolicy oracle(*settings);
+  auto identity_of = [&](const std::string& token) -> const Identity* {
+    for (const auto& id : settings->identities) {
+      if (!token.empty() && id->token_sha256 == Sha256Hex(token)) {
+        return id.get();
+      }
+    }
+    return nullptr;
+  };
+  std::map<std::string, int> expected;  // app queue -> events
+  int accepted_total = 0;
+  for (int i = 0; i < 60; ++i) {
+    const std::string token = tokens[random() % tokens.size()];
+    std::vector<Event> batch;
+    for (int j = 0; j < 5; ++j) {
+      Event e = MakeEvents(sources[random() % sources.size()], "t", 1)[0];
+      e.set_id(absl::StrCat("rnd-", i, "-", j));
+      batch.push_back(std::move(e));
+    }
+    const Identity* who = identity_of(token);
+    auto answers =
+        Publish(cluster_->broadcaster_address(), batch, 100, token);
+    if (who == nullptr) {
+      EXPECT_TRUE(absl::IsUnauthenticated(answers.status()))
+          << "token '" << token << "': " << answers.status();
+      continue;
+    }
+    ASSERT_TRUE(answers.ok()) << answers.status();
+    const auto& answer = (*answers)[0];
+    std::set<uint32_t> rejected;
+    for (const auto& r : answer.rejections()) {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::PERMISSION_DENIED))
+          << r.reason();
+      rejected.insert(r.index());
+    }
+    for (size_t j = 0; j < batch.size(); ++j) {
+      const bool allowed = AuthorizePublish(oracle, who, batch[j], "").ok();
+      EXPECT_EQ(rejected.count(j) == 0, allowed)
+          << who->name << " publishing as " << batch[j].source();
+      if (allowed) {
+        ++expected[absl::StrCat(
+            "app.", absl::StrReplaceAll(batch[j].source(), {{"/", "."}}))];
+        ++accepted_total;
+      }
+    }
+  }
+  // The app queues hold exactly the allowed events (once forwarded).
+  std::map<std::string, int> seen;
+  EXPECT_TRUE(Eventually([&] {
+    auto list = ListQueues(cluster_->consumer_address(), kKytos);
+    if (!list.ok()) return false;
+    seen.clear();
+    for (const auto& q : list->queues()) {
+      if (absl::StartsWith(q.name(), "app.")) seen[q.name()] = q.depth();
+    }
+    return seen == expected;
+  }));
+  EXPECT_EQ(seen, expected);
+  EXPECT_GT(accepted_total, 0);
 }
 
 // switchboardctl, as an operator runs it: the token from --token_file, or
