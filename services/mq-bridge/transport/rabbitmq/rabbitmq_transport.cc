@@ -10,6 +10,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "services/common/logging.h"
@@ -507,6 +508,18 @@ absl::StatusOr<std::unique_ptr<RabbitMqTransport>> RabbitMqTransport::Connect(
   Log()->info("connected to {} (exchange '{}', {} queues)",
               transport->connected_to(), settings.exchange,
               settings.queue_type);
+  if (!settings.connection.tls) {
+    for (const BrokerNode& node : settings.connection.nodes) {
+      if (node.host == "localhost" || node.host == "::1" ||
+          absl::StartsWith(node.host, "127.")) {
+        continue;
+      }
+      Log()->warn(
+          "AMQP PLAIN credentials go to {}:{} in clear: set "
+          "transport.rabbitmq.tls (amqps) for a broker beyond this host",
+          node.host, node.port);
+    }
+  }
   return transport;
 }
 

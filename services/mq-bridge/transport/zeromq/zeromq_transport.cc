@@ -1,15 +1,21 @@
 #include "services/mq-bridge/transport/zeromq/zeromq_transport.h"
 
+#include <zmq.h>
+
 #include <errno.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -140,6 +146,93 @@ void DrainEventFd(int fd) {
 
 }  // namespace
 
+// A Z85 CURVE key's 32 bytes; empty when `z85` is not one.
+std::string DecodeKey(const std::string& z85) {
+  if (z85.size() != 40) return "";
+  std::string key(32, '\0');
+  if (zmq_z85_decode(reinterpret_cast<uint8_t*>(key.data()), z85.c_str()) ==
+      nullptr) {
+    return "";
+  }
+  return key;
+}
+
+std::string EncodeKey(const std::string& key) {
+  char z85[41];
+  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(key.data()), 32);
+  return z85;
+}
+
+// `transport.zeromq.curve`: errors name the field and never quote the
+// secret key.
+absl::Status ParseCurve(const ConfigNode& config,
+                        ZeroMqTransport::Settings* s) {
+  SB_ASSIGN_OR_RETURN(ConfigNode curve, config.Child("curve"));
+  SB_ASSIGN_OR_RETURN(ConfigNode peer_keys, curve.Child("peer_keys"));
+  std::string secret_file;
+  SB_RETURN_IF_ERROR(curve.Get("secret_key_file", &secret_file));
+  for (const std::string& endpoint : peer_keys.Keys()) {
+    std::string key;
+    SB_RETURN_IF_ERROR(peer_keys.Get(endpoint, &key));
+    if (DecodeKey(key).empty()) {
+      return peer_keys.Error(endpoint,
+                             "is not a Z85 CURVE public key (40 characters)");
+    }
+    s->curve.peer_keys[endpoint] = key;
+  }
+  SB_RETURN_IF_ERROR(
+      curve.Get("authorized_keys", &s->curve.authorized_keys));
+  SB_RETURN_IF_ERROR(peer_keys.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(curve.CheckAllKeysKnown());
+  for (size_t i = 0; i < s->curve.authorized_keys.size(); ++i) {
+    if (DecodeKey(s->curve.authorized_keys[i]).empty()) {
+      return curve.Error(absl::StrCat("authorized_keys[", i, "]"),
+                         "is not a Z85 CURVE public key (40 characters)");
+    }
+  }
+  if (secret_file.empty()) {
+    if (!s->curve.peer_keys.empty() || !s->curve.authorized_keys.empty()) {
+      return curve.Error("secret_key_file",
+                         "must be set for CURVE (peer_keys and "
+                         "authorized_keys need it)");
+    }
+    return absl::OkStatus();
+  }
+  if (!zmq_has("curve")) {
+    return curve.Error("secret_key_file",
+                       "this libzmq was built without CURVE");
+  }
+  std::ifstream in(secret_file);
+  if (!in) {
+    return curve.Error("secret_key_file",
+                       absl::StrCat("cannot read '", secret_file, "'"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  s->curve.secret_key = std::string(absl::StripAsciiWhitespace(text.str()));
+  if (DecodeKey(s->curve.secret_key).empty()) {
+    return curve.Error(
+        "secret_key_file",
+        absl::StrCat("'", secret_file,
+                     "' does not hold a Z85 CURVE secret key (40 characters; "
+                     "make one with tools/curve-keygen)"));
+  }
+  for (size_t i = 0; i < s->connect.size(); ++i) {
+    if (s->curve.peer_keys.count(s->connect[i]) == 0) {
+      return curve.Error("peer_keys",
+                         absl::StrCat("has no key for connect[", i, "] '",
+                                      s->connect[i], "'"));
+    }
+  }
+  for (const auto& [endpoint, key] : s->curve.peer_keys) {
+    if (std::find(s->connect.begin(), s->connect.end(), endpoint) ==
+        s->connect.end()) {
+      return peer_keys.Error(endpoint, "is not in connect");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ZeroMqTransport::Settings> ZeroMqTransport::ParseSettings(
     const ConfigNode& config) {
   Settings s;
@@ -155,6 +248,7 @@ absl::StatusOr<ZeroMqTransport::Settings> ZeroMqTransport::ParseSettings(
   SB_RETURN_IF_ERROR(config.Get("linger", &s.linger));
   SB_RETURN_IF_ERROR(config.Get("heartbeat", &s.heartbeat));
   SB_RETURN_IF_ERROR(config.Get("connect_timeout", &s.connect_timeout));
+  SB_RETURN_IF_ERROR(ParseCurve(config, &s));
   SB_RETURN_IF_ERROR(config.CheckAllKeysKnown());
 
   if (std::string problem = EndpointProblem(s.bind, /*bind=*/true);
@@ -266,6 +360,28 @@ absl::Status ZeroMqTransport::Open() {
                                     static_cast<int>(settings_.receive_hwm)));
   SB_RETURN_IF_ERROR(publisher_->SetHeartbeat(settings_.heartbeat));
   SB_RETURN_IF_ERROR(publisher_->ReportEverySubscription());
+  std::string public_key;
+  const bool curve = !settings_.curve.secret_key.empty();
+  if (curve) {
+    // The ZAP handler must be bound before a CURVE server takes clients.
+    SB_ASSIGN_OR_RETURN(zap_, ZmqSocket::Open(*context_, ZmqSocket::Type::kRep,
+                                              "zeromq ZAP handler"));
+    SB_RETURN_IF_ERROR(zap_->Bind("inproc://zeromq.zap.01"));
+    char derived[41];
+    if (zmq_curve_public(derived, settings_.curve.secret_key.c_str()) != 0) {
+      return absl::InvalidArgumentError(
+          "transport.zeromq.curve.secret_key_file: not a CURVE secret key");
+    }
+    public_key = derived;
+    authorized_keys_.insert(DecodeKey(public_key));
+    for (const auto& [endpoint, key] : settings_.curve.peer_keys) {
+      authorized_keys_.insert(DecodeKey(key));
+    }
+    for (const std::string& key : settings_.curve.authorized_keys) {
+      authorized_keys_.insert(DecodeKey(key));
+    }
+    SB_RETURN_IF_ERROR(publisher_->SetCurveServer(settings_.curve.secret_key));
+  }
   if (IsIpv6(settings_.bind)) SB_RETURN_IF_ERROR(publisher_->EnableIpv6());
   if (absl::Status s = publisher_->Bind(settings_.bind); !s.ok()) {
     return absl::Status(s.code(),
@@ -297,6 +413,12 @@ absl::Status ZeroMqTransport::Open() {
     SB_RETURN_IF_ERROR(peer.socket->SetHeartbeat(settings_.heartbeat));
     if (IsIpv6(endpoint)) SB_RETURN_IF_ERROR(peer.socket->EnableIpv6());
     SB_RETURN_IF_ERROR(peer.socket->SubscribeAll());
+    if (curve) {
+      auto key = settings_.curve.peer_keys.find(endpoint);
+      SB_RETURN_IF_ERROR(peer.socket->SetCurveClient(
+          key != settings_.curve.peer_keys.end() ? key->second : public_key,
+          public_key, settings_.curve.secret_key));
+    }
     if (absl::Status s = peer.socket->Connect(endpoint); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
     }
@@ -366,6 +488,8 @@ ZeroMqTransport::~ZeroMqTransport() {
   }
   peers_.clear();
   publisher_.reset();
+  // Every socket closes before the context, which otherwise waits for it.
+  zap_.reset();
   // Waits for the publisher's unsent messages, at most `linger`.
   context_.reset();
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -475,9 +599,11 @@ void ZeroMqTransport::IoLoop() {
   for (const Peer& peer : peers_) subscribers.push_back(peer.socket.get());
   std::vector<ZmqSocket*> sockets = subscribers;
   sockets.push_back(publisher_.get());
+  if (zap_ != nullptr) sockets.push_back(zap_.get());
   std::vector<bool> readable;
   for (;;) {
     DrainEventFd(wake_fd_);
+    if (zap_ != nullptr) AnswerZap();
     std::deque<PendingBatch> batches;
     bool stopping;
     {
@@ -808,6 +934,41 @@ bool ZeroMqTransport::EnsureDeclared(const std::string& queue,
   return true;
 }
 
+void ZeroMqTransport::AnswerZap() {
+  std::vector<std::string> request;
+  for (;;) {
+    absl::StatusOr<bool> got = zap_->TryReceive(&request);
+    if (!got.ok()) {
+      Log()->error("{}", got.status().ToString());
+      return;
+    }
+    if (!*got) return;
+    // ZAP 1.0: version, request id, domain, address, routing id,
+    // mechanism, credentials (for CURVE: the client's public key).
+    const bool allowed = request.size() >= 7 && request[0] == "1.0" &&
+                         request[5] == "CURVE" &&
+                         authorized_keys_.contains(request[6]);
+    if (!allowed) {
+      absl::MutexLock lock(&mu_);
+      ++counters_.curve_refused;
+      if (request.size() >= 7 && request[6].size() == 32) {
+        Log()->debug("refused CURVE key {} from {}", EncodeKey(request[6]),
+                     request[3]);
+      }
+    }
+    const std::string id = request.size() > 1 ? request[1] : "";
+    const OutFrame reply[] = {{"1.0"},
+                              {id},
+                              {allowed ? "200" : "400"},
+                              {allowed ? "OK" : "CURVE key not authorized"},
+                              {""},
+                              {""}};
+    if (absl::Status s = zap_->Send(reply); !s.ok()) {
+      Log()->error("ZAP reply: {}", s.ToString());
+    }
+  }
+}
+
 void ZeroMqTransport::LogTroubles() {
   absl::Time now = absl::Now();
   if (now < next_trouble_log_) return;
@@ -831,6 +992,12 @@ void ZeroMqTransport::LogTroubles() {
         "{} messages for queues not declared here dropped ({} in all; "
         "declare_on_receive is off)",
         c.unrouted - logged_.unrouted, c.unrouted);
+  }
+  if (c.curve_refused > logged_.curve_refused) {
+    Log()->warn(
+        "{} subscribers refused at the CURVE handshake ({} in all): their "
+        "key is not in curve.peer_keys or curve.authorized_keys",
+        c.curve_refused - logged_.curve_refused, c.curve_refused);
   }
   if (c.malformed > logged_.malformed) {
     Log()->warn(

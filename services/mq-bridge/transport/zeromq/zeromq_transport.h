@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -111,6 +112,22 @@ class ZeroMqTransport final : public Transport {
     // How long Start() waits to hear from every publisher, and a sent
     // batch at most to come back to this instance's own subscriber.
     absl::Duration connect_timeout = absl::Seconds(5);
+    // CURVE: encryption and authentication between bridges (libzmq's
+    // CURVE; keys in Z85, 40 characters). Off while secret_key is empty.
+    struct Curve {
+      // This bridge's secret key (read from curve.secret_key_file); its
+      // public key is derived from it.
+      std::string secret_key;
+      // The public key of each publisher in `connect`, by endpoint
+      // (curve.peer_keys): a publisher without the matching secret is
+      // never read.
+      std::map<std::string, std::string> peer_keys;
+      // More public keys that may subscribe to this bridge's publisher
+      // (curve.authorized_keys); its own and its peers' always may. Any
+      // other subscriber is refused at the handshake (and counted).
+      std::vector<std::string> authorized_keys;
+    };
+    Curve curve;
   };
 
   // What went through, for logs and tests. Updated just after the
@@ -129,6 +146,9 @@ class ZeroMqTransport final : public Transport {
     uint64_t unrouted = 0;
     // Not switchboard messages, or of another protocol version.
     uint64_t malformed = 0;
+    // Subscribers refused at the CURVE handshake: their key is not
+    // authorized.
+    uint64_t curve_refused = 0;
   };
 
   // Reads `transport.zeromq`; see README.md.
@@ -226,6 +246,8 @@ class ZeroMqTransport final : public Transport {
   // not be (declare_on_receive off).
   bool EnsureDeclared(const std::string& queue, bool last_value);
   void LogTroubles();
+  // Answers the ZAP requests (CURVE client keys) that wait.
+  void AnswerZap();
 
   const Settings settings_;
   // The receiving side's buffers and subscriptions; destroyed last, after
@@ -239,6 +261,10 @@ class ZeroMqTransport final : public Transport {
   std::unique_ptr<ZmqContext> context_;
   std::unique_ptr<ZmqSocket> publisher_;
   std::vector<Peer> peers_;
+  // With CURVE: the ZAP handler, and the client keys (32 bytes, binary)
+  // it lets in.
+  std::unique_ptr<ZmqSocket> zap_;
+  absl::flat_hash_set<std::string> authorized_keys_;
   std::thread io_;
 
   // I/O thread only.

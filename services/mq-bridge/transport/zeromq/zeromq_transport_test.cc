@@ -5,8 +5,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <thread>
+
+#include <zmq.h>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -29,6 +32,7 @@ using ::switchboard::bridge::testing::DeliveryCollector;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TransportConformanceTest;
 
 // Generous for a loaded 2-core machine; a passing run never waits this
@@ -59,9 +63,18 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         testing::TransportUnderTest{"zeromq-tcp",
                                     [] { return MustStart(Loopback()); }},
-        testing::TransportUnderTest{"zeromq-ipc", [] {
+        testing::TransportUnderTest{"zeromq-ipc",
+                                    [] {
                                       ZeroMqTransport::Settings s = Loopback();
                                       s.bind = IpcEndpoint();
+                                      return MustStart(s);
+                                    }},
+        // Every message through CURVE and the ZAP handler.
+        testing::TransportUnderTest{"zeromq-curve", [] {
+                                      ZeroMqTransport::Settings s = Loopback();
+                                      char public_key[41], secret_key[41];
+                                      zmq_curve_keypair(public_key, secret_key);
+                                      s.curve.secret_key = secret_key;
                                       return MustStart(s);
                                     }}));
 
@@ -556,6 +569,122 @@ TEST(ZeroMqSettingsTest, ErrorsNameTheField) {
     EXPECT_THAT(std::string(s.status().message()),
                 HasSubstr("bridge.yaml: transport.zeromq." + expected))
         << yaml;
+  }
+}
+
+// ---- CURVE ----
+
+struct KeyPair {
+  std::string public_key;
+  std::string secret_key;
+};
+
+KeyPair NewKeyPair() {
+  char public_key[41];
+  char secret_key[41];
+  EXPECT_EQ(zmq_curve_keypair(public_key, secret_key), 0);
+  return {public_key, secret_key};
+}
+
+// Bridges a (publisher) and b, c, d (subscribers of a): b holds a key that
+// a authorizes; c knows a's key but its own is not authorized; d has the
+// wrong key for a. Only b gets a's events; a counts c's refusal; d never
+// hears a (its handshake cannot succeed without a's secret).
+TEST(ZeroMqCurveTest, OnlyBridgesWithTheRightKeysExchangeEvents) {
+  const KeyPair a_keys = NewKeyPair(), b_keys = NewKeyPair(),
+                c_keys = NewKeyPair(), d_keys = NewKeyPair();
+  ZeroMqTransport::Settings as = Loopback();
+  as.curve.secret_key = a_keys.secret_key;
+  as.curve.authorized_keys = {b_keys.public_key};
+  auto a = MustStart(as);
+  ASSERT_NE(a, nullptr);
+  auto subscriber = [&](const KeyPair& own, const std::string& a_key,
+                        absl::Duration wait) {
+    ZeroMqTransport::Settings s = Loopback();
+    s.connect_self = false;
+    s.connect = {a->endpoint()};
+    s.connect_timeout = wait;  // a missing peer only warns
+    s.curve.secret_key = own.secret_key;
+    s.curve.peer_keys = {{a->endpoint(), a_key}};
+    return MustStart(s);
+  };
+  auto b = subscriber(b_keys, a_keys.public_key, kWait);
+  auto c = subscriber(c_keys, a_keys.public_key, absl::Milliseconds(10));
+  auto d = subscriber(d_keys, NewKeyPair().public_key, absl::Milliseconds(10));
+  ASSERT_TRUE(b != nullptr && c != nullptr && d != nullptr);
+  ASSERT_TRUE(b->WaitForPublishers(1, kWait));
+  ASSERT_TRUE(Eventually([&] { return a->counters().curve_refused > 0; }))
+      << "c was not refused";
+
+  for (auto* t : {a.get(), b.get(), c.get(), d.get()}) {
+    ASSERT_TRUE(t->DeclareQueue("app.x", {}).ok());
+  }
+  ASSERT_TRUE(Publish(*a, "app.x", Numbered("x", 0, 3)).ok());
+  DeliveryCollector got_b, got_c, got_d;
+  auto sub_b = b->Subscribe({{"app.x"}, 100}, got_b.handler());
+  auto sub_c = c->Subscribe({{"app.x"}, 100}, got_c.handler());
+  auto sub_d = d->Subscribe({{"app.x"}, 100}, got_d.handler());
+  ASSERT_TRUE(sub_b.ok() && sub_c.ok() && sub_d.ok());
+  EXPECT_THAT(Ids(got_b.WaitFor(3)), ElementsAre("x0", "x1", "x2"));
+  EXPECT_EQ(c->counters().received, 0u);
+  EXPECT_EQ(d->counters().received, 0u);
+  EXPECT_FALSE(d->WaitForPublishers(1, absl::ZeroDuration()));
+  EXPECT_EQ(got_c.size(), 0u);
+  EXPECT_EQ(got_d.size(), 0u);
+}
+
+// A bridge alone with CURVE still carries its own events (its subscriber
+// uses its own key).
+TEST(ZeroMqCurveTest, ABridgeAloneCarriesItsOwnEvents) {
+  ZeroMqTransport::Settings s = Loopback();
+  s.curve.secret_key = NewKeyPair().secret_key;
+  auto t = MustStart(s);
+  ASSERT_NE(t, nullptr);
+  ASSERT_TRUE(t->DeclareQueue("q", {}).ok());
+  ASSERT_TRUE(Publish(*t, "q", Numbered("e", 0, 2)).ok());
+  DeliveryCollector got;
+  auto sub = t->Subscribe({{"q"}, 10}, got.handler());
+  ASSERT_TRUE(sub.ok());
+  EXPECT_THAT(Ids(got.WaitFor(2)), ElementsAre("e0", "e1"));
+}
+
+TEST(ZeroMqCurveTest, SettingsErrorsNameTheFieldAndNeverTheSecret) {
+  const std::string dir = ::testing::TempDir();
+  const KeyPair keys = NewKeyPair();
+  const std::string good = dir + "/good.key";
+  const std::string bad = dir + "/bad.key";
+  { std::ofstream(good) << keys.secret_key << "\n"; }
+  { std::ofstream(bad) << "not-a-key-" << keys.secret_key.substr(0, 10); }
+  auto ok = Parse(Section(absl::StrCat(
+      "connect: ['tcp://b:5560']\ncurve:\n  secret_key_file: ", good,
+      "\n  peer_keys: {'tcp://b:5560': '", keys.public_key, "'}\n")));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->curve.secret_key, keys.secret_key);
+  for (const auto& [yaml, expected] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"curve:\n  secret_key_file: " + bad + "\n",
+            "curve.secret_key_file: '" + bad +
+                "' does not hold a Z85 CURVE secret key"},
+           {"curve:\n  secret_key_file: /nonexistent.key\n",
+            "curve.secret_key_file: cannot read '/nonexistent.key'"},
+           {"connect: ['tcp://b:5560']\ncurve:\n  secret_key_file: " + good +
+                "\n",
+            "curve.peer_keys: has no key for connect[0] 'tcp://b:5560'"},
+           {"curve:\n  secret_key_file: " + good +
+                "\n  peer_keys: {'tcp://c:1': '" + keys.public_key + "'}\n",
+            "curve.peer_keys.tcp://c:1: is not in connect"},
+           {"curve:\n  authorized_keys: ['short']\n",
+            "curve.authorized_keys[0]: is not a Z85 CURVE public key"},
+           {"curve:\n  authorized_keys: ['" + keys.public_key + "']\n",
+            "curve.secret_key_file: must be set for CURVE"},
+       }) {
+    auto s = Parse(Section(yaml));
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
+    EXPECT_THAT(std::string(s.status().message()),
+                HasSubstr("bridge.yaml: transport.zeromq." + expected))
+        << yaml;
+    EXPECT_THAT(std::string(s.status().message()),
+                Not(HasSubstr(keys.secret_key.substr(0, 10))));
   }
 }
 

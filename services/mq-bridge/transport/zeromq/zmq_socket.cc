@@ -105,7 +105,9 @@ absl::StatusOr<std::unique_ptr<ZmqSocket>> ZmqSocket::Open(ZmqContext& context,
   absl::Status status = Try(name, [&] {
     socket = std::make_unique<zmq::socket_t>(
         *context.context_,
-        type == Type::kXPub ? zmq::socket_type::xpub : zmq::socket_type::sub);
+        type == Type::kXPub  ? zmq::socket_type::xpub
+        : type == Type::kSub ? zmq::socket_type::sub
+                             : zmq::socket_type::rep);
   });
   if (!status.ok()) return status;
   return std::unique_ptr<ZmqSocket>(
@@ -144,6 +146,25 @@ absl::Status ZmqSocket::ReportEverySubscription() {
 absl::Status ZmqSocket::SubscribeAll() {
   return Try(absl::StrCat(name_, ": subscribe"),
              [&] { socket_->set(zmq::sockopt::subscribe, ""); });
+}
+
+absl::Status ZmqSocket::SetCurveServer(const std::string& secret_key) {
+  return Try(absl::StrCat(name_, ": set CURVE server"), [&] {
+    socket_->set(zmq::sockopt::curve_server, true);
+    socket_->set(zmq::sockopt::curve_secretkey, secret_key);
+    // A domain makes ZeroMQ ask the ZAP handler about every client.
+    socket_->set(zmq::sockopt::zap_domain, "switchboard");
+  });
+}
+
+absl::Status ZmqSocket::SetCurveClient(const std::string& server_key,
+                                       const std::string& public_key,
+                                       const std::string& secret_key) {
+  return Try(absl::StrCat(name_, ": set CURVE client"), [&] {
+    socket_->set(zmq::sockopt::curve_serverkey, server_key);
+    socket_->set(zmq::sockopt::curve_publickey, public_key);
+    socket_->set(zmq::sockopt::curve_secretkey, secret_key);
+  });
 }
 
 absl::Status ZmqSocket::Bind(const std::string& endpoint) {

@@ -51,7 +51,8 @@ struct OutFrame {
 // thread start or join).
 class ZmqSocket {
  public:
-  enum class Type { kXPub, kSub };
+  // kRep: the ZAP handler's socket (CURVE authentication).
+  enum class Type { kXPub, kSub, kRep };
 
   // `name` ("zeromq publisher", ...) starts every error message.
   static absl::StatusOr<std::unique_ptr<ZmqSocket>> Open(ZmqContext& context,
@@ -79,6 +80,14 @@ class ZmqSocket {
   absl::Status ReportEverySubscription();
   // SUB: receive every message.
   absl::Status SubscribeAll();
+  // CURVE server (the publisher): encrypts with `secret_key` (Z85) and
+  // asks the context's ZAP handler about each client key.
+  absl::Status SetCurveServer(const std::string& secret_key);
+  // CURVE client (a subscriber): talks only to the server holding the
+  // secret of `server_key`, and proves its own key pair (all Z85).
+  absl::Status SetCurveClient(const std::string& server_key,
+                              const std::string& public_key,
+                              const std::string& secret_key);
 
   absl::Status Bind(const std::string& endpoint);
   absl::Status Connect(const std::string& endpoint);
