@@ -52,11 +52,6 @@ absl::StatusOr<std::shared_ptr<const Identity>> ParseIdentity(
   SB_RETURN_IF_ERROR(publish.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(commands.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
-  if (id->certificate.empty() && id->token_sha256.empty()) {
-    return node.Error("certificate",
-                      "set certificate, token_sha256 or both: nothing else "
-                      "can prove this identity");
-  }
   if (!id->token_sha256.empty()) {
     id->token_sha256 = absl::AsciiStrToLower(id->token_sha256);
     if (id->token_sha256.size() != 64 ||
@@ -123,6 +118,8 @@ absl::StatusOr<AuthSettings> AuthSettings::Parse(const ConfigNode& root) {
   std::string mode = "none";
   SB_RETURN_IF_ERROR(node.Get("mode", &mode));
   SB_ASSIGN_OR_RETURN(ConfigNode identities, node.Child("identities"));
+  std::string unix_identity;
+  SB_RETURN_IF_ERROR(node.Get("unix_socket_identity", &unix_identity));
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
   if (mode == "required") {
     s.required = true;
@@ -145,6 +142,25 @@ absl::StatusOr<AuthSettings> AuthSettings::Parse(const ConfigNode& root) {
       }
     }
     s.identities.push_back(std::move(id));
+  }
+  if (!unix_identity.empty()) {
+    for (const auto& id : s.identities) {
+      if (id->name == unix_identity) s.unix_socket_identity = id;
+    }
+    if (s.unix_socket_identity == nullptr) {
+      return node.Error("unix_socket_identity",
+                        absl::StrCat("'", unix_identity,
+                                     "' is not one of auth.identities"));
+    }
+  }
+  for (const auto& id : s.identities) {
+    if (id->certificate.empty() && id->token_sha256.empty() &&
+        id != s.unix_socket_identity) {
+      return identities.Error(
+          absl::StrCat(id->name, ".certificate"),
+          "set certificate, token_sha256 or both (or name this identity in "
+          "auth.unix_socket_identity): nothing else can prove it");
+    }
   }
   if (s.required && s.identities.empty()) {
     return node.Error("identities",
@@ -232,6 +248,10 @@ absl::StatusOr<std::shared_ptr<const Identity>> AuthPolicy::Authenticate(
   const std::vector<std::string> names =
       auth != nullptr && auth->IsPeerAuthenticated() ? CertificateNames(*auth)
                                                      : std::vector<std::string>();
+  if (names.empty() && settings->unix_socket_identity != nullptr &&
+      absl::StartsWith(context.peer(), "unix:")) {
+    return settings->unix_socket_identity;
+  }
   if (names.empty()) {
     return Refuse(absl::UnauthenticatedError(
         "no credentials: present a client certificate (TLS with "

@@ -34,8 +34,11 @@
 // time; a token that matches none is refused, never logged); else the
 // client certificate verified by the listener's TLS (tls.client_ca_file):
 // its URI SANs (spiffe://...), or if it has none its DNS SANs, or if it
-// has none its CN, against each identity's `certificate`. No credentials,
-// or ones that match no identity: UNAUTHENTICATED.
+// has none its CN, against each identity's `certificate`; else, for a call
+// that came through the service's unix socket, the identity named by
+// `auth.unix_socket_identity` (the socket's file mode and group decide who
+// can connect at all). No credentials, or ones that match no identity:
+// UNAUTHENTICATED.
 
 #include <atomic>
 #include <cstdint>
@@ -93,6 +96,9 @@ struct Identity {
 struct AuthSettings {
   bool required = false;
   std::vector<std::shared_ptr<const Identity>> identities;
+  // The identity of calls through the unix socket that bring no other
+  // credentials; null: none.
+  std::shared_ptr<const Identity> unix_socket_identity;
 
   // Reads `auth` of a service's config root; errors name the field
   // ("auth.identities.kytos.token_sha256: ...") and never quote a token.

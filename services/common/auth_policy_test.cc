@@ -35,6 +35,9 @@ TEST(AuthPolicyTest, ErrorsNameTheFieldAndNeverTheToken) {
       {"auth:\n  mode: required\n", "auth.identities: mode: required with no"},
       {"auth:\n  identities:\n    k:\n      read: true\n",
        "auth.identities.k.certificate: set certificate, token_sha256"},
+      {"auth:\n  unix_socket_identity: local\n  identities:\n    k:\n"
+       "      certificate: c\n",
+       "auth.unix_socket_identity: 'local' is not one of auth.identities"},
       {"auth:\n  identities:\n    k:\n      token_sha256: s3cret-token\n",
        "auth.identities.k.token_sha256: must be 64 hex digits"},
       {"auth:\n  identities:\n    k:\n      certificate: c\n      publish:\n"

@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/common/auth_policy.h"
 #include "tests/testing/cluster.h"
 
 namespace switchboard::testing {
@@ -288,6 +289,45 @@ TEST(IpcPublishE2eTest, StaleSocketIsReplacedLiveOneRefusedAndRemovedOnExit) {
   cluster->broadcaster().Signal(SIGTERM);
   EXPECT_EQ(cluster->broadcaster().Wait(absl::Seconds(30)), 0);
   EXPECT_NE(lstat(socket.c_str(), &st), 0) << "socket file left behind";
+}
+
+// With auth on, callers through the unix socket that bring no credentials
+// get auth.unix_socket_identity (who may connect at all is the socket's
+// mode and group); over TCP the same call is UNAUTHENTICATED, and a token
+// still names its own identity.
+TEST(IpcPublishE2eTest, TheUnixSocketHasItsOwnIdentity) {
+  SocketDir dir;
+  const std::string socket = dir.path() + "/b.sock";
+  Cluster::Options options;
+  options.broadcaster_yaml = absl::StrCat(
+      BroadcasterYaml(socket),
+      "auth:\n  mode: required\n  unix_socket_identity: local-workers\n"
+      "  identities:\n"
+      "    local-workers:\n      publish: {sources: ['ipc/.*'], types: "
+      "['.*']}\n"
+      "    kytos:\n      token_sha256: ",
+      Sha256Hex("kytos-token"),
+      "\n      publish: {sources: ['kytos/.*'], types: ['.*']}\n");
+  auto cluster = Cluster::Start(std::move(options));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const std::string unix_address = "unix:" + socket;
+
+  auto own = Publish(unix_address, MakeEvents(kSource, "ipc.test", 3));
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->at(0).accepted(), 3u);
+  auto forged = Publish(unix_address, MakeEvents("kytos/topology", "t", 1));
+  ASSERT_TRUE(forged.ok()) << forged.status();
+  ASSERT_EQ(forged->at(0).rejections_size(), 1);
+  EXPECT_THAT(forged->at(0).rejections(0).reason(),
+              HasSubstr("identity 'local-workers' may not publish as source "
+                        "'kytos/topology'"));
+  EXPECT_TRUE(absl::IsUnauthenticated(
+      Publish((*cluster)->broadcaster_address(), MakeEvents(kSource, "t", 1))
+          .status()));
+  auto as_kytos = Publish(unix_address, MakeEvents("kytos/topology", "t", 1),
+                          100, "kytos-token");
+  ASSERT_TRUE(as_kytos.ok()) << as_kytos.status();
+  EXPECT_EQ(as_kytos->at(0).accepted(), 1u);
 }
 
 TEST(IpcPublishE2eTest, APathThatIsNotASocketIsRefusedAndKept) {
