@@ -75,6 +75,21 @@ absl::Status CheckIdentity(const std::string& cert_file,
   return CheckPemFile(key_file, PemKind::kPrivateKey, "key_file", error);
 }
 
+// What both kinds of settings check once read: the certificate and key
+// pair, and the refresh interval. Errors name fields of `node`.
+absl::Status CheckIdentityAndRefresh(const ConfigNode& node,
+                                     const std::string& cert_file,
+                                     const std::string& key_file,
+                                     absl::Duration refresh_interval) {
+  SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
+  const FieldError error = [&](absl::string_view field,
+                               absl::string_view message) {
+    return node.Error(field, message);
+  };
+  SB_RETURN_IF_ERROR(CheckIdentity(cert_file, key_file, error));
+  return CheckRefresh(refresh_interval, error);
+}
+
 unsigned int RefreshSeconds(absl::Duration interval) {
   return static_cast<unsigned int>(absl::ToInt64Seconds(interval));
 }
@@ -91,13 +106,12 @@ absl::StatusOr<ServerTlsSettings> ServerTlsSettings::Parse(
   SB_RETURN_IF_ERROR(node.Get("client_ca_file", &s.client_ca_file));
   SB_RETURN_IF_ERROR(node.Get("client_certs", &client_certs));
   SB_RETURN_IF_ERROR(node.Get("refresh_interval", &s.refresh_interval));
-  SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(CheckIdentityAndRefresh(node, s.cert_file, s.key_file,
+                                             s.refresh_interval));
   const FieldError error = [&](absl::string_view field,
                                absl::string_view message) {
     return node.Error(field, message);
   };
-  SB_RETURN_IF_ERROR(CheckIdentity(s.cert_file, s.key_file, error));
-  SB_RETURN_IF_ERROR(CheckRefresh(s.refresh_interval, error));
   const std::string mode = absl::AsciiStrToLower(client_certs);
   if (mode.empty()) {
     s.client_certs = s.client_ca_file.empty() ? ClientCerts::kNone
@@ -189,13 +203,12 @@ absl::StatusOr<ClientTlsSettings> ClientTlsSettings::Parse(
   SB_RETURN_IF_ERROR(node.Get("key_file", &s.key_file));
   SB_RETURN_IF_ERROR(node.Get("server_name", &s.server_name));
   SB_RETURN_IF_ERROR(node.Get("refresh_interval", &s.refresh_interval));
-  SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
+  SB_RETURN_IF_ERROR(CheckIdentityAndRefresh(node, s.cert_file, s.key_file,
+                                             s.refresh_interval));
   const FieldError error = [&](absl::string_view field,
                                absl::string_view message) {
     return node.Error(field, message);
   };
-  SB_RETURN_IF_ERROR(CheckIdentity(s.cert_file, s.key_file, error));
-  SB_RETURN_IF_ERROR(CheckRefresh(s.refresh_interval, error));
   if (!s.enabled()) {
     if (!s.cert_file.empty() || !s.server_name.empty()) {
       return error("ca_file",

@@ -49,6 +49,29 @@ Event WithId(const std::string& id) {
   return ::testing::AssertionSuccess();
 }
 
+// Kills the consumer with SIGKILL and starts it again.
+void Kill9AndRestartConsumer(Cluster& cluster) {
+  cluster.consumer().Signal(SIGKILL);
+  EXPECT_EQ(cluster.consumer().Wait(absl::Seconds(30)), 128 + SIGKILL);
+  absl::Status restarted = cluster.StartConsumer();
+  EXPECT_TRUE(restarted.ok()) << restarted;
+}
+
+// The ids `app` got, once the last is `last` (it comes last in the queue:
+// once it is here, whatever came before it has come too).
+std::vector<std::string> IdsUntil(Cluster& cluster, Subscriber& app,
+                                  const std::string& last) {
+  std::vector<std::string> ids;
+  EXPECT_TRUE(Eventually([&] {
+    ids.clear();
+    for (const EventDelivery& d : app.WaitFor(1)) {
+      ids.push_back(d.event().id());
+    }
+    return !ids.empty() && ids.back() == last;
+  })) << cluster.Log("consumer");
+  return ids;
+}
+
 // Runs the scenario; returns the ids the app gets after the restart.
 std::vector<std::string> IdsAfterKill9(const std::string& dedup_yaml) {
   Cluster::Options options;
@@ -60,10 +83,7 @@ std::vector<std::string> IdsAfterKill9(const std::string& dedup_yaml) {
   EXPECT_TRUE(Publish((*cluster)->broadcaster_address(), {WithId("e-1")}).ok());
   EXPECT_TRUE(DrainAndAck(**cluster, queue, 1));
 
-  (*cluster)->consumer().Signal(SIGKILL);
-  EXPECT_EQ((*cluster)->consumer().Wait(absl::Seconds(30)), 128 + SIGKILL);
-  absl::Status restarted = (*cluster)->StartConsumer();
-  EXPECT_TRUE(restarted.ok()) << restarted;
+  Kill9AndRestartConsumer(**cluster);
 
   // The same event again (first), then a new one.
   EXPECT_TRUE(
@@ -73,17 +93,7 @@ std::vector<std::string> IdsAfterKill9(const std::string& dedup_yaml) {
                               /*auto_ack=*/true);
   EXPECT_TRUE(app.ok()) << app.status();
   if (!app.ok()) return {};
-  // e-2 comes last in the queue: once it is here, whatever came before it
-  // has come too.
-  std::vector<std::string> ids;
-  EXPECT_TRUE(Eventually([&] {
-    ids.clear();
-    for (const EventDelivery& d : (*app)->WaitFor(1)) {
-      ids.push_back(d.event().id());
-    }
-    return !ids.empty() && ids.back() == "e-2";
-  })) << (*cluster)->Log("consumer");
-  return ids;
+  return IdsUntil(**cluster, **app, "e-2");
 }
 
 TEST(DedupRestartTest, FileStoreDropsWhatTheAppAckedBeforeAKill9) {
@@ -121,11 +131,8 @@ std::vector<std::string> IdsAfterAcksLost(bool resend_acked) {
     EXPECT_TRUE(app.ok()) << app.status();
     if (!app.ok()) return {};
     EXPECT_EQ((*app)->WaitFor(2).size(), 2u);
-    (*cluster)->consumer().Signal(SIGKILL);
-    EXPECT_EQ((*cluster)->consumer().Wait(absl::Seconds(30)), 128 + SIGKILL);
+    Kill9AndRestartConsumer(**cluster);
   }
-  absl::Status restarted = (*cluster)->StartConsumer();
-  EXPECT_TRUE(restarted.ok()) << restarted;
   EXPECT_TRUE(Publish((*cluster)->broadcaster_address(), {WithId("e-3")}).ok());
 
   switchboard::v1::SubscribeOpen open;
@@ -142,15 +149,7 @@ std::vector<std::string> IdsAfterAcksLost(bool resend_acked) {
                               /*auto_ack=*/true);
   EXPECT_TRUE(app.ok()) << app.status();
   if (!app.ok()) return {};
-  std::vector<std::string> ids;
-  EXPECT_TRUE(Eventually([&] {
-    ids.clear();
-    for (const EventDelivery& d : (*app)->WaitFor(1)) {
-      ids.push_back(d.event().id());
-    }
-    return !ids.empty() && ids.back() == "e-3";
-  })) << (*cluster)->Log("consumer");
-  return ids;
+  return IdsUntil(**cluster, **app, "e-3");
 }
 
 TEST(DedupRestartTest, AnAppThatResendsWhatItProcessedSeesNothingTwice) {

@@ -5,8 +5,6 @@
 // gets PERMISSION_DENIED (or UNAUTHENTICATED) naming the identity and the
 // action, and nothing of it is routed.
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -408,24 +406,12 @@ TEST_F(AuthTest, TheBridgeServesOnlyItsClients) {
   ASSERT_TRUE(expired.ok()) << expired.status();
   auto ask = [&](const std::string& cert, const std::string& key,
                  const char* token) {
-    using grpc::experimental::FileWatcherCertificateProvider;
-    auto provider = std::make_shared<FileWatcherCertificateProvider>(
-        key, cert, pki_.ca_cert, 1);
-    grpc::experimental::TlsChannelCredentialsOptions tls;
-    tls.set_certificate_provider(provider);
-    tls.watch_root_certs();
-    tls.watch_identity_key_cert_pairs();
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateCustomChannel(
-        cluster_->bridge_address(), grpc::experimental::TlsCredentials(tls),
-        args));
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(10));
-    if (token != nullptr) AddToken(context, token);
-    switchboard::v1::TransportInfo info;
-    return stub->GetTransportInfo(&context, {}, &info);
+    ClientCredentials c;
+    c.tls.ca_file = pki_.ca_cert;
+    c.tls.cert_file = cert;
+    c.tls.key_file = key;
+    if (token != nullptr) c.token = token;
+    return AskBridge(cluster_->bridge_address(), c);
   };
   EXPECT_TRUE(ask(pki_.client_cert, pki_.client_key, nullptr).ok());
   const grpc::Status as_operator =

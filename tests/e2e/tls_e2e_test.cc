@@ -4,15 +4,12 @@
 // without TLS, without a certificate or with one from another CA are
 // refused.
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "switchboard/v1/bridge.grpc.pb.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_pki.h"
@@ -45,33 +42,15 @@ class TlsTest : public ::testing::Test {
     cluster_ = *std::move(cluster);
   }
 
-  // GetTransportInfo on the bridge with these credentials.
-  grpc::Status AskBridge(std::shared_ptr<grpc::ChannelCredentials> creds) {
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateCustomChannel(
-        cluster_->bridge_address(), std::move(creds), args));
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(10));
-    switchboard::v1::TransportInfo info;
-    return stub->GetTransportInfo(&context, {}, &info);
-  }
-
-  // TLS credentials trusting the test CA, presenting `cert` when set.
-  std::shared_ptr<grpc::ChannelCredentials> Tls(const std::string& cert = "",
-                                                const std::string& key = "") {
-    using grpc::experimental::FileWatcherCertificateProvider;
-    auto provider =
-        cert.empty()
-            ? std::make_shared<FileWatcherCertificateProvider>(pki_.ca_cert, 1)
-            : std::make_shared<FileWatcherCertificateProvider>(
-                  key, cert, pki_.ca_cert, 1);
-    grpc::experimental::TlsChannelCredentialsOptions options;
-    options.set_certificate_provider(provider);
-    options.watch_root_certs();
-    if (!cert.empty()) options.watch_identity_key_cert_pairs();
-    return grpc::experimental::TlsCredentials(options);
+  // Client credentials trusting the test CA, presenting `cert` when set
+  // (kPlaintext: no TLS at all).
+  ClientCredentials Client(const std::string& cert = "",
+                           const std::string& key = "") {
+    ClientCredentials c;
+    c.tls.ca_file = pki_.ca_cert;
+    c.tls.cert_file = cert;
+    c.tls.key_file = key;
+    return c;
   }
 
   TestPki pki_;
@@ -91,15 +70,16 @@ TEST_F(TlsTest, EventsFlowOverMutualTlsToTheBridge) {
 }
 
 TEST_F(TlsTest, TheBridgeRefusesClientsWithoutAValidCertificate) {
-  EXPECT_TRUE(AskBridge(Tls(pki_.client_cert, pki_.client_key)).ok());
-  for (const auto& [what, creds] :
-       std::vector<std::pair<std::string,
-                             std::shared_ptr<grpc::ChannelCredentials>>>{
-           {"plaintext", grpc::InsecureChannelCredentials()},
-           {"tls without a client certificate", Tls()},
+  const std::string bridge = cluster_->bridge_address();
+  EXPECT_TRUE(
+      AskBridge(bridge, Client(pki_.client_cert, pki_.client_key)).ok());
+  for (const auto& [what, credentials] :
+       std::vector<std::pair<std::string, ClientCredentials>>{
+           {"plaintext", ClientCredentials()},
+           {"tls without a client certificate", Client()},
            {"a client certificate of another CA",
-            Tls(pki_.stranger_cert, pki_.stranger_key)}}) {
-    const grpc::Status status = AskBridge(creds);
+            Client(pki_.stranger_cert, pki_.stranger_key)}}) {
+    const grpc::Status status = AskBridge(bridge, credentials);
     EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE)
         << what << ": " << status.error_message();
   }

@@ -5,8 +5,6 @@
 // client with the old certificate is refused, and nothing accepted is lost
 // or seen twice.
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include <cstdio>
 #include <fstream>
@@ -14,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "switchboard/v1/bridge.grpc.pb.h"
 #include "tests/testing/blackhole_proxy.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/delivery_ledger.h"
@@ -33,26 +30,13 @@ void Install(const std::string& from, const std::string& to) {
   ASSERT_EQ(std::rename(temp.c_str(), to.c_str()), 0) << to;
 }
 
-// GetTransportInfo on the bridge as a client with `cert`, trusting `ca`.
-grpc::Status AskBridge(const std::string& address, const std::string& ca,
-                       const CertFiles& cert) {
-  using grpc::experimental::FileWatcherCertificateProvider;
-  auto provider =
-      std::make_shared<FileWatcherCertificateProvider>(cert.key, cert.cert, ca,
-                                                       1);
-  grpc::experimental::TlsChannelCredentialsOptions tls;
-  tls.set_certificate_provider(provider);
-  tls.watch_root_certs();
-  tls.watch_identity_key_cert_pairs();
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("localhost");
-  auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateCustomChannel(
-      address, grpc::experimental::TlsCredentials(tls), args));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  switchboard::v1::TransportInfo info;
-  return stub->GetTransportInfo(&context, {}, &info);
+// A client with `cert`, trusting `ca`.
+ClientCredentials Client(const std::string& ca, const CertFiles& cert) {
+  ClientCredentials c;
+  c.tls.ca_file = ca;
+  c.tls.cert_file = cert.cert;
+  c.tls.key_file = cert.key;
+  return c;
 }
 
 TEST(TlsRotationTest, NewCertificatesTakeOverWhileEventsFlow) {
@@ -124,7 +108,7 @@ TEST(TlsRotationTest, NewCertificatesTakeOverWhileEventsFlow) {
   const CertFiles old_client{old_pki->client_cert, old_pki->client_key};
   const CertFiles new_client{new_pki->client_cert, new_pki->client_key};
   const std::string bridge = (*cluster)->bridge_address();
-  ASSERT_TRUE(AskBridge(bridge, trusted, old_client).ok());
+  ASSERT_TRUE(AskBridge(bridge, Client(trusted, old_client)).ok());
   Install(new_pki->client_cert, client_cert);
   Install(new_pki->client_key, client_key);
   Install(new_pki->server_key, server_key);
@@ -134,9 +118,9 @@ TEST(TlsRotationTest, NewCertificatesTakeOverWhileEventsFlow) {
   // the old certificate is refused, one with the new is served (each
   // attempt is a new connection: a new channel).
   ASSERT_TRUE(Eventually([&] {
-    return AskBridge(bridge, trusted, old_client).error_code() ==
+    return AskBridge(bridge, Client(trusted, old_client)).error_code() ==
                grpc::UNAVAILABLE &&
-           AskBridge(bridge, trusted, new_client).ok();
+           AskBridge(bridge, Client(trusted, new_client)).ok();
   })) << (*cluster)->Log("bridge");
   // The open streams went on; now the broadcaster and the consumer must
   // connect again, with their new certificates.

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "switchboard/v1/bridge.grpc.pb.h"
 
 namespace switchboard::testing {
 namespace {
@@ -113,6 +114,18 @@ absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
   }
   return CertFiles{absl::StrCat(dir, "/", name, ".crt"),
                    absl::StrCat(dir, "/", name, ".key")};
+}
+
+grpc::Status AskBridge(const std::string& address,
+                       ClientCredentials credentials) {
+  if (credentials.tls.enabled()) credentials.tls.server_name = "localhost";
+  auto stub = switchboard::v1::Bridge::NewStub(
+      CreateClientChannel(address, credentials));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  switchboard::v1::TransportInfo info;
+  return stub->GetTransportInfo(&context, {}, &info);
 }
 
 }  // namespace switchboard::testing

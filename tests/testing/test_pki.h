@@ -3,7 +3,10 @@
 
 #include <string>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/status/statusor.h"
+#include "services/common/client_channel.h"
 
 namespace switchboard::testing {
 
@@ -36,6 +39,12 @@ struct CertFiles {
 absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
                                          const std::string& name,
                                          bool expired = false);
+
+// GetTransportInfo on the bridge at `address`, through a new channel (a
+// new connection) with `credentials`; the server's certificate must name
+// localhost.
+grpc::Status AskBridge(const std::string& address,
+                       ClientCredentials credentials);
 
 }  // namespace switchboard::testing
 
