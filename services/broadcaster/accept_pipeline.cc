@@ -366,8 +366,12 @@ PublishResponse BroadcasterService::Answer(Batch& batch) {
 
 PublishResponse BroadcasterService::Accept(PublishRequest& request) {
   PublishResponse response;
-  Accept(request, switchboard::v1::BUFFERED,
-         [&response](PublishResponse r) { response = std::move(r); });
+  // In-process callers (tests, tools) act as no identity: auth is for
+  // RPC callers.
+  Accept(
+      request, switchboard::v1::BUFFERED,
+      [&response](PublishResponse r) { response = std::move(r); },
+      /*who=*/nullptr);
   return response;
 }
 
@@ -417,8 +421,11 @@ PublishResponse RefuseBatch(const PublishRequest& request,
 absl::Status BroadcasterService::AuthorizeRoute(
     const RegionTracker::CommandRoute& route, const Batch& batch) {
   if (batch.who == nullptr) return absl::OkStatus();
-  const std::string& prefix = batch.settings.config.regions.queue_prefix;
+  const RegionSettings& regions = batch.settings.config.regions;
+  const std::string& prefix = regions.queue_prefix;
   auto check = [&](const std::string& queue) {
+    // Reaching no region: answered NOT_FOUND / FAILED_PRECONDITION anyway.
+    if (queue == regions.unroutable_queue) return absl::OkStatus();
     absl::string_view region = queue;
     if (!absl::ConsumePrefix(&region, prefix)) return absl::OkStatus();
     return AuthorizeCommandRegion(*auth_, batch.who, region);

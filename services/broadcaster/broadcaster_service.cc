@@ -446,12 +446,19 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
  public:
   // `header_error`: the stream ends with it at once (bad headers, or
   // credentials refused); `who` is the producer (null: auth off).
+  // `auth` (null: not configured) is asked again for the producer's
+  // identity when its settings change (a reload) while the stream is open.
   PublishStream(BroadcasterService* service, StreamSet* streams,
                 size_t max_pending, switchboard::v1::Acceptance level,
-                absl::Status header_error, std::shared_ptr<const Identity> who)
+                absl::Status header_error, AuthPolicy* auth,
+                grpc::CallbackServerContext* context,
+                std::shared_ptr<const Identity> who)
       : BidiStream(streams, max_pending),
         service_(service),
         level_(level),
+        auth_(auth),
+        context_(context),
+        auth_generation_(auth != nullptr ? auth->generation() : 0),
         who_(std::move(who)),
         answers_(std::make_shared<AnswerQueue>(writer(), max_pending)) {
     if (!header_error.ok()) {
@@ -463,6 +470,16 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
 
  private:
   void OnRequest(PublishRequest& request) override {
+    if (auth_ != nullptr && auth_->generation() != auth_generation_) {
+      auth_generation_ = auth_->generation();
+      absl::StatusOr<std::shared_ptr<const Identity>> who =
+          auth_->Authenticate(*context_);
+      if (!who.ok()) {
+        writer()->Finish(ToGrpcStatus(who.status()));
+        return;
+      }
+      who_ = *std::move(who);
+    }
     const uint64_t slot = answers_->Open();
     const switchboard::v1::Acceptance level =
         request.acceptance() == switchboard::v1::ACCEPTANCE_UNSPECIFIED
@@ -482,7 +499,11 @@ class PublishStream final : public BidiStream<PublishRequest, PublishResponse> {
   BroadcasterService* const service_;
   // The stream's level, for batches that leave theirs unset.
   const switchboard::v1::Acceptance level_;
-  const std::shared_ptr<const Identity> who_;
+  AuthPolicy* const auth_;
+  grpc::CallbackServerContext* const context_;
+  // OnRequest calls never overlap: the stream's reader owns these.
+  uint64_t auth_generation_;
+  std::shared_ptr<const Identity> who_;
   const std::shared_ptr<AnswerQueue> answers_;
 };
 
@@ -520,7 +541,7 @@ BroadcasterService::Publish(grpc::CallbackServerContext* context) {
   absl::StatusOr<switchboard::v1::Acceptance> level = StreamAcceptance(context);
   return new PublishStream(
       this, &streams_, max_pending, level.value_or(switchboard::v1::BUFFERED),
-      who.ok() ? level.status() : who.status(),
+      who.ok() ? level.status() : who.status(), auth_.get(), context,
       who.value_or(std::shared_ptr<const Identity>()));
 }
 

@@ -124,7 +124,7 @@ class BroadcasterService final
   using AnswerFn = std::function<void(switchboard::v1::PublishResponse)>;
   void Accept(switchboard::v1::PublishRequest& request,
               switchboard::v1::Acceptance level, AnswerFn answer,
-              const Identity* who = nullptr);
+              const Identity* who);
 
   switchboard::v1::BroadcasterStats Stats() const;
 

@@ -1,19 +1,24 @@
 #include "services/common/auth_policy.h"
 
+#include <grp.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pwd.h>
 
 #include <grpc/grpc_security_constants.h>
 
 #include <algorithm>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
 #include "services/common/status.h"
+#include "services/common/unix_peers.h"
 
 namespace switchboard {
 namespace {
@@ -49,6 +54,33 @@ absl::StatusOr<std::shared_ptr<const Identity>> ParseIdentity(
   SB_RETURN_IF_ERROR(node.Get("read", &id->read));
   SB_RETURN_IF_ERROR(node.Get("admin", &id->admin));
   SB_RETURN_IF_ERROR(node.Get("bridge", &id->bridge));
+  std::vector<std::string> users, groups;
+  SB_RETURN_IF_ERROR(node.Get("unix_users", &users));
+  SB_RETURN_IF_ERROR(node.Get("unix_groups", &groups));
+  for (size_t i = 0; i < users.size(); ++i) {
+    uint32_t uid = 0;
+    if (!absl::SimpleAtoi(users[i], &uid)) {
+      const passwd* pw = getpwnam(users[i].c_str());
+      if (pw == nullptr) {
+        return node.Error(absl::StrCat("unix_users[", i, "]"),
+                          absl::StrCat("no user '", users[i], "' here"));
+      }
+      uid = pw->pw_uid;
+    }
+    id->unix_uids.push_back(uid);
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    uint32_t gid = 0;
+    if (!absl::SimpleAtoi(groups[i], &gid)) {
+      const group* gr = getgrnam(groups[i].c_str());
+      if (gr == nullptr) {
+        return node.Error(absl::StrCat("unix_groups[", i, "]"),
+                          absl::StrCat("no group '", groups[i], "' here"));
+      }
+      gid = gr->gr_gid;
+    }
+    id->unix_gids.push_back(gid);
+  }
   SB_RETURN_IF_ERROR(publish.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(commands.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
@@ -79,6 +111,14 @@ std::vector<std::string> CertificateNames(const grpc::AuthContext& auth) {
     if (!names.empty()) return names;
   }
   return {};
+}
+
+// A value a producer chose, as a refusal shows it: escaped, and cut short.
+std::string Shown(absl::string_view value) {
+  constexpr size_t kMax = 100;
+  std::string shown = absl::CHexEscape(value.substr(0, kMax));
+  if (value.size() > kMax) absl::StrAppend(&shown, "...");
+  return shown;
 }
 
 bool ConstantTimeEqual(absl::string_view a, absl::string_view b) {
@@ -129,6 +169,7 @@ absl::StatusOr<AuthSettings> AuthSettings::Parse(const ConfigNode& root) {
                                    "'"));
   }
   absl::flat_hash_map<std::string, std::string> tokens;  // hash -> name
+  absl::flat_hash_map<std::string, std::string> certificates;  // -> name
   for (const std::string& name : identities.Keys()) {
     SB_ASSIGN_OR_RETURN(std::shared_ptr<const Identity> id,
                         ParseIdentity(identities, name));
@@ -138,7 +179,16 @@ absl::StatusOr<AuthSettings> AuthSettings::Parse(const ConfigNode& root) {
         return identities.Error(
             absl::StrCat(name, ".token_sha256"),
             absl::StrCat("is the same as identity '", it->second,
-                         "''s: a token must name one identity"));
+                         "'s: a token must name one identity"));
+      }
+    }
+    if (!id->certificate.empty()) {
+      auto [it, inserted] = certificates.emplace(id->certificate, name);
+      if (!inserted) {
+        return identities.Error(
+            absl::StrCat(name, ".certificate"),
+            absl::StrCat("is the same as identity '", it->second,
+                         "'s: a certificate must name one identity"));
       }
     }
     s.identities.push_back(std::move(id));
@@ -155,11 +205,13 @@ absl::StatusOr<AuthSettings> AuthSettings::Parse(const ConfigNode& root) {
   }
   for (const auto& id : s.identities) {
     if (id->certificate.empty() && id->token_sha256.empty() &&
+        id->unix_uids.empty() && id->unix_gids.empty() &&
         id != s.unix_socket_identity) {
       return identities.Error(
           absl::StrCat(id->name, ".certificate"),
-          "set certificate, token_sha256 or both (or name this identity in "
-          "auth.unix_socket_identity): nothing else can prove it");
+          "set certificate, token_sha256, unix_users or unix_groups (or "
+          "name this identity in auth.unix_socket_identity): nothing else "
+          "can prove it");
     }
   }
   if (s.required && s.identities.empty()) {
@@ -185,6 +237,7 @@ void AuthPolicy::Update(AuthSettings settings) {
   auto next = std::make_shared<const AuthSettings>(std::move(settings));
   absl::MutexLock lock(&mu_);
   settings_ = std::move(next);
+  ++generation_;
 }
 
 bool AuthPolicy::required() const {
@@ -229,7 +282,7 @@ absl::StatusOr<std::shared_ptr<const Identity>> AuthPolicy::Authenticate(
   const auto& metadata = context.client_metadata();
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     const absl::string_view header(it->second.data(), it->second.size());
-    if (!absl::StartsWith(header, kBearer)) {
+    if (!absl::StartsWithIgnoreCase(header, kBearer)) {
       return Refuse(absl::UnauthenticatedError(
           "the authorization header is not 'Bearer <token>'"));
     }
@@ -248,6 +301,22 @@ absl::StatusOr<std::shared_ptr<const Identity>> AuthPolicy::Authenticate(
   const std::vector<std::string> names =
       auth != nullptr && auth->IsPeerAuthenticated() ? CertificateNames(*auth)
                                                      : std::vector<std::string>();
+  if (names.empty()) {
+    if (std::optional<UnixPeer> peer = UnixPeers::Global().Find(context.peer())) {
+      for (const auto& id : settings->identities) {
+        if (absl::c_linear_search(id->unix_uids, peer->uid) ||
+            absl::c_linear_search(id->unix_gids, peer->gid)) {
+          return id;
+        }
+      }
+      if (settings->unix_socket_identity != nullptr) {
+        return settings->unix_socket_identity;
+      }
+      return Refuse(absl::UnauthenticatedError(absl::StrCat(
+          "unix socket peer uid ", peer->uid, " gid ", peer->gid,
+          " matches no identity (unix_users, unix_groups)")));
+    }
+  }
   if (names.empty() && settings->unix_socket_identity != nullptr &&
       absl::StartsWith(context.peer(), "unix:")) {
     return settings->unix_socket_identity;
@@ -304,18 +373,18 @@ absl::Status AuthorizePublish(AuthPolicy& policy, const Identity* who,
                               absl::string_view speaks_for_region) {
   if (who == nullptr) return absl::OkStatus();
   if (!who->publish_sources.Matches(event.source())) {
-    return policy.Deny(*who,
-                       absl::StrCat("publish as source '", event.source(), "'"));
+    return policy.Deny(
+        *who, absl::StrCat("publish as source '", Shown(event.source()), "'"));
   }
   if (!who->publish_types.Matches(event.type())) {
     return policy.Deny(*who,
-                       absl::StrCat("publish events of type '", event.type(),
-                                    "'"));
+                       absl::StrCat("publish events of type '",
+                                    Shown(event.type()), "'"));
   }
   if (!speaks_for_region.empty() &&
       !who->speaker_regions.Matches(speaks_for_region)) {
     return policy.Deny(*who, absl::StrCat("speak for region '",
-                                          speaks_for_region, "'"));
+                                          Shown(speaks_for_region), "'"));
   }
   if (event.has_command()) {
     const switchboard::v1::Command& command = event.command();
@@ -324,8 +393,8 @@ absl::Status AuthorizePublish(AuthPolicy& policy, const Identity* who,
     }
     for (const std::string& sw : command.target_switches()) {
       if (!who->command_switches.Matches(sw)) {
-        return policy.Deny(*who,
-                           absl::StrCat("send commands to switch '", sw, "'"));
+        return policy.Deny(*who, absl::StrCat("send commands to switch '",
+                                              Shown(sw), "'"));
       }
     }
   }
@@ -337,8 +406,8 @@ absl::Status AuthorizeCommandRegion(AuthPolicy& policy, const Identity* who,
   if (who == nullptr || who->command_regions.Matches(region)) {
     return absl::OkStatus();
   }
-  return policy.Deny(*who,
-                     absl::StrCat("send commands to region '", region, "'"));
+  return policy.Deny(
+      *who, absl::StrCat("send commands to region '", Shown(region), "'"));
 }
 
 }  // namespace switchboard

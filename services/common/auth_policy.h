@@ -35,7 +35,10 @@
 // client certificate verified by the listener's TLS (tls.client_ca_file):
 // its URI SANs (spiffe://...), or if it has none its DNS SANs, or if it
 // has none its CN, against each identity's `certificate`; else, for a call
-// that came through the service's unix socket, the identity named by
+// through a unix socket with `peer_credentials`, the identity whose
+// unix_users or unix_groups hold the peer's uid or primary gid
+// (SO_PEERCRED); else, for a call that came through the unix socket, the
+// identity named by
 // `auth.unix_socket_identity` (the socket's file mode and group decide who
 // can connect at all). No credentials, or ones that match no identity:
 // UNAUTHENTICATED.
@@ -80,6 +83,11 @@ struct Identity {
   std::string name;
   std::string certificate;
   std::string token_sha256;  // lower-case hex
+  // Peers of a unix socket with peer_credentials: their uid, or their
+  // primary gid, is one of these (`unix_users`, `unix_groups`: names or
+  // numbers, resolved when the settings are read).
+  std::vector<uint32_t> unix_uids;
+  std::vector<uint32_t> unix_gids;
   PatternList publish_sources;
   PatternList publish_types;
   PatternList command_switches;
@@ -120,6 +128,9 @@ class AuthPolicy {
 
   void Update(AuthSettings settings);
   bool required() const;
+  // Bumped by every Update: long-lived streams authenticate again when it
+  // moved.
+  uint64_t generation() const { return generation_.load(); }
 
   // The caller's identity: null when auth is off (everything allowed),
   // UNAUTHENTICATED when credentials are missing or match no identity.
@@ -145,6 +156,7 @@ class AuthPolicy {
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const AuthSettings> settings_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> unauthenticated_{0};
   std::atomic<uint64_t> denied_{0};
   // Rate limit of the refusal log: one line per second, then a count.

@@ -259,6 +259,7 @@ absl::StatusOr<ListenSettings> ListenSettings::Parse(
           unix_node->Get("path", &s.unix_socket.path),
           unix_node->Get("mode", &mode),
           unix_node->Get("group", &s.unix_socket.group),
+          unix_node->Get("peer_credentials", &s.unix_socket.peer_credentials),
           unix_node->CheckAllKeysKnown(), node->CheckAllKeysKnown()}) {
       if (!st.ok()) return st;
     }

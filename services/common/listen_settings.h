@@ -24,10 +24,15 @@ struct UnixSocketSettings {
   // Group name, or numeric gid, the socket file is given to; "" keeps the
   // process's group.
   std::string group;
+  // The server accepts the socket's connections itself, to learn each
+  // peer's uid and gid (SO_PEERCRED) for auth (identities' unix_users and
+  // unix_groups). Such connections are plaintext even with `tls`.
+  bool peer_credentials = false;
 
   friend bool operator==(const UnixSocketSettings& a,
                          const UnixSocketSettings& b) {
-    return a.path == b.path && a.mode == b.mode && a.group == b.group;
+    return a.path == b.path && a.mode == b.mode && a.group == b.group &&
+           a.peer_credentials == b.peer_credentials;
   }
 };
 
@@ -43,6 +48,7 @@ struct UnixSocketSettings {
 //       path: ""                   # tcp: an additional one ("" = none)
 //       mode: "0660"
 //       group: ""
+//       peer_credentials: false    # learn each peer's uid/gid (auth)
 // `unix:/path` is transport unix with that path, mode 0660 and the
 // process's group.
 struct ListenSettings {

@@ -154,7 +154,11 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   if (listen->has_tcp()) {
     builder.AddListeningPort(listen->tcp_address(), credentials, &port);
   }
-  if (listen->has_unix_socket()) {
+  // With peer_credentials the socket is accepted by a UnixPeerAcceptor
+  // instead, to read each peer's uid and gid.
+  const bool own_unix =
+      listen->has_unix_socket() && listen->unix_socket.peer_credentials;
+  if (listen->has_unix_socket() && !own_unix) {
     builder.AddListeningPort(listen->unix_address(), credentials, &unix_port);
   }
   limits.ApplyTo(builder);
@@ -171,11 +175,21 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   // follow, so it is never more open than configured.
   const mode_t umask_before = listen->has_unix_socket() ? umask(0177) : 0;
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  absl::StatusOr<std::unique_ptr<UnixPeerAcceptor>> acceptor =
+      std::unique_ptr<UnixPeerAcceptor>();
+  if (server != nullptr && own_unix) {
+    acceptor = UnixPeerAcceptor::Start(socket_path, server.get());
+  }
   if (listen->has_unix_socket()) umask(umask_before);
   if (server == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on '", absl::StrJoin(listen->addresses(), "' and '"),
         "' (address in use, not local, or malformed)"));
+  }
+  if (!acceptor.ok()) {
+    server->Shutdown(std::chrono::system_clock::now());
+    server->Wait();
+    return acceptor.status();
   }
   SocketFileId socket;
   if (listen->has_unix_socket()) {
@@ -195,6 +209,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   auto running = std::unique_ptr<RunningServer>(new RunningServer(
       service, std::move(reloader), std::move(admin), health,
       std::move(server), port, *std::move(listen), tls.ToString(), socket));
+  running->acceptor_ = *std::move(acceptor);
   service->SetHealthReporter(std::move(health));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
@@ -233,7 +248,12 @@ std::vector<std::string> RunningServer::listeners() const {
     if (!listen_.unix_socket.group.empty()) {
       absl::StrAppend(&line, ", group ", listen_.unix_socket.group);
     }
-    out.push_back(absl::StrCat(line, ", ", tls_text_, ")"));
+    if (listen_.unix_socket.peer_credentials) {
+      absl::StrAppend(&line, ", plaintext, peer credentials)");
+    } else {
+      absl::StrAppend(&line, ", ", tls_text_, ")");
+    }
+    out.push_back(line);
   }
   return out;
 }
@@ -245,6 +265,7 @@ void RunningServer::Shutdown(absl::Duration grace) {
   // A reload still running finishes (it may be reconnecting upstream);
   // nothing is queued behind it.
   reloader_->Stop();
+  acceptor_.reset();  // no new unix socket connections
   service_->Drain();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();

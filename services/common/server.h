@@ -15,6 +15,7 @@
 #include "services/common/listen_settings.h"
 #include "services/common/server_limits.h"
 #include "services/common/tls_settings.h"
+#include "services/common/unix_peers.h"
 
 namespace switchboard {
 
@@ -141,6 +142,8 @@ class RunningServer {
   std::unique_ptr<Reloader> reloader_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
+  // Accepts the unix socket with peer_credentials; else null.
+  std::unique_ptr<UnixPeerAcceptor> acceptor_;
   int port_;
   bool shut_down_ = false;
 };

@@ -48,6 +48,10 @@ CallHandle::TagState CallHandle::StateOf(uint64_t tag) const {
   if (it != held.end()) {
     return it->second.nack_delayed ? TagState::kStale : TagState::kHeld;
   }
+  // Never delivered to the app: not the app's to settle.
+  for (const Parked& p : parked_) {
+    if (p.delivery.tag() == tag) return TagState::kStale;
+  }
   return stale_.contains(tag) ? TagState::kStale : TagState::kUnknown;
 }
 

@@ -1,5 +1,6 @@
 #include "services/consumer/consumer_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 
@@ -252,10 +253,16 @@ class SubscribeStream final
   // Records open.acked as acked, on disk (dedup.store: file) before the
   // bridge call that could deliver them again starts.
   absl::Status RecordAcked(const switchboard::v1::SubscribeOpen& open) {
-    if (open.acked_size() > kMaxResumeAcked) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("open.acked has ", open.acked_size(),
-                       " entries; the limit is ", kMaxResumeAcked));
+    // Twice the credit window is all an app can have lost acks of; more
+    // would only push real acks out of the duplicate window.
+    const uint32_t credit =
+        open.credit() == 0 ? config_->default_credit : open.credit();
+    const int limit =
+        std::min<int64_t>(kMaxResumeAcked, 2 * static_cast<int64_t>(credit));
+    if (open.acked_size() > limit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "open.acked has ", open.acked_size(), " entries; the limit is ",
+          limit, " (twice the credit)"));
     }
     for (int i = 0; i < open.acked_size(); ++i) {
       const switchboard::v1::AckedEvent& acked = open.acked(i);

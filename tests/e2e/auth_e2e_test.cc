@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "services/common/auth_policy.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
+#include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_pki.h"
@@ -97,9 +98,7 @@ class AuthTest : public ::testing::Test {
                      "\n    cert_file: ", pki_.client_cert,
                      "\n    key_file: ", pki_.client_key,
                      "\n    server_name: localhost\n");
-    options.broadcaster_yaml += absl::StrCat(
-        bridge_tls,
-        AuthYaml(absl::StrCat(
+    broadcaster_auth_ = AuthYaml(absl::StrCat(
             "    kytos:\n", Token(kKytos),
             "        publish: {sources: ['kytos/.*'], types: ['.*']}\n",
             "        commands: {switches: ['.*'], regions: ['a']}\n",
@@ -110,7 +109,9 @@ class AuthTest : public ::testing::Test {
             "    speaker-b:\n", Token(kSpeakerB),
             "        publish: {sources: ['speaker/b'], types: ['.*']}\n",
             "        speaker_regions: ['b']\n",
-            "    app:\n", Token(kApp), kOperatorIdentity)));
+            "    app:\n", Token(kApp), kOperatorIdentity));
+    options.broadcaster_yaml += absl::StrCat(bridge_tls, broadcaster_auth_);
+    broadcaster_yaml_ = options.broadcaster_yaml;
     options.consumer_yaml += absl::StrCat(
         bridge_tls,
         AuthYaml(absl::StrCat(
@@ -159,6 +160,8 @@ class AuthTest : public ::testing::Test {
 
   TestPki pki_;
   std::unique_ptr<Cluster> cluster_;
+  std::string broadcaster_auth_;  // its `auth` section
+  std::string broadcaster_yaml_;  // the whole config, as started
 };
 
 TEST_F(AuthTest, APublisherPublishesAsItsOwnSourcesOnly) {
@@ -358,6 +361,41 @@ TEST_F(AuthTest, RandomIdentitiesAndForgedSourcesGetOnlyWhatIsAllowed) {
   }));
   EXPECT_EQ(seen, expected);
   EXPECT_GT(accepted_total, 0);
+}
+
+// A reload that takes an identity away reaches the streams it has open:
+// their next batch ends the stream UNAUTHENTICATED.
+TEST_F(AuthTest, AReloadReachesOpenPublishStreams) {
+  auto stub = switchboard::v1::Broadcaster::NewStub(grpc::CreateChannel(
+      cluster_->broadcaster_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  AddToken(context, kKytos);
+  auto stream = stub->Publish(&context);
+  switchboard::v1::PublishRequest request;
+  *request.add_events() = MakeEvents("kytos/topology", "t", 1)[0];
+  ASSERT_TRUE(stream->Write(request));
+  switchboard::v1::PublishResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.accepted(), 1u);
+
+  // kytos's token is gone from the settings.
+  const std::string without_kytos = absl::StrReplaceAll(
+      broadcaster_yaml_, {{absl::StrCat("    kytos:\n", Token(kKytos)),
+                           "    kytos:\n        certificate: retired\n"}});
+  ASSERT_NE(without_kytos, broadcaster_yaml_);
+  cluster_->RewriteConfig("broadcaster", without_kytos);
+  auto reloaded = ReloadSettings(cluster_->broadcaster_address(), kOperator);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+
+  stream->Write(request);  // may fail once the stream has ended
+  while (stream->Read(&answer)) {
+    ADD_FAILURE() << "answered after the reload: " << answer.DebugString();
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::UNAUTHENTICATED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("the bearer token matches no identity"));
 }
 
 // switchboardctl, as an operator runs it: the token from --token_file, or

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -328,6 +329,74 @@ TEST(IpcPublishE2eTest, TheUnixSocketHasItsOwnIdentity) {
                           100, "kytos-token");
   ASSERT_TRUE(as_kytos.ok()) << as_kytos.status();
   EXPECT_EQ(as_kytos->at(0).accepted(), 1u);
+}
+
+// With peer_credentials the broadcaster reads each unix socket peer's uid
+// (SO_PEERCRED): this test's user publishes as its identity, and another
+// user (nobody, run through setpriv when the test runs as root) as its own;
+// each may publish only its own sources.
+TEST(IpcPublishE2eTest, UnixPeersAreKnownByTheirUid) {
+  SocketDir dir;
+  const std::string socket = dir.path() + "/b.sock";
+  Cluster::Options options;
+  options.broadcaster_yaml = absl::StrCat(
+      absl::StrReplaceAll(BroadcasterYaml(socket),
+                          {{"    mode: \"0660\"\n",
+                            "    mode: \"0666\"\n    peer_credentials: "
+                            "true\n"}}),
+      "auth:\n  mode: required\n  identities:\n"
+      "    me:\n      unix_users: ['", getuid(), "']\n"
+      "      publish: {sources: ['ipc/.*'], types: ['.*']}\n"
+      "    nobody-id:\n      unix_users: [nobody]\n"
+      "      publish: {sources: ['nobody/.*'], types: ['.*']}\n");
+  auto cluster = Cluster::Start(std::move(options));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  EXPECT_THAT((*cluster)->Log("broadcaster"),
+              HasSubstr("plaintext, peer credentials)"));
+  const std::string unix_address = "unix:" + socket;
+
+  auto own = Publish(unix_address, MakeEvents(kSource, "ipc.test", 2));
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->at(0).accepted(), 2u);
+  auto forged = Publish(unix_address, MakeEvents("nobody/x", "t", 1));
+  ASSERT_TRUE(forged.ok()) << forged.status();
+  ASSERT_EQ(forged->at(0).rejections_size(), 1);
+  EXPECT_THAT(forged->at(0).rejections(0).reason(),
+              HasSubstr("identity 'me' may not publish as source 'nobody/x'"));
+
+  if (getuid() != 0) {
+    GTEST_SKIP() << "not root: the other user's half (setpriv to nobody) "
+                    "is skipped";
+  }
+  // switchboardctl as nobody: a copy it may execute, outside /root.
+  const std::string ctl = dir.path() + "/switchboardctl";
+  {
+    std::ifstream in(Runfile("tools/switchboardctl/switchboardctl"),
+                     std::ios::binary);
+    std::ofstream out(ctl, std::ios::binary);
+    out << in.rdbuf();
+  }
+  ASSERT_EQ(chmod(ctl.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  auto run_as_nobody = [&](const std::string& source, std::string* err) {
+    Process::Options o;
+    o.stdout_path = dir.path() + "/ctl.out";
+    o.stderr_path = dir.path() + "/ctl.err";
+    auto p = Process::Start(
+        "/usr/bin/setpriv",
+        {"--reuid=65534", "--regid=65534", "--clear-groups", ctl, "publish",
+         "--broadcaster=" + unix_address, "--source=" + source, "--type=t"},
+        o);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (!p.ok()) return -1;
+    const std::optional<int> code = (*p)->Wait(absl::Seconds(30));
+    *err = ReadFile(o.stderr_path);
+    return code.value_or(-1);
+  };
+  std::string err;
+  EXPECT_EQ(run_as_nobody("nobody/x", &err), 0) << err;
+  EXPECT_EQ(run_as_nobody(kSource, &err), 1) << err;
+  EXPECT_THAT(err, HasSubstr("identity 'nobody-id' may not publish as source"));
 }
 
 TEST(IpcPublishE2eTest, APathThatIsNotASocketIsRefusedAndKept) {

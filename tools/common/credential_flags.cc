@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 
 ABSL_FLAG(std::string, tls_ca_file, "",
           "TLS: the CA (PEM) that signs the service's certificate; set, the "
@@ -41,7 +42,7 @@ absl::StatusOr<ClientCredentials> CredentialsFromFlags() {
     c.token = *std::move(token);
   } else if (const char* env = std::getenv("SWITCHBOARD_TOKEN");
              env != nullptr && *env != '\0') {
-    c.token = env;
+    c.token = std::string(absl::StripAsciiWhitespace(env));
   }
   return c;
 }

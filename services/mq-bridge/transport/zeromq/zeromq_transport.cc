@@ -1,7 +1,5 @@
 #include "services/mq-bridge/transport/zeromq/zeromq_transport.h"
 
-#include <zmq.h>
-
 #include <errno.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -146,6 +144,8 @@ void DrainEventFd(int fd) {
 
 }  // namespace
 
+namespace {
+
 // A Z85 CURVE key's 32 bytes; empty when `z85` is not one.
 std::string DecodeKey(const std::string& z85) {
   if (z85.size() != 40) return "";
@@ -232,6 +232,8 @@ absl::Status ParseCurve(const ConfigNode& config,
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<ZeroMqTransport::Settings> ZeroMqTransport::ParseSettings(
     const ConfigNode& config) {
@@ -366,6 +368,7 @@ absl::Status ZeroMqTransport::Open() {
     // The ZAP handler must be bound before a CURVE server takes clients.
     SB_ASSIGN_OR_RETURN(zap_, ZmqSocket::Open(*context_, ZmqSocket::Type::kRep,
                                               "zeromq ZAP handler"));
+    SB_RETURN_IF_ERROR(zap_->SetLinger(absl::ZeroDuration()));
     SB_RETURN_IF_ERROR(zap_->Bind("inproc://zeromq.zap.01"));
     char derived[41];
     if (zmq_curve_public(derived, settings_.curve.secret_key.c_str()) != 0) {
@@ -746,6 +749,9 @@ absl::Status ZeroMqTransport::SendBatch(const PendingBatch& batch) {
       const absl::Time give_up = absl::Now() + settings_.connect_timeout;
       for (;;) {
         ReceiveAvailable();
+        // Our own subscriber may be reconnecting through CURVE: its
+        // handshake needs the ZAP handler, on this thread.
+        if (zap_ != nullptr) AnswerZap();
         if (next_seq_ - 1 - own_received_upto_ < window ||
             absl::Now() > give_up) {
           break;
@@ -940,6 +946,11 @@ void ZeroMqTransport::AnswerZap() {
     absl::StatusOr<bool> got = zap_->TryReceive(&request);
     if (!got.ok()) {
       Log()->error("{}", got.status().ToString());
+      // A REP socket that read part of a request must answer before it can
+      // read again: refuse it (a socket that read nothing rejects this).
+      const OutFrame failure[] = {{"1.0"}, {""}, {"500"},
+                                  {"ZAP request unreadable"}, {""}, {""}};
+      zap_->Send(failure).IgnoreError();
       return;
     }
     if (!*got) return;
