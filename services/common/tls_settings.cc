@@ -75,6 +75,13 @@ absl::Status CheckIdentity(const std::string& cert_file,
   return CheckPemFile(key_file, PemKind::kPrivateKey, "key_file", error);
 }
 
+// Errors of fields of `node` ("tls.key_file: ...").
+FieldError ErrorsOf(const ConfigNode& node) {
+  return [&node](absl::string_view field, absl::string_view message) {
+    return node.Error(field, message);
+  };
+}
+
 // What both kinds of settings check once read: the certificate and key
 // pair, and the refresh interval. Errors name fields of `node`.
 absl::Status CheckIdentityAndRefresh(const ConfigNode& node,
@@ -82,10 +89,7 @@ absl::Status CheckIdentityAndRefresh(const ConfigNode& node,
                                      const std::string& key_file,
                                      absl::Duration refresh_interval) {
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
-  const FieldError error = [&](absl::string_view field,
-                               absl::string_view message) {
-    return node.Error(field, message);
-  };
+  const FieldError error = ErrorsOf(node);
   SB_RETURN_IF_ERROR(CheckIdentity(cert_file, key_file, error));
   return CheckRefresh(refresh_interval, error);
 }
@@ -108,10 +112,7 @@ absl::StatusOr<ServerTlsSettings> ServerTlsSettings::Parse(
   SB_RETURN_IF_ERROR(node.Get("refresh_interval", &s.refresh_interval));
   SB_RETURN_IF_ERROR(CheckIdentityAndRefresh(node, s.cert_file, s.key_file,
                                              s.refresh_interval));
-  const FieldError error = [&](absl::string_view field,
-                               absl::string_view message) {
-    return node.Error(field, message);
-  };
+  const FieldError error = ErrorsOf(node);
   const std::string mode = absl::AsciiStrToLower(client_certs);
   if (mode.empty()) {
     s.client_certs = s.client_ca_file.empty() ? ClientCerts::kNone
@@ -205,10 +206,7 @@ absl::StatusOr<ClientTlsSettings> ClientTlsSettings::Parse(
   SB_RETURN_IF_ERROR(node.Get("refresh_interval", &s.refresh_interval));
   SB_RETURN_IF_ERROR(CheckIdentityAndRefresh(node, s.cert_file, s.key_file,
                                              s.refresh_interval));
-  const FieldError error = [&](absl::string_view field,
-                               absl::string_view message) {
-    return node.Error(field, message);
-  };
+  const FieldError error = ErrorsOf(node);
   if (!s.enabled()) {
     if (!s.cert_file.empty() || !s.server_name.empty()) {
       return error("ca_file",

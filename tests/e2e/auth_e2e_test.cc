@@ -84,8 +84,7 @@ class AuthTest : public ::testing::Test {
     pki_ = *pki;
     Cluster::Options options;
     options.bridge_yaml += absl::StrCat(
-        "tls:\n  cert_file: ", pki_.server_cert, "\n  key_file: ",
-        pki_.server_key, "\n  client_ca_file: ", pki_.ca_cert, "\n",
+        pki_.ServerTlsYaml(),
         AuthYaml(absl::StrCat(
             "    switchboard:\n",
             "        certificate: spiffe://switchboard/switchboard\n",
@@ -93,11 +92,7 @@ class AuthTest : public ::testing::Test {
             "    speaker-x:\n",
             "        certificate: spiffe://switchboard/speaker-x\n",
             kOperatorIdentity)));
-    const std::string bridge_tls =
-        absl::StrCat("  tls:\n    ca_file: ", pki_.ca_cert,
-                     "\n    cert_file: ", pki_.client_cert,
-                     "\n    key_file: ", pki_.client_key,
-                     "\n    server_name: localhost\n");
+    const std::string bridge_tls = pki_.BridgeTlsYaml();
     broadcaster_auth_ = AuthYaml(absl::StrCat(
             "    kytos:\n", Token(kKytos),
             "        publish: {sources: ['kytos/.*'], types: ['.*']}\n",

@@ -26,15 +26,9 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
     Cluster::Options options;
-    options.bridge_yaml += absl::StrCat(
-        "tls:\n  cert_file: ", pki_.server_cert, "\n  key_file: ",
-        pki_.server_key, "\n  client_ca_file: ", pki_.ca_cert, "\n");
+    options.bridge_yaml += pki_.ServerTlsYaml();
     // Appended under `bridge:`, the last section of both.
-    const std::string bridge_tls =
-        absl::StrCat("  tls:\n    ca_file: ", pki_.ca_cert,
-                     "\n    cert_file: ", pki_.client_cert,
-                     "\n    key_file: ", pki_.client_key,
-                     "\n    server_name: localhost\n");
+    const std::string bridge_tls = pki_.BridgeTlsYaml();
     options.broadcaster_yaml += bridge_tls;
     options.consumer_yaml += bridge_tls;
     auto cluster = Cluster::Start(options);

@@ -79,6 +79,17 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
                  path("stranger.key")};
 }
 
+std::string TestPki::ServerTlsYaml() const {
+  return absl::StrCat("tls:\n  cert_file: ", server_cert, "\n  key_file: ",
+                      server_key, "\n  client_ca_file: ", ca_cert, "\n");
+}
+
+std::string TestPki::BridgeTlsYaml() const {
+  return absl::StrCat("  tls:\n    ca_file: ", ca_cert, "\n    cert_file: ",
+                      client_cert, "\n    key_file: ", client_key,
+                      "\n    server_name: localhost\n");
+}
+
 absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
                                          const std::string& name,
                                          bool expired) {

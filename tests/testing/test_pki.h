@@ -24,6 +24,12 @@ struct TestPki {
   std::string client_key;
   std::string stranger_cert;  // signed by another CA
   std::string stranger_key;
+
+  // A service's `tls` section serving the server certificate and
+  // requiring client certificates of the CA.
+  std::string ServerTlsYaml() const;
+  // `bridge.tls` (indented under `bridge:`) with the client certificate.
+  std::string BridgeTlsYaml() const;
 };
 
 absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
