@@ -297,14 +297,22 @@ constexpr char kDedupOnDisk[] =
 
 // CONFIRMED on rabbitmq (durable queues, persistent messages): whatever
 // is killed, paused or cut, nothing accepted is lost or seen twice.
-TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
+// A rabbitmq mode where every fault may strike: kill -9 of the services
+// and the broker, SIGSTOP of the services, both links cut; the consumer
+// keeps its duplicate window on disk.
+Mode RabbitMqEveryFault(std::string name) {
   Mode mode;
-  mode.name = "rabbitmq-confirmed";
+  mode.name = std::move(name);
   mode.rabbitmq = true;
   mode.consumer_yaml = kDedupOnDisk;
   mode.killable = {"broadcaster", "bridge", "consumer", "rabbitmq"};
   mode.pausable = kServices;
   mode.links = kLinks;
+  return mode;
+}
+
+TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
+  Mode mode = RabbitMqEveryFault("rabbitmq-confirmed");
   mode.duration = absl::Seconds(25);
   RunMode(mode);
 }
@@ -313,17 +321,11 @@ TEST(Kill9Test, RabbitMqConfirmedLosesAndDuplicatesNothing) {
 // broadcaster loses nothing it answered as accepted; on rabbitmq nothing
 // else does either.
 TEST(Kill9Test, RabbitMqBufferedWithTheDiskBufferLosesNothing) {
-  Mode mode;
-  mode.name = "rabbitmq-buffered-disk";
-  mode.rabbitmq = true;
+  Mode mode = RabbitMqEveryFault("rabbitmq-buffered-disk");
   mode.acceptance = switchboard::v1::BUFFERED;
   mode.broadcaster_yaml =
       "buffer:\n  type: disk\n  disk:\n    path: $BUFFER_DIR\n"
       "    fsync: batch\n";
-  mode.consumer_yaml = kDedupOnDisk;
-  mode.killable = {"broadcaster", "bridge", "consumer", "rabbitmq"};
-  mode.pausable = kServices;
-  mode.links = kLinks;
   mode.duration = absl::Seconds(20);
   RunMode(mode);
 }
