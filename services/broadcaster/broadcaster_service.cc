@@ -187,6 +187,11 @@ absl::StatusOr<std::unique_ptr<BroadcasterService>> BroadcasterService::Create(
                                               listen_override, std::move(disk));
 }
 
+absl::Status BroadcasterService::CheckConfig(
+    const ConfigNode& config, const std::string& listen_override) {
+  return BroadcasterConfig::Parse(config, listen_override).status();
+}
+
 Forwarder::Options BroadcasterService::ForwarderOptions(
     std::shared_ptr<const Settings> settings) {
   Forwarder::Options options = settings->config.bridge;

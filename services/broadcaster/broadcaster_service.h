@@ -78,6 +78,9 @@ class BroadcasterService final
  public:
   static absl::StatusOr<std::unique_ptr<BroadcasterService>> Create(
       const ConfigNode& config, const std::string& listen_override);
+  // Create's validation without opening the disk buffer.
+  static absl::Status CheckConfig(const ConfigNode& config,
+                                  const std::string& listen_override);
 
   // `disk` is the opened disk buffer when config.disk_buffer is set
   // (Create opens it); null for a memory buffer.

@@ -157,13 +157,19 @@ struct ServiceSpec {
   std::function<absl::StatusOr<std::unique_ptr<ServiceBase>>(
       const ConfigNode& config, const std::string& listen_override)>
       create;
+  // Validates the parsed config file as `create` would, without opening,
+  // binding or connecting anything (--check_config).
+  std::function<absl::Status(const ConfigNode& config,
+                             const std::string& listen_override)>
+      check;
   // This service's defaults of the `limits` settings.
   ServerLimits default_limits;
 };
 
-// The ServiceSpec of a ServiceBase subclass with a static
+// The ServiceSpec of a ServiceBase subclass with static
 //   absl::StatusOr<std::unique_ptr<T>> Create(const ConfigNode&, const
-//   std::string&).
+//   std::string&) and
+//   absl::Status CheckConfig(const ConfigNode&, const std::string&).
 template <typename T>
 ServiceSpec SpecFor(std::string name, ServerLimits limits = ServerLimits()) {
   return ServiceSpec{
@@ -174,11 +180,11 @@ ServiceSpec SpecFor(std::string name, ServerLimits limits = ServerLimits()) {
         if (!service.ok()) return service.status();
         return std::unique_ptr<ServiceBase>(*std::move(service));
       },
-      limits};
+      &T::CheckConfig, limits};
 }
 
 // The whole main() of a service: flags (--config, --listen, --port_file,
-// --log_level, --shutdown_grace), config validation (exit code 2 with the
+// --log_level, --shutdown_grace, --check_config), config validation (exit code 2 with the
 // error on stderr), the `limits` section (read before the service's own
 // settings), serving, graceful shutdown on SIGTERM or SIGINT, and
 // ServiceBase::Reload with the re-read --config file on SIGHUP (the same

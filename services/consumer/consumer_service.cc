@@ -415,6 +415,11 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
   return Create(std::move(parsed));
 }
 
+absl::Status ConsumerService::CheckConfig(const ConfigNode& config,
+                                          const std::string& listen_override) {
+  return ConsumerConfig::Parse(config, listen_override).status();
+}
+
 absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
     ConsumerConfig config, TimerWorker::Clock clock) {
   std::unique_ptr<DedupStore> store;

@@ -70,6 +70,9 @@ class ConsumerService final
  public:
   static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(
       const ConfigNode& config, const std::string& listen_override);
+  // Create's validation without opening the dedup store.
+  static absl::Status CheckConfig(const ConfigNode& config,
+                                  const std::string& listen_override);
 
   // Opens the dedup store (`dedup.store: file`) and makes the service.
   static absl::StatusOr<std::unique_ptr<ConsumerService>> Create(

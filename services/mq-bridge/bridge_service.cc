@@ -344,6 +344,14 @@ absl::StatusOr<std::unique_ptr<BridgeService>> BridgeService::Create(
   return std::make_unique<BridgeService>(parsed.config, std::move(transport));
 }
 
+absl::Status BridgeService::CheckConfig(const ConfigNode& config,
+                                        const std::string& listen_override) {
+  SB_ASSIGN_OR_RETURN(ParsedConfig parsed,
+                      ParseConfig(config, listen_override));
+  return TransportRegistry::Global().CheckSettings(parsed.config.driver,
+                                                   parsed.driver_settings);
+}
+
 ServerLimits BridgeService::DefaultLimits() {
   ServerLimits limits;
   limits.max_concurrent_streams = 10000;

@@ -49,6 +49,10 @@ class BridgeService final : public ServiceBase,
   // Validates the whole config and creates the transport it names.
   static absl::StatusOr<std::unique_ptr<BridgeService>> Create(
       const ConfigNode& config, const std::string& listen_override);
+  // Create's validation, the driver's settings included, without creating
+  // the transport (nothing connected to or bound).
+  static absl::Status CheckConfig(const ConfigNode& config,
+                                  const std::string& listen_override);
 
   // The bridge's defaults of the `limits` settings: the consumer carries
   // every subscription on one connection, so many streams.

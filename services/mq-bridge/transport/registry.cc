@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/status.h"
 
 namespace switchboard::bridge {
 
@@ -14,9 +15,11 @@ TransportRegistry& TransportRegistry::Global() {
 }
 
 absl::Status TransportRegistry::Register(const std::string& name,
-                                         TransportFactory factory) {
+                                         TransportFactory factory,
+                                         TransportSettingsCheck check) {
   absl::MutexLock lock(&mu_);
-  if (!factories_.emplace(name, std::move(factory)).second) {
+  if (!drivers_.emplace(name, Driver{std::move(factory), std::move(check)})
+           .second) {
     return absl::AlreadyExistsError(absl::StrCat(
         "two transport drivers register the name '", name, "'"));
   }
@@ -24,8 +27,9 @@ absl::Status TransportRegistry::Register(const std::string& name,
 }
 
 bool TransportRegistry::RegisterOrDie(const std::string& name,
-                                      TransportFactory factory) {
-  absl::Status s = Register(name, std::move(factory));
+                                      TransportFactory factory,
+                                      TransportSettingsCheck check) {
+  absl::Status s = Register(name, std::move(factory), std::move(check));
   if (!s.ok()) {
     std::fprintf(stderr, "fatal: %s\n", std::string(s.message()).c_str());
     std::abort();
@@ -33,26 +37,34 @@ bool TransportRegistry::RegisterOrDie(const std::string& name,
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<Transport>> TransportRegistry::Create(
-    const std::string& name, const ConfigNode& settings) const {
-  TransportFactory factory;
+absl::StatusOr<TransportRegistry::Driver> TransportRegistry::Find(
+    const std::string& name) const {
   {
     absl::MutexLock lock(&mu_);
-    auto it = factories_.find(name);
-    if (it != factories_.end()) factory = it->second;
+    auto it = drivers_.find(name);
+    if (it != drivers_.end()) return it->second;
   }
-  if (!factory) {
-    return absl::NotFoundError(
-        absl::StrCat("unknown transport driver '", name,
-                     "' (known: ", absl::StrJoin(Names(), ", "), ")"));
-  }
-  return factory(settings);
+  return absl::NotFoundError(
+      absl::StrCat("unknown transport driver '", name,
+                   "' (known: ", absl::StrJoin(Names(), ", "), ")"));
+}
+
+absl::StatusOr<std::unique_ptr<Transport>> TransportRegistry::Create(
+    const std::string& name, const ConfigNode& settings) const {
+  SB_ASSIGN_OR_RETURN(Driver driver, Find(name));
+  return driver.create(settings);
+}
+
+absl::Status TransportRegistry::CheckSettings(
+    const std::string& name, const ConfigNode& settings) const {
+  SB_ASSIGN_OR_RETURN(Driver driver, Find(name));
+  return driver.check(settings);
 }
 
 std::vector<std::string> TransportRegistry::Names() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> names;
-  for (const auto& [name, factory] : factories_) names.push_back(name);
+  for (const auto& [name, driver] : drivers_) names.push_back(name);
   return names;
 }
 

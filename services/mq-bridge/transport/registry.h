@@ -21,6 +21,12 @@ using TransportFactory =
     std::function<absl::StatusOr<std::unique_ptr<Transport>>(
         const ConfigNode& settings)>;
 
+// Validates a driver's settings as its factory would, without connecting,
+// binding or starting anything (`--check_config`). Settings that name files
+// (passwords, keys) are read, so that a missing file is reported too.
+using TransportSettingsCheck =
+    std::function<absl::Status(const ConfigNode& settings)>;
+
 // Drivers by name. Drivers register themselves at static-initialisation time
 // with SB_REGISTER_TRANSPORT (their cc_library is alwayslink), so linking a
 // driver is all it takes to make it selectable. Thread-safe.
@@ -32,31 +38,48 @@ class TransportRegistry {
   static constexpr char kDefaultDriver[] = "memory";
 
   // AlreadyExists if the name is taken (two drivers would compete for it).
-  absl::Status Register(const std::string& name, TransportFactory factory);
+  absl::Status Register(const std::string& name, TransportFactory factory,
+                        TransportSettingsCheck check);
   // Register for SB_REGISTER_TRANSPORT: a duplicate name is a build
   // mistake, so it ends the process at start with the name, as Envoy does.
-  bool RegisterOrDie(const std::string& name, TransportFactory factory);
+  bool RegisterOrDie(const std::string& name, TransportFactory factory,
+                     TransportSettingsCheck check);
 
   // NotFound, listing the known drivers, for an unknown name.
   absl::StatusOr<std::unique_ptr<Transport>> Create(
       const std::string& name, const ConfigNode& settings) const;
 
+  // The driver's settings check; NotFound as Create for an unknown name.
+  absl::Status CheckSettings(const std::string& name,
+                             const ConfigNode& settings) const;
+
   // Sorted.
   std::vector<std::string> Names() const;
 
  private:
+  struct Driver {
+    TransportFactory create;
+    TransportSettingsCheck check;
+  };
+  // NotFound naming the known drivers.
+  absl::StatusOr<Driver> Find(const std::string& name) const;
+
   mutable absl::Mutex mu_;
-  std::map<std::string, TransportFactory> factories_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Driver> drivers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace switchboard::bridge
 
+// Registers driver class T under `name`: T::Create is its factory and
+// T::ParseSettings (returning StatusOr of its settings) its settings check.
 #define SB_TRANSPORT_CONCAT_INNER_(a, b) a##b
 #define SB_TRANSPORT_CONCAT_(a, b) SB_TRANSPORT_CONCAT_INNER_(a, b)
-#define SB_REGISTER_TRANSPORT(name, factory)                          \
-  static const bool SB_TRANSPORT_CONCAT_(sb_transport_registered_,    \
-                                         __LINE__) =                  \
+#define SB_REGISTER_TRANSPORT(name, T)                                  \
+  static const bool SB_TRANSPORT_CONCAT_(sb_transport_registered_,      \
+                                         __LINE__) =                    \
       ::switchboard::bridge::TransportRegistry::Global().RegisterOrDie( \
-          name, factory)
+          name, T::Create, [](const ::switchboard::ConfigNode& settings) { \
+            return T::ParseSettings(settings).status();                 \
+          })
 
 #endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_

@@ -171,7 +171,7 @@ class MemoryTransport::MemorySubscription final : public Subscription {
   bool closed_ ABSL_GUARDED_BY(transport_->mu_) = false;
 };
 
-absl::StatusOr<std::unique_ptr<Transport>> MemoryTransport::Create(
+absl::StatusOr<MemoryTransport::Settings> MemoryTransport::ParseSettings(
     const ConfigNode& config) {
   Settings settings;
   SB_RETURN_IF_ERROR(config.Get("max_queue_depth", &settings.max_queue_depth));
@@ -184,6 +184,12 @@ absl::StatusOr<std::unique_ptr<Transport>> MemoryTransport::Create(
   if (settings.max_total_bytes == 0) {
     return config.Error("max_total_bytes", "must be at least 1");
   }
+  return settings;
+}
+
+absl::StatusOr<std::unique_ptr<Transport>> MemoryTransport::Create(
+    const ConfigNode& config) {
+  SB_ASSIGN_OR_RETURN(Settings settings, ParseSettings(config));
   return std::make_unique<MemoryTransport>(settings);
 }
 
@@ -633,6 +639,6 @@ uint64_t MemoryTransport::dropped() const {
   return dropped_;
 }
 
-SB_REGISTER_TRANSPORT("memory", MemoryTransport::Create);
+SB_REGISTER_TRANSPORT("memory", MemoryTransport);
 
 }  // namespace switchboard::bridge

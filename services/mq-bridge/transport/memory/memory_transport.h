@@ -57,6 +57,7 @@ class MemoryTransport final : public Transport {
 
   // Reads `transport.memory` settings: max_queue_depth, max_total_bytes,
   // max_deliveries.
+  static absl::StatusOr<Settings> ParseSettings(const ConfigNode& settings);
   static absl::StatusOr<std::unique_ptr<Transport>> Create(
       const ConfigNode& settings);
 

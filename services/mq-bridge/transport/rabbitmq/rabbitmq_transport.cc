@@ -1303,6 +1303,6 @@ void RabbitMqTransport::PublisherLoop() {
   commands_.clear();
 }
 
-SB_REGISTER_TRANSPORT("rabbitmq", RabbitMqTransport::Create);
+SB_REGISTER_TRANSPORT("rabbitmq", RabbitMqTransport);
 
 }  // namespace switchboard::bridge::rabbitmq

@@ -1019,6 +1019,6 @@ void ZeroMqTransport::LogTroubles() {
   logged_ = c;
 }
 
-SB_REGISTER_TRANSPORT("zeromq", ZeroMqTransport::Create);
+SB_REGISTER_TRANSPORT("zeromq", ZeroMqTransport);
 
 }  // namespace switchboard::bridge::zeromq
