@@ -2,7 +2,8 @@
 # switchboard's two commands on a fresh Debian 12 machine:
 #   ./switchboard.sh run    build, start the three services on the embedded
 #                           transport and show an event flowing through them
-#   ./switchboard.sh test   build and run every test; then, with clang, the
+#   ./switchboard.sh test   build and run every test, then the container
+#                           image test (podman); then, with clang, the
 #                           thread-safety analysis, every test again under
 #                           ASan+UBSan, and the fuzzers (SB_SANITIZERS=0
 #                           skips these)
@@ -20,6 +21,11 @@ PACKAGES=(
   # The clang steps of `test`: -Wthread-safety, ASan+UBSan, libFuzzer, and
   # llvm-symbolizer for readable sanitizer reports.
   clang llvm libclang-rt-14-dev
+  # The container image test (tests/deploy/image_test.sh) and the Helm
+  # chart's check (tools/chartcheck, Go with Debian's packaged libraries).
+  podman runc mmdebstrap
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  golang-github-xeipuuv-gojsonschema-dev
 )
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -86,6 +92,15 @@ cmd_test() {
   bazel test //... "$@" || step=$?
   read -r p f s < <(count_tests bazel-testlogs)
   add "$step" "$p" "$f" "$s" "gcc tests"
+
+  say "container image: built from bazel-bin and run (tests/deploy/image_test.sh)"
+  step=0
+  tests/deploy/image_test.sh || step=$?
+  case $step in
+    0) add 0 1 0 0 "image test" ;;
+    77) add 0 0 0 1 "image test (skipped: see above)" ;;
+    *) add "$step" 0 1 0 "image test" ;;
+  esac
 
   if [[ "${SB_SANITIZERS:-1}" == 0 ]]; then
     say "SB_SANITIZERS=0: thread-safety analysis, ASan/UBSan and fuzzing NOT run"
