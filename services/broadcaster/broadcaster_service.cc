@@ -577,7 +577,18 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
   out.set_confirmed(confirmed_.load());
   out.set_confirm_failed(confirm_failed_.load());
   out.set_confirm_waiting(confirmations_.waiting());
+  out.set_buffer_limit_events(buffer.limits.max_events);
+  out.set_buffer_limit_bytes(buffer.limits.max_bytes);
   return out;
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>>
+BroadcasterService::metrics_collectables(const MetricsSettings& settings) {
+  if (metrics_ == nullptr) {
+    metrics_ =
+        std::make_shared<BroadcasterMetrics>(this, settings.max_label_values);
+  }
+  return {metrics_};
 }
 
 grpc::ServerUnaryReactor* BroadcasterService::GetStats(

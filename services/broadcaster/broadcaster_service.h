@@ -17,6 +17,7 @@
 #include "services/broadcaster/confirmations.h"
 #include "services/broadcaster/event_buffer.h"
 #include "services/broadcaster/event_validation.h"
+#include "services/broadcaster/broadcaster_metrics.h"
 #include "services/broadcaster/forwarder.h"
 #include "services/broadcaster/region_tracker.h"
 #include "services/broadcaster/regions_service.h"
@@ -131,6 +132,9 @@ class BroadcasterService final
 
   switchboard::v1::BroadcasterStats Stats() const;
 
+  std::vector<std::shared_ptr<prometheus::Collectable>> metrics_collectables(
+      const MetricsSettings& settings) override;
+
   // The switch connection tracker (regions), for in-process tests.
   RegionTracker& tracker() { return tracker_; }
   // Runs the tracker's periodic work now (the ticker thread does it every
@@ -138,6 +142,8 @@ class BroadcasterService final
   void Tick();
 
  private:
+  friend class BroadcasterMetrics;
+
   // One event to buffer, with its queues: a producer's event, a scoped
   // copy of a command, or an event of the tracker.
   struct Unit {
@@ -255,6 +261,8 @@ class BroadcasterService final
   Forwarder forwarder_;
   StreamSet streams_;
   RegionTracker tracker_;
+  // Made by metrics_collectables (with metrics.listen set).
+  std::shared_ptr<BroadcasterMetrics> metrics_;
   RegionsService regions_service_;
   // Set before the server starts; null: auth not configured.
   std::shared_ptr<AuthPolicy> auth_;

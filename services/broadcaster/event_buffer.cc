@@ -242,7 +242,7 @@ void EventBuffer::Close() {
 
 EventBuffer::Stats EventBuffer::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{events_, bytes_, dropped_, disk_error_};
+  return Stats{events_, bytes_, dropped_, disk_error_, limits_};
 }
 
 }  // namespace switchboard::broadcaster

@@ -61,6 +61,8 @@ class EventBuffer {
     uint64_t dropped = 0;
     // The disk buffer's last write error, if the latest Push met one.
     std::string disk_error;
+    // The limits in force.
+    Limits limits;
   };
 
   // What travels with a taken event and comes back with it to Release,

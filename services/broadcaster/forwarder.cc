@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/metrics/metrics.h"
 #include "services/common/logging.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 
@@ -162,8 +163,11 @@ class Forwarder::Connection {
       for (const RoutedEvent& e : batch.events()) {
         bytes += EventBuffer::Cost(e);
       }
+      forwarder_->answer_latency_.Observe(
+          absl::ToDoubleSeconds(absl::Now() - it->second.written));
       auto code = static_cast<grpc::StatusCode>(answer.code());
       if (code == grpc::StatusCode::OK) {
+        ++forwarder_->batches_;
         if (answer.refused_size() > 0) {
           // A refused copy is not in its queue: its token is lost, not
           // confirmed.
@@ -242,6 +246,7 @@ class Forwarder::Connection {
   struct Sent {
     ProduceRequest request;
     std::vector<EventBuffer::Ref> refs;
+    absl::Time written = absl::Now();
   };
 
   // Puts the events of `batches` back at the front of the buffer, oldest
@@ -289,7 +294,9 @@ class Forwarder::Connection {
 };
 
 Forwarder::Forwarder(Options options, EventBuffer* buffer)
-    : buffer_(buffer), options_(std::move(options)) {}
+    : buffer_(buffer),
+      options_(std::move(options)),
+      answer_latency_(LatencyBuckets()) {}
 
 Forwarder::~Forwarder() { Stop(absl::ZeroDuration()); }
 
@@ -363,7 +370,7 @@ void Forwarder::Stop(absl::Duration flush_timeout) {
 
 Forwarder::Stats Forwarder::stats() const {
   return Stats{forwarded_.load(), connects_.load(), connected_.load(),
-               refused_.load()};
+               refused_.load(), batches_.load()};
 }
 
 void Forwarder::NoteRefusals(const ProduceRequest& batch,

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "prometheus/histogram.h"
 #include "services/broadcaster/event_buffer.h"
 #include "services/common/client_channel.h"
 #include "switchboard/v1/bridge.pb.h"
@@ -51,6 +52,8 @@ class Forwarder {
     bool connected = false;
     // Event copies a queue refused for good (ProduceResponse.refused).
     uint64_t refused = 0;
+    // Batches the bridge took.
+    uint64_t batches = 0;
   };
 
   Forwarder(Options options, EventBuffer* buffer);
@@ -69,6 +72,11 @@ class Forwarder {
   void Stop(absl::Duration flush_timeout);
 
   Stats stats() const;
+  // Seconds from a batch's write to the bridge's answer, every batch
+  // answered (taken, refused or failed).
+  const prometheus::Histogram& answer_latency() const {
+    return answer_latency_;
+  }
 
  private:
   class Connection;
@@ -104,6 +112,8 @@ class Forwarder {
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> batches_{0};
+  prometheus::Histogram answer_latency_;
 
   absl::Mutex refusal_log_mu_;
   absl::Time last_refusal_log_ ABSL_GUARDED_BY(refusal_log_mu_) =

@@ -1,6 +1,8 @@
 #include "services/common/admin_service.h"
 
+#include "services/common/log_settings.h"
 #include "services/common/logging.h"
+#include "services/common/metrics/metrics.h"
 #include "services/common/status.h"
 
 namespace switchboard {
@@ -99,7 +101,18 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
   } else if (absl::StatusOr<AuthSettings> auth = AuthSettings::Parse(*config);
              !auth.ok()) {
     s = auth.status();
+  } else if (absl::StatusOr<MetricsSettings> metrics =
+                 MetricsSettings::Parse(*config);
+             !metrics.ok()) {
+    // Checked and kept: metrics.* take a restart.
+    s = metrics.status();
+  } else if (absl::StatusOr<LogSettings> logs = LogSettings::Parse(*config);
+             !logs.ok()) {
+    s = logs.status();
   } else {
+    // Applied whatever the service makes of the rest, so that a service
+    // that reloads nothing else (the consumer) can still change them.
+    (void)logs->Apply();  // validated by Parse
     if (*limits != limits_) {
       log->warn("limits.* changed in {}; they apply at the next restart",
                 config_file_);

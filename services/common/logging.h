@@ -18,6 +18,14 @@ std::shared_ptr<spdlog::logger> Logger(const std::string& component);
 // warn, error, critical or off.
 absl::Status SetLogLevel(const std::string& level);
 
+// How every logger, present and future, writes a line:
+//   text  2026-12-02T10:00:00.123 I [broadcaster] message
+//   json  {"time":"2026-12-02T10:00:00.123456Z","level":"info",
+//          "component":"broadcaster","message":"...",
+//          "fields":{"pid":12,"thread":13}}   (one object per line)
+// InvalidArgument for another name.
+absl::Status SetLogFormat(const std::string& format);
+
 }  // namespace switchboard
 
 #endif  // SWITCHBOARD_SERVICES_COMMON_LOGGING_H_

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.pb.h"
 #include "services/common/admin_service.h"
+#include "services/common/log_settings.h"
 #include "services/common/logging.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -35,6 +36,9 @@ ABSL_FLAG(std::string, port_file, "",
           "and tests that listen on port 0).");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off.");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "With metrics.listen set, write the port /metrics is served on to "
+          "this file once listening (for port 0).");
 ABSL_FLAG(bool, check_config, false,
           "Only check the --config file: print every section's error, each "
           "naming its field, or \"ok\", and exit 1 or 0 without starting "
@@ -167,6 +171,14 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     builder.AddListeningPort(listen->unix_address(), credentials, &unix_port);
   }
   limits.ApplyTo(builder);
+  auto grpc_metrics = std::make_shared<GrpcServerMetrics>();
+  {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(grpc_metrics->NewInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   auto service_names = std::make_shared<std::vector<std::string>>();
   builder.SetOption(std::make_unique<CollectServiceNames>(service_names));
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
@@ -215,6 +227,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
       service, std::move(reloader), std::move(admin), health,
       std::move(server), port, *std::move(listen), tls.ToString(), socket));
   running->acceptor_ = *std::move(acceptor);
+  running->grpc_metrics_ = std::move(grpc_metrics);
   service->SetHealthReporter(std::move(health));
   if (absl::Status s = service->Start(); !s.ok()) {
     running->Shutdown(absl::ZeroDuration());
@@ -317,6 +330,8 @@ int CheckConfigAndExit(const ServiceSpec& spec) {
   errors.push_back(ServerLimits::Parse(config, spec.default_limits).status());
   errors.push_back(ServerTlsSettings::Parse(config).status());
   errors.push_back(AuthSettings::Parse(config).status());
+  errors.push_back(MetricsSettings::Parse(config).status());
+  errors.push_back(LogSettings::Parse(config).status());
   errors.push_back(spec.check(config, absl::GetFlag(FLAGS_listen)));
   int failed = 0;
   for (const absl::Status& s : errors) {
@@ -364,7 +379,14 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     config = *std::move(loaded);
   }
   // Common to every service; read first, so that the service's own parser
-  // counts the section as known.
+  // counts the section as known. Logging first: the rest logs.
+  auto log_settings = LogSettings::Parse(config);
+  if (!log_settings.ok()) {
+    log->critical("invalid config: {}",
+                  std::string(log_settings.status().message()));
+    return 2;
+  }
+  (void)log_settings->Apply();  // validated by Parse
   auto limits = ServerLimits::Parse(config, spec.default_limits);
   if (!limits.ok()) {
     log->critical("invalid config: {}", std::string(limits.status().message()));
@@ -378,6 +400,12 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   auto auth = AuthSettings::Parse(config);
   if (!auth.ok()) {
     log->critical("invalid config: {}", std::string(auth.status().message()));
+    return 2;
+  }
+  auto metrics = MetricsSettings::Parse(config);
+  if (!metrics.ok()) {
+    log->critical("invalid config: {}",
+                  std::string(metrics.status().message()));
     return 2;
   }
   const bool auth_required = auth->required;
@@ -409,6 +437,26 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
         "auth is required but this service serves plaintext on a "
         "non-loopback address: bearer tokens cross the network in clear. "
         "Set `tls` (README, Security).");
+  }
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (metrics->enabled()) {
+    auto started = MetricsServer::Start(*metrics);
+    if (!started.ok()) {
+      log->critical("cannot start: {}", started.status().ToString());
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    metrics_server->Register((*server)->grpc_metrics()->registry());
+    for (const auto& collectable : (*service)->metrics_collectables(*metrics)) {
+      metrics_server->Register(collectable);
+    }
+    log->info("metrics on http://{}/metrics (port {})", metrics->listen,
+              metrics_server->port());
+    if (std::string path = absl::GetFlag(FLAGS_metrics_port_file);
+        !path.empty() && !WritePortFile(path, metrics_server->port())) {
+      log->critical("cannot write --metrics_port_file '{}'", path);
+      return 1;
+    }
   }
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {

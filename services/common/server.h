@@ -13,6 +13,7 @@
 #include "services/common/auth_policy.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
+#include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/server_limits.h"
 #include "services/common/tls_settings.h"
 #include "services/common/unix_peers.h"
@@ -64,6 +65,13 @@ class ServiceBase {
   virtual void Drain() {}
   // Called after the server has stopped: flush buffers, close upstreams.
   virtual void Stop() {}
+  // The service's own metrics (README "Metrics"), registered with the
+  // /metrics listener when `metrics.listen` is set. Owned by the service;
+  // collected from the listener's threads while the service lives.
+  virtual std::vector<std::shared_ptr<prometheus::Collectable>>
+  metrics_collectables(const MetricsSettings& settings) {
+    return {};
+  }
   // SIGHUP: apply the settings of a re-read config file. On error the
   // running settings stay in force.
   virtual absl::Status Reload(const ConfigNode& config) {
@@ -125,6 +133,11 @@ class RunningServer {
   // Re-reads the config file and reloads the service (SIGHUP's path).
   Reloader& reloader() { return *reloader_; }
 
+  // Every RPC this server handled, by method and code.
+  const std::shared_ptr<GrpcServerMetrics>& grpc_metrics() const {
+    return grpc_metrics_;
+  }
+
  private:
   RunningServer(ServiceBase* service, std::unique_ptr<Reloader> reloader,
                 std::unique_ptr<AdminService> admin,
@@ -139,6 +152,9 @@ class RunningServer {
   std::shared_ptr<GrpcHealthReporter> health_;
   // The socket file this server created, removed at shutdown.
   SocketFileId socket_;
+  // The server's interceptors point at it: declared before server_, so
+  // destroyed after it.
+  std::shared_ptr<GrpcServerMetrics> grpc_metrics_;
   std::unique_ptr<Reloader> reloader_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;

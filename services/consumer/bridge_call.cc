@@ -175,12 +175,14 @@ void BridgeCall::OnReadDone(bool ok) {
     // up once.
     const std::string* window_queue = nullptr;
     DedupWindow* window = nullptr;
+    QueueCounters* counters = nullptr;
     absl::MutexLock lock(&handle_->mu);
     for (int i = 0; i < response_.deliveries_size(); ++i) {
       const auto& d = response_.deliveries(i);
       if (window_queue == nullptr || *window_queue != d.queue()) {
         window_queue = &d.queue();
         window = dedup_->For(d.queue());
+        counters = calls_->counters().For(d.queue());
       }
       const DedupWindow::Key key =
           window != nullptr ? DedupWindow::KeyOf(d.id()) : DedupWindow::kNoKey;
@@ -207,9 +209,14 @@ void BridgeCall::OnReadDone(bool ok) {
           continue;
         }
         duplicates.mutable_ack()->add_tags(d.tag());
+        ++counters->duplicates;
         continue;
       }
-      handle_->Admit(d.tag(), CallHandle::Held{window, key, d.tag()});
+      ++counters->deliveries;
+      if (d.delivery_count() > 1) ++counters->redeliveries;
+      CallHandle::Held held{window, key, d.tag()};
+      held.counters = counters;
+      handle_->Admit(d.tag(), held);
       if (window != nullptr && key != DedupWindow::kNoKey) {
         handle_->held_keys[key] = d.tag();
       }
@@ -223,10 +230,20 @@ void BridgeCall::OnReadDone(bool ok) {
                 duplicates.ack().tags_size());
     Send(std::move(duplicates));
   }
+  const absl::Time now = absl::Now();
+  HistogramBatch latency(LatencyBuckets());
   for (int i = 0; i < response_.deliveries_size(); ++i) {
     if (!admitted[i]) continue;
-    ToAppDelivery(*response_.mutable_deliveries(i), out.add_deliveries());
+    switchboard::v1::EventDelivery* delivery = out.add_deliveries();
+    ToAppDelivery(*response_.mutable_deliveries(i), delivery);
+    if (delivery->event().has_time()) {
+      const auto& t = delivery->event().time();
+      latency.Observe(absl::ToDoubleSeconds(
+          now - absl::FromUnixNanos(t.seconds() * int64_t{1000000000} +
+                                    t.nanos())));
+    }
   }
+  latency.FlushTo(calls_->counters().latency());
   if (out.deliveries_size() > 0) app_->Send(std::move(out));
   bool exhausted;
   {

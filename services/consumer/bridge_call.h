@@ -45,6 +45,9 @@ class BridgeCalls {
   void CloseAll(absl::Duration grace);
   // Calls not yet ended.
   size_t size() const;
+  // What the calls' deliveries and their apps did, per queue.
+  ConsumerCounters& counters() { return counters_; }
+  const ConsumerCounters& counters() const { return counters_; }
 
  private:
   friend class BridgeCall;
@@ -56,6 +59,7 @@ class BridgeCalls {
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<BridgeCall*> calls_ ABSL_GUARDED_BY(mu_);
+  ConsumerCounters counters_;
 };
 
 // The client side of one bridge Consume stream, on gRPC's callback API. It

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/common/bidi_stream.h"
+#include "services/consumer/consumer_metrics.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/timer_worker.h"
 #include "switchboard/v1/bridge.pb.h"
@@ -72,6 +73,8 @@ class CallHandle final : public TimedTarget,
     // The app nacked it with a delay: it goes back at `due`, and the app
     // can no longer settle it.
     bool nack_delayed = false;
+    // Its queue's counters (metrics): acks and nacks.
+    QueueCounters* counters = nullptr;
   };
   // What the app holds unacked, by the tag the app knows.
   absl::flat_hash_map<uint64_t, Held> held ABSL_GUARDED_BY(mu);

@@ -146,6 +146,9 @@ class SubscribeStream final
         case CallHandle::TagState::kUnknown:
           break;  // the bridge will say
         case CallHandle::TagState::kHeld:
+          if (QueueCounters* c = handle_->held.find(tag)->second.counters) {
+            ++(forward.has_ack() ? c->acks : c->nacks);
+          }
           if (delay > absl::ZeroDuration()) {
             handle_->DelayNack(tag, delay);
             continue;
@@ -413,6 +416,21 @@ absl::StatusOr<std::unique_ptr<ConsumerService>> ConsumerService::Create(
   SB_ASSIGN_OR_RETURN(ConsumerConfig parsed,
                       ConsumerConfig::Parse(config, listen_override));
   return Create(std::move(parsed));
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>>
+ConsumerService::metrics_collectables(const MetricsSettings& settings) {
+  if (metrics_ == nullptr) {
+    bridge_calls_.counters().set_max_label_values(settings.max_label_values);
+    ConsumerMetrics::Sources sources;
+    sources.counters = &bridge_calls_.counters();
+    sources.subscriptions = [this] { return bridge_calls_.size(); };
+    sources.links = [this]() -> size_t {
+      return link_view_ != nullptr ? link_view_->List().size() : 0;
+    };
+    metrics_ = std::make_shared<ConsumerMetrics>(std::move(sources));
+  }
+  return {metrics_};
 }
 
 absl::Status ConsumerService::CheckConfig(const ConfigNode& config,

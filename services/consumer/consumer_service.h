@@ -16,6 +16,7 @@
 #include "services/common/server_limits.h"
 #include "services/common/client_channel.h"
 #include "services/consumer/bridge_call.h"
+#include "services/consumer/consumer_metrics.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
 #include "services/consumer/timer_worker.h"
@@ -124,6 +125,9 @@ class ConsumerService final
   // The link view; null when it is off.
   LinkView* link_view() { return link_view_.get(); }
 
+  std::vector<std::shared_ptr<prometheus::Collectable>> metrics_collectables(
+      const MetricsSettings& settings) override;
+
   // Runs ack deadlines and delayed nacks.
   TimerWorker& timers() { return timers_; }
 
@@ -143,6 +147,7 @@ class ConsumerService final
   // (every call ended) before them.
   BridgeCalls bridge_calls_;
   std::unique_ptr<LinkView> link_view_;
+  std::shared_ptr<ConsumerMetrics> metrics_;
   // Last: stopped first, so no deadline fires during destruction.
   TimerWorker timers_;
 };

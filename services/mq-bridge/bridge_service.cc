@@ -102,10 +102,16 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
       index.push_back(i);
       batch.push_back(std::move(m));
     }
+    const uint64_t events = batch.size();
+    std::shared_ptr<ProduceCounters> counters = service_->produce_counters();
+    counters->Handed(events);
     transport->Publish(
         std::move(batch),
         [writer = writer(), batch_id, refused = std::move(refused),
-         index = std::move(index)](PublishResult result) mutable {
+         index = std::move(index), counters = std::move(counters), events,
+         start = absl::Now()](PublishResult result) mutable {
+          counters->Published(events, result.refused.size(),
+                              result.status.ok(), absl::Now() - start);
           for (Refusal& r : result.refused) {
             r.message = index[r.message];
             refused.push_back(std::move(r));
@@ -377,6 +383,7 @@ absl::Status BridgeService::Start() {
   transport_health_->StartWatching([this](bool healthy) {
     auto log = Logger("bridge");
     if (healthy) {
+      ++transport_recoveries_;
       log->info("the transport answers: {} is SERVING",
                 switchboard::v1::Bridge::service_full_name());
     } else {
@@ -396,6 +403,27 @@ absl::Status BridgeService::Start() {
 }
 
 void BridgeService::Stop() { transport_health_->StopWatching(); }
+
+std::vector<std::shared_ptr<prometheus::Collectable>>
+BridgeService::metrics_collectables(const MetricsSettings& settings) {
+  if (metrics_ == nullptr) {
+    BridgeMetrics::Sources sources;
+    sources.produce = produce_counters_;
+    sources.transport = [this] { return CurrentTransport(); };
+    sources.transport_up = [health = transport_health_] {
+      return health->Healthy(absl::Now());
+    };
+    // The watcher reports the first state too: a recovery is each SERVING
+    // after the first.
+    sources.transport_recoveries = [this]() -> uint64_t {
+      const uint64_t n = transport_recoveries_.load();
+      return n > 0 ? n - 1 : 0;
+    };
+    metrics_ = std::make_shared<BridgeMetrics>(std::move(sources),
+                                               settings.max_label_values);
+  }
+  return {metrics_};
+}
 
 std::shared_ptr<Transport> BridgeService::CurrentTransport() const {
   absl::MutexLock lock(&transport_mu_);

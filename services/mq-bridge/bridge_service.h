@@ -1,12 +1,14 @@
 #ifndef SWITCHBOARD_SERVICES_MQ_BRIDGE_BRIDGE_SERVICE_H_
 #define SWITCHBOARD_SERVICES_MQ_BRIDGE_BRIDGE_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/common/bidi_stream.h"
+#include "services/mq-bridge/bridge_metrics.h"
 #include "services/common/config.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
@@ -75,6 +77,13 @@ class BridgeService final : public ServiceBase,
   void Stop() override;
   absl::Status Reload(const ConfigNode& config) override;
 
+  std::vector<std::shared_ptr<prometheus::Collectable>> metrics_collectables(
+      const MetricsSettings& settings) override;
+  // What Produce streams count (metrics).
+  const std::shared_ptr<ProduceCounters>& produce_counters() const {
+    return produce_counters_;
+  }
+
   // The transport in use now; kept alive by the caller's copy.
   std::shared_ptr<Transport> CurrentTransport() const;
   Transport& transport() { return *CurrentTransport(); }
@@ -107,6 +116,11 @@ class BridgeService final : public ServiceBase,
   std::shared_ptr<Transport> transport_ ABSL_GUARDED_BY(transport_mu_);
   StreamSet produce_streams_;
   StreamSet consume_streams_;
+  const std::shared_ptr<ProduceCounters> produce_counters_ =
+      std::make_shared<ProduceCounters>();
+  // SERVING reports of the transport's health (the first included).
+  std::atomic<uint64_t> transport_recoveries_{0};
+  std::shared_ptr<BridgeMetrics> metrics_;
 };
 
 }  // namespace switchboard::bridge

@@ -5,6 +5,8 @@
 #include "gtest/gtest.h"
 #include "services/broadcaster/broadcaster_service.h"
 #include "services/common/auth_policy.h"
+#include "services/common/log_settings.h"
+#include "services/common/metrics/metrics.h"
 #include "services/common/server_limits.h"
 #include "services/consumer/consumer_service.h"
 #include "services/mq-bridge/bridge_service.h"
@@ -13,8 +15,8 @@
 namespace switchboard::testing {
 namespace {
 
-// Loads an example and reads its `limits` first, as ServiceMain does (the
-// services' own parsers leave that section to it).
+// Loads an example and reads its `limits`, `metrics` and `log` first, as
+// ServiceMain does (the services' own parsers leave those to it).
 ConfigNode Load(const std::string& name,
                 const ServerLimits& default_limits = ServerLimits()) {
   auto node = ConfigNode::LoadFile(Runfile("config/" + name));
@@ -24,6 +26,17 @@ ConfigNode Load(const std::string& name,
   EXPECT_TRUE(limits.ok()) << limits.status();
   EXPECT_TRUE(limits.ok() && *limits == default_limits)
       << name << ": limits differ from the defaults";
+  auto metrics = MetricsSettings::Parse(*node);
+  EXPECT_TRUE(metrics.ok()) << metrics.status();
+  if (!metrics.ok()) return *node;
+  EXPECT_EQ(metrics->listen, MetricsSettings().listen) << name;
+  EXPECT_EQ(metrics->max_label_values, MetricsSettings().max_label_values)
+      << name;
+  auto log = LogSettings::Parse(*node);
+  EXPECT_TRUE(log.ok()) << log.status();
+  if (!log.ok()) return *node;
+  EXPECT_EQ(log->format, LogSettings().format) << name;
+  EXPECT_EQ(log->level, LogSettings().level) << name;
   return *node;
 }
 

@@ -3,6 +3,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
@@ -54,8 +56,17 @@ absl::Status Cluster::StartService(const std::string& name,
   std::string log = absl::StrCat(dir_, "/", name, ".log");
   WriteFile(config, absl::StrReplaceAll(yaml, {{"$BRIDGE", bridge_address()}}));
   std::remove(port_file.c_str());
-  std::vector<std::string> args = {
-      "--config", config, "--port_file", port_file, "--shutdown_grace", "2s"};
+  const std::string metrics_port_file =
+      absl::StrCat(dir_, "/", name, ".metrics_port");
+  std::remove(metrics_port_file.c_str());
+  std::vector<std::string> args = {"--config",
+                                   config,
+                                   "--port_file",
+                                   port_file,
+                                   "--metrics_port_file",
+                                   metrics_port_file,
+                                   "--shutdown_grace",
+                                   "2s"};
   // A restarted service keeps its port, so clients can find it again.
   if (*port != 0) args.push_back(absl::StrCat("--listen=", Address(*port)));
   Process::Options o;
@@ -93,6 +104,13 @@ absl::Status Cluster::StartBroadcaster() {
 absl::Status Cluster::StartConsumer() {
   return StartService("consumer", "services/consumer/consumer",
                       options_.consumer_yaml, &consumer_port_, &consumer_);
+}
+
+int Cluster::MetricsPort(const std::string& service) const {
+  int port = 0;
+  const std::string text =
+      ReadFile(absl::StrCat(dir_, "/", service, ".metrics_port"));
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) ? port : 0;
 }
 
 uint64_t Cluster::QueueDepth(const std::string& queue) const {

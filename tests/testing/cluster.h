@@ -60,6 +60,9 @@ class Cluster {
 
   // The service's stderr so far, for failure messages.
   std::string Log(const std::string& service) const;
+  // The port the service serves /metrics on (its config sets
+  // metrics.listen); 0 when it does not.
+  int MetricsPort(const std::string& service) const;
   // `queue`'s depth as the consumer's ListQueues reports it; kNoQueue when
   // the queue is not listed or the consumer does not answer.
   static constexpr uint64_t kNoQueue = ~uint64_t{0};

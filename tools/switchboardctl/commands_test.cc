@@ -657,7 +657,9 @@ TEST_F(CommandsTest, StatsPrintsEveryCounter) {
             " \"rejectedQueueCap\": \"0\",\n"
             " \"confirmed\": \"0\",\n"
             " \"confirmFailed\": \"0\",\n"
-            " \"confirmWaiting\": \"0\"\n"
+            " \"confirmWaiting\": \"0\",\n"
+            " \"bufferLimitEvents\": \"1000000\",\n"
+            " \"bufferLimitBytes\": \"268435456\"\n"
             "}\n");
 }
 

@@ -26,6 +26,7 @@
 #include "tools/switchboardctl/command_line.h"
 #include "tools/switchboardctl/commands.h"
 #include "tools/switchboardctl/event_input.h"
+#include "tools/switchboardctl/status.h"
 
 ABSL_FLAG(std::string, broadcaster, "",
           "publish, stats: the broadcaster's address, HOST:PORT (or "
@@ -37,6 +38,13 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline for connecting and for unary calls (queues, stats), e.g. "
           "500ms, 10s, 1m.");
 
+ABSL_FLAG(std::string, bridge, "",
+          "status: the mq-bridge's address, HOST:PORT (or unix:PATH); by "
+          "default it is not asked.");
+ABSL_FLAG(int64_t, top, 10, "status: the deepest queues listed.");
+ABSL_FLAG(std::string, watch, "",
+          "status: refresh every interval (bare --watch: 2s) until "
+          "interrupted.");
 ABSL_FLAG(std::string, type, "",
           "publish: the event's type, e.g. kytos/topology.link_down.");
 ABSL_FLAG(std::string, source, "",
@@ -96,12 +104,17 @@ Usage:
       [--count=N] [--no_ack]
   switchboardctl queues --consumer=HOST:PORT [--queue=Q[,Q2...]] [--json]
   switchboardctl stats --broadcaster=HOST:PORT
+  switchboardctl status [--broadcaster=HOST:PORT] [--consumer=HOST:PORT]
+      [--bridge=HOST:PORT] [--top=N] [--json] [--watch[=2s]]
 
 Subcommands:
   publish  publish events to the broadcaster (Broadcaster.Publish)
   tail     print deliveries from queues as JSON lines (Consumer.Subscribe)
   queues   list queues with depth and subscribers (Consumer.ListQueues)
   stats    print the broadcaster's counters as JSON (Broadcaster.GetStats)
+  status   the health of each service, buffer fill, bridge and transport
+           connection, the deepest queues, regions up and down; exit 0
+           when every service asked is SERVING, else 1
 
 Every subcommand takes --timeout (default 10s): the deadline for connecting
 and for unary calls; and, for services with TLS or auth (README, Security),
@@ -110,7 +123,7 @@ and for unary calls; and, for services with TLS or auth (README, Security),
 success, 1 failure (RPC error, rejected event, malformed input line), 2
 usage error.)";
 
-constexpr char kSubcommands[] = "publish, tail, queues, stats";
+constexpr char kSubcommands[] = "publish, tail, queues, stats, status";
 
 // `flags` plus the credential flags, which every subcommand takes.
 std::set<std::string>* WithCredentialFlags(std::set<std::string> flags) {
@@ -124,7 +137,8 @@ const std::set<std::string>& OwnFlags() {
   static const auto* flags = WithCredentialFlags(
       {"broadcaster", "consumer", "timeout", "type", "source", "subject",
        "attr", "json", "link", "link_state", "count", "batch", "stdin",
-       "print_ids", "queue", "credit", "no_ack", "confirm"});
+       "print_ids", "queue", "credit", "no_ack", "confirm", "bridge", "top",
+       "watch"});
   return *flags;
 }
 
@@ -138,10 +152,14 @@ const std::set<std::string>* AllowedFlags(const std::string& subcommand) {
   static const auto* queues =
       WithCredentialFlags({"consumer", "timeout", "queue", "json"});
   static const auto* stats = WithCredentialFlags({"broadcaster", "timeout"});
+  static const auto* status = WithCredentialFlags(
+      {"broadcaster", "consumer", "bridge", "timeout", "top", "json",
+       "watch"});
   if (subcommand == "publish") return publish;
   if (subcommand == "tail") return tail;
   if (subcommand == "queues") return queues;
   if (subcommand == "stats") return stats;
+  if (subcommand == "status") return status;
   return nullptr;
 }
 
@@ -303,6 +321,19 @@ int RunTail(const PreParsedCommandLine& pre) {
   return 0;
 }
 
+// --json is a string flag (publish's payload); for `subcommand` it is a
+// switch, which PreParseCommandLine turns into "true" when given bare.
+absl::StatusOr<bool> JsonSwitch(absl::string_view subcommand) {
+  bool json = false;
+  const std::string json_flag = absl::GetFlag(FLAGS_json);
+  if (!json_flag.empty() && !absl::SimpleAtob(json_flag, &json)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(subcommand, " takes a bare --json (or --json=true), "
+                     "not --json=", json_flag));
+  }
+  return json;
+}
+
 int RunQueues(const PreParsedCommandLine& pre) {
   const std::string address = absl::GetFlag(FLAGS_consumer);
   if (absl::Status s = RequireAddress("consumer", address); !s.ok()) {
@@ -310,21 +341,13 @@ int RunQueues(const PreParsedCommandLine& pre) {
   }
   const std::vector<std::string> queues = QueueFlag(pre);
   if (absl::Status s = CheckQueues(queues); !s.ok()) return Usage(s.message());
-  // --json is a string flag (publish's payload); here it is a switch, which
-  // PreParseCommandLine turns into "true" when given bare.
-  bool json = false;
-  const std::string json_flag = absl::GetFlag(FLAGS_json);
-  if (!json_flag.empty() && !absl::SimpleAtob(json_flag, &json)) {
-    return Usage(
-        absl::StrCat("queues takes a bare --json (or --json=true), "
-                     "not --json=",
-                     json_flag));
-  }
+  absl::StatusOr<bool> json = JsonSwitch("queues");
+  if (!json.ok()) return Usage(json.status().message());
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ConnectWithFlags(address);
   if (!channel.ok()) return Fail(channel.status());
   auto stub = v1::Consumer::NewStub(*channel);
-  if (absl::Status s = ListQueues(*stub, queues, json,
+  if (absl::Status s = ListQueues(*stub, queues, *json,
                                   absl::GetFlag(FLAGS_timeout), std::cout);
       !s.ok()) {
     return Fail(s);
@@ -349,6 +372,54 @@ int RunStats() {
   return 0;
 }
 
+int RunStatus() {
+  StatusOptions options;
+  options.broadcaster = absl::GetFlag(FLAGS_broadcaster);
+  options.consumer = absl::GetFlag(FLAGS_consumer);
+  options.bridge = absl::GetFlag(FLAGS_bridge);
+  if (options.broadcaster.empty() && options.consumer.empty() &&
+      options.bridge.empty()) {
+    return Usage(
+        "status needs at least one of --broadcaster, --consumer, --bridge");
+  }
+  const int64_t top = absl::GetFlag(FLAGS_top);
+  if (top < 1 || top > 1000) return Usage("--top must be 1 to 1000");
+  options.top = static_cast<int>(top);
+  absl::StatusOr<bool> json = JsonSwitch("status");
+  if (!json.ok()) return Usage(json.status().message());
+  absl::Duration every = absl::ZeroDuration();
+  if (const std::string watch = absl::GetFlag(FLAGS_watch); !watch.empty()) {
+    bool on = false;
+    if (absl::SimpleAtob(watch, &on)) {
+      every = on ? absl::Seconds(2) : absl::ZeroDuration();
+    } else if (!absl::ParseDuration(watch, &every) ||
+               every < absl::Milliseconds(100)) {
+      return Usage(absl::StrCat("--watch takes an interval of at least 100ms "
+                                "(e.g. --watch=5s), not '",
+                                watch, "'"));
+    }
+  }
+  absl::StatusOr<ClientCredentials> credentials = tools::CredentialsFromFlags();
+  if (!credentials.ok()) return Fail(credentials.status());
+  options.credentials = *credentials;
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  for (;;) {
+    const StatusReport report = CollectStatus(options);
+    if (every > absl::ZeroDuration() && !*json) {
+      std::cout << "\033[H\033[2J" << absl::FormatTime(absl::Now()) << "\n";
+    }
+    if (*json) {
+      absl::StatusOr<std::string> text = StatusJson(report);
+      if (!text.ok()) return Fail(text.status());
+      std::cout << *text << std::endl;
+    } else {
+      PrintStatus(report, std::cout);
+    }
+    if (every == absl::ZeroDuration()) return report.healthy() ? 0 : 1;
+    absl::SleepFor(every);
+  }
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage_config;
@@ -360,7 +431,8 @@ int Main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage_config);
 
   absl::StatusOr<PreParsedCommandLine> pre = PreParseCommandLine(
-      std::vector<std::string>(argv, argv + argc), /*switch_like=*/{"json"});
+      std::vector<std::string>(argv, argv + argc),
+      /*switch_like=*/{"json", "watch"});
   if (!pre.ok()) return Usage(pre.status().message());
 
   std::vector<char*> args;
@@ -394,6 +466,7 @@ int Main(int argc, char** argv) {
   if (subcommand == "publish") return RunPublish();
   if (subcommand == "tail") return RunTail(*pre);
   if (subcommand == "queues") return RunQueues(*pre);
+  if (subcommand == "status") return RunStatus();
   return RunStats();
 }
 

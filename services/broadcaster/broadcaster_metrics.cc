@@ -1,0 +1,108 @@
+#include "services/broadcaster/broadcaster_metrics.h"
+
+#include <string>
+#include <utility>
+
+#include "services/broadcaster/broadcaster_service.h"
+#include "services/common/metrics/metrics.h"
+
+namespace switchboard::broadcaster {
+
+std::vector<prometheus::MetricFamily> BroadcasterMetrics::Collect() const {
+  const switchboard::v1::BroadcasterStats stats = service_->Stats();
+  std::vector<prometheus::MetricFamily> out;
+  auto counter = [&out](const char* name, const char* help, double value) {
+    out.push_back(CounterFamily(name, help));
+    AddSample(out.back(), value);
+  };
+  auto gauge = [&out](const char* name, const char* help, double value) {
+    out.push_back(GaugeFamily(name, help));
+    AddSample(out.back(), value);
+  };
+
+  counter("switchboard_broadcaster_events_accepted_total",
+          "Events accepted from producers (buffered, filtered or absorbed).",
+          stats.accepted());
+  out.push_back(CounterFamily(
+      "switchboard_broadcaster_events_rejected_total",
+      "Events refused to their producer, by reason: invalid (a field, a "
+      "permission, or a queue too many), buffer_full, queue_cap."));
+  AddSample(out.back(), stats.rejected_invalid(), {{"reason", "invalid"}});
+  AddSample(out.back(), stats.rejected_full(), {{"reason", "buffer_full"}});
+  AddSample(out.back(), stats.rejected_queue_cap(), {{"reason", "queue_cap"}});
+  counter("switchboard_broadcaster_events_filtered_total",
+          "Accepted events the filters routed to no queue.", stats.filtered());
+  out.push_back(CounterFamily(
+      "switchboard_broadcaster_events_dropped_total",
+      "Accepted events dropped, by overflow policy: drop_oldest (the "
+      "buffer made room), queue (a queue's reject-publish limit refused a "
+      "copy at the bridge)."));
+  AddSample(out.back(), stats.dropped(), {{"policy", "drop_oldest"}});
+  AddSample(out.back(), stats.queue_refused(), {{"policy", "queue"}});
+  gauge("switchboard_broadcaster_buffer_events",
+        "Events in the buffer (waiting or in flight to the bridge).",
+        stats.buffered());
+  gauge("switchboard_broadcaster_buffer_bytes", "Bytes in the buffer.",
+        stats.buffered_bytes());
+  gauge("switchboard_broadcaster_buffer_limit_events",
+        "The buffer's buffer.max_events.", stats.buffer_limit_events());
+  gauge("switchboard_broadcaster_buffer_limit_bytes",
+        "The buffer's buffer.max_bytes.", stats.buffer_limit_bytes());
+  gauge("switchboard_broadcaster_bridge_connected",
+        "1 while a stream to the bridge is open.", stats.bridge_connected());
+  counter("switchboard_broadcaster_bridge_connects_total",
+          "Streams opened to the bridge (the first, then each reconnect).",
+          stats.bridge_connects());
+  counter("switchboard_broadcaster_events_forwarded_total",
+          "Events the bridge took.", stats.forwarded());
+  counter("switchboard_broadcaster_batches_forwarded_total",
+          "Batches the bridge took.", service_->forwarder_.stats().batches);
+  {
+    out.push_back(prometheus::MetricFamily{
+        "switchboard_broadcaster_forward_latency_seconds",
+        "Seconds from a batch's write to the bridge's answer.",
+        prometheus::MetricType::Histogram,
+        {service_->forwarder_.answer_latency().Collect()}});
+  }
+  counter("switchboard_broadcaster_events_confirmed_total",
+          "Events of CONFIRMED publishers whose every copy the transport "
+          "confirmed.",
+          stats.confirmed());
+  counter("switchboard_broadcaster_link_events_total",
+          "Link status events accepted.", stats.link_events());
+  counter("switchboard_broadcaster_commands_routed_total",
+          "Commands routed to a region's queue.", stats.commands_routed());
+  counter("switchboard_broadcaster_commands_unroutable_total",
+          "Commands no region could take (kept in the unroutable queue).",
+          stats.commands_unroutable());
+  counter("switchboard_broadcaster_region_events_dropped_total",
+          "Switch events of a region that is not the switch's active one.",
+          stats.region_events_dropped());
+  gauge("switchboard_broadcaster_settings_generation",
+        "Settings generation: 1 at start, +1 per successful reload.",
+        stats.settings_generation());
+
+  std::vector<RankedSample> up, switches, active;
+  for (const switchboard::v1::RegionState& r :
+       service_->tracker_.ListRegions()) {
+    // Regions holding the most switches keep their own label.
+    const double rank = r.switches();
+    up.push_back({r.name(), r.alive() ? 1.0 : 0.0, rank});
+    switches.push_back({r.name(), static_cast<double>(r.switches()), rank});
+    active.push_back({r.name(), static_cast<double>(r.active_switches()), rank});
+  }
+  out.push_back(GaugeFamily(
+      "switchboard_broadcaster_region_up",
+      "1 while the region is alive (heard within regions.alive_timeout); "
+      "for the `other` label, how many of the rest are."));
+  AddCappedGauges(out.back(), "region", std::move(up), max_label_values_);
+  out.push_back(GaugeFamily("switchboard_broadcaster_region_switches",
+                            "Switches the region holds, in any mode."));
+  AddCappedGauges(out.back(), "region", std::move(switches), max_label_values_);
+  out.push_back(GaugeFamily("switchboard_broadcaster_region_active_switches",
+                            "Switches the region is the active region of."));
+  AddCappedGauges(out.back(), "region", std::move(active), max_label_values_);
+  return out;
+}
+
+}  // namespace switchboard::broadcaster
