@@ -24,8 +24,11 @@ PACKAGES=(
   # The container image test (tests/deploy/image_test.sh) and the Helm
   # chart's check (tools/chartcheck, Go with Debian's packaged libraries).
   podman runc mmdebstrap
-  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
-  golang-github-xeipuuv-gojsonschema-dev
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev
+  golang-github-masterminds-semver-dev golang-github-xeipuuv-gojsonschema-dev
+  # Metrics: prometheus-cpp for the services; prometheus and promtool for
+  # the metrics and alert-rule tests.
+  prometheus-cpp-dev prometheus
 )
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }

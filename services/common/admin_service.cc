@@ -82,6 +82,7 @@ void Reloader::Run() {
 absl::StatusOr<uint64_t> Reloader::ReloadNow() {
   auto log = Logger("admin");
   absl::Status s;
+  bool logs_applied = false;
   if (config_file_.empty()) {
     s = absl::FailedPreconditionError(
         "the service was started without --config: there is no file to "
@@ -113,6 +114,7 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
     // Applied whatever the service makes of the rest, so that a service
     // that reloads nothing else (the consumer) can still change them.
     (void)logs->Apply();  // validated by Parse
+    logs_applied = true;
     if (*limits != limits_) {
       log->warn("limits.* changed in {}; they apply at the next restart",
                 config_file_);
@@ -129,8 +131,8 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
     if (s.ok() && auth_ != nullptr) auth_->Update(*std::move(auth));
   }
   if (!s.ok()) {
-    log->error("reload refused, the running settings stay in force: {}",
-               s.ToString());
+    log->error("reload refused, the running settings stay in force{}: {}",
+               logs_applied ? " (log.* applied)" : "", s.ToString());
     return s;
   }
   ++generation_;

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/server.h"
@@ -58,6 +59,11 @@ ABSL_FLAG(std::string, transport, "memory",
           "measures a raw rabbitmq-c publisher and consumer).");
 ABSL_FLAG(bool, persistent, true,
           "rabbitmq: durable queues and persistent messages.");
+ABSL_FLAG(bool, metrics, false,
+          "Serve /metrics on every service (metrics.listen) and scrape the "
+          "consumer's once a second during the throughput run, as Prometheus "
+          "would; prints the delivery rate the scrapes show next to the "
+          "benchmark's own. Run with and without to see what metrics cost.");
 ABSL_FLAG(bool, raw_baselines, true,
           "rabbitmq: measure the raw rabbitmq-c pairs first (false: only the "
           "pipeline, e.g. to compare settings).");
@@ -419,6 +425,60 @@ struct Result {
 
 // Subscribes, then runs `produce`, until `n` events arrived; acks every
 // response; latency is arrival time minus the producer's stamp.
+// The sum of every sample of `name` (all label sets) in a /metrics text.
+double SumOf(const std::string& text, const std::string& name) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, name.size(), name) != 0) continue;
+    if (line.size() > name.size() && line[name.size()] != '{' &&
+        line[name.size()] != ' ') {
+      continue;
+    }
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// Scrapes `port`'s /metrics once a second, as Prometheus would, until
+// stopped; then the rate of `counter` between the first and last scrape.
+class Scraper {
+ public:
+  Scraper(int port, std::string counter)
+      : port_(port), counter_(std::move(counter)) {
+    thread_ = std::thread([this] {
+      while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+        absl::StatusOr<std::string> text = testing::HttpGet(port_, "/metrics");
+        if (!text.ok()) continue;
+        absl::MutexLock lock(&mu_);
+        samples_.push_back({absl::Now(), SumOf(*text, counter_)});
+      }
+    });
+  }
+  // Events per second between the first and the last scrape with a change.
+  double Stop() {
+    stop_.Notify();
+    thread_.join();
+    absl::MutexLock lock(&mu_);
+    if (samples_.size() < 2) return 0;
+    auto last = samples_.end() - 1;
+    while (last != samples_.begin() && (last - 1)->second == last->second) {
+      --last;  // the run was over before this scrape
+    }
+    if (last == samples_.begin()) return 0;
+    return (last->second - samples_.front().second) /
+           absl::ToDoubleSeconds(last->first - samples_.front().first);
+  }
+
+ private:
+  const int port_;
+  const std::string counter_;
+  absl::Notification stop_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<std::pair<absl::Time, double>> samples_ ABSL_GUARDED_BY(mu_);
+};
+
 Result Measure(const std::string& consumer, int n, int credit,
                const std::function<void()>& produce) {
   auto stub = switchboard::v1::Consumer::NewStub(
@@ -600,6 +660,12 @@ int Main() {
   }
   options.consumer_yaml +=
       absl::StrCat("dedup_window: ", absl::GetFlag(FLAGS_dedup_window), "\n");
+  if (absl::GetFlag(FLAGS_metrics)) {
+    for (std::string* yaml : {&options.bridge_yaml, &options.broadcaster_yaml,
+                              &options.consumer_yaml}) {
+      absl::StrAppend(yaml, "metrics:\n  listen: 127.0.0.1:0\n");
+    }
+  }
   auto cluster = testing::Cluster::Start(options);
   if (!cluster.ok()) {
     std::fprintf(stderr, "cannot start the services: %s\n",
@@ -616,6 +682,11 @@ int Main() {
   });
   Measure(consumer, 1, 1, [] {});  // takes that first event out
 
+  std::unique_ptr<Scraper> scraper;
+  if (absl::GetFlag(FLAGS_metrics)) {
+    scraper = std::make_unique<Scraper>((*cluster)->MetricsPort("consumer"),
+                                        "switchboard_consumer_deliveries_total");
+  }
   const auto cpu_before = CpuByGroup();
   Result full = Measure(consumer, n, absl::GetFlag(FLAGS_credit), [&] {
     Produce(broadcaster, n, bytes, batch, window, 0);
@@ -630,6 +701,12 @@ int Main() {
       absl::GetFlag(FLAGS_verbose_queue) ? "2 queues/event" : "1 queue/event",
       full.received, full.seconds, rate, rate / raw, full.p50_ms, full.p99_ms);
   PrintCpu(cpu_before, cpu_after, full.received);
+  if (scraper != nullptr) {
+    std::printf(
+        "metrics on: the consumer's /metrics, scraped every second during "
+        "the run, show %.0f deliveries/s (the run measured %.0f events/s)\n",
+        scraper->Stop(), rate);
+  }
   if (raw_rabbit > 0 && raw_shaped > 0) {
     std::printf(
         "pipeline on rabbitmq = %.2fx raw rabbitmq-c with bare messages, "

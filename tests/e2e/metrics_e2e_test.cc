@@ -295,6 +295,53 @@ TEST(MetricsTest, DashboardAndAlertsUseOnlyExportedMetrics) {
   }
 }
 
+// log.format json: every line the consumer writes is one JSON object with
+// time, level, component, message and fields, at log.level or above; a
+// reload switches to text (the consumer reloads nothing else, and log.*
+// still apply).
+TEST(LogsTest, JsonLinesAtTheLevelAndBackToTextByReload) {
+  Cluster::Options options;
+  options.consumer_yaml += "log:\n  format: json\n  level: warn\n";
+  auto cluster = Cluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto lines = [&] {
+    std::vector<std::string> out;
+    std::istringstream in((*cluster)->Log("consumer"));
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  // The consumer cannot reload its settings: an error line.
+  (void)ReloadSettings((*cluster)->consumer_address());
+  ASSERT_TRUE(Eventually([&] { return !lines().empty(); }));
+  const std::vector<std::string> json_lines = lines();
+  bool admin_error = false;
+  for (const std::string& line : json_lines) {
+    google::protobuf::Struct json;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &json).ok())
+        << "not a JSON object: " << line;
+    const auto& f = json.fields();
+    for (const char* key : {"time", "level", "component", "message"}) {
+      EXPECT_FALSE(f.at(key).string_value().empty()) << key << " in " << line;
+    }
+    EXPECT_GT(f.at("fields").struct_value().fields().at("pid").number_value(),
+              0);
+    // The start-up lines are info: below log.level.
+    EXPECT_NE(f.at("level").string_value(), "info") << line;
+    admin_error |= f.at("level").string_value() == "error" &&
+                   f.at("component").string_value() == "admin";
+  }
+  EXPECT_TRUE(admin_error) << (*cluster)->Log("consumer");
+
+  (*cluster)->RewriteConfig(
+      "consumer", Cluster::Options().consumer_yaml + "log: {format: text}\n");
+  (void)ReloadSettings((*cluster)->consumer_address());
+  EXPECT_TRUE(Eventually([&] { return lines().size() > json_lines.size(); }));
+  const std::string last = lines().back();
+  EXPECT_NE(last[0], '{') << last;
+  EXPECT_THAT(last, HasSubstr("[admin]"));
+  EXPECT_THAT(last, HasSubstr("(log.* applied)"));
+}
+
 // switchboardctl status --json over the three services: healthy, the
 // transport, the deepest queues; then, with the bridge killed, unhealthy
 // with the bridge unreachable and the broadcaster disconnected.
