@@ -2,9 +2,11 @@
 // phases, validate -> stamp -> track -> route -> buffer -> answer, each
 // event ending with one Outcome.
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/broadcaster/broadcaster_service.h"
@@ -247,6 +249,9 @@ void BroadcasterService::Buffer(Batch& batch) {
   std::vector<int> group_owner;
   // CONFIRMED: each copy carries its producer event's token.
   std::vector<uint64_t> tokens;
+  // Producers' command copies for region queues: their place in `routed`
+  // and the region (metrics).
+  std::vector<std::pair<size_t, std::string>> command_copies;
   const int n = batch.request.events_size();
   for (Unit& u : batch.units) {
     RoutedEvent r = ToRouted(*u.event, std::move(u.queues));
@@ -271,11 +276,21 @@ void BroadcasterService::Buffer(Batch& batch) {
       tokens.push_back(
           u.owner >= 0 && u.owner < n ? batch.confirm_base + u.owner : 0);
     }
+    if (batch.regions() && u.owner >= 0 && u.event->has_command()) {
+      for (const std::string& queue : r.queues()) {
+        if (absl::StartsWith(queue, config.regions.queue_prefix)) {
+          command_copies.push_back(
+              {routed.size(), queue.substr(config.regions.queue_prefix.size())});
+        }
+      }
+    }
     routed.push_back(std::move(r));
   }
   // An event found too big after its tracker output was grouped: its
   // group's other units still go (they are the tracker's, not its copies).
+  // (PushInOrder moves the events out of `routed`.)
   const size_t pushed = PushInOrder(ticket, routed, group_ends, tokens);
+  if (!command_copies.empty()) CountRegionCommands(command_copies, pushed);
   if (batch.confirm_base != 0) {
     batch.copies.assign(n, 0);
     for (size_t c = 0; c < pushed; ++c) {
@@ -291,6 +306,18 @@ void BroadcasterService::Buffer(Batch& batch) {
       o = Outcome::kRefusedFull;
     }
   }
+}
+
+// Per region, the producers' command copies that went into the buffer for
+// its queue (metrics): `copies` are (place in the batch's routed events,
+// region), the first `pushed` of which were buffered.
+void BroadcasterService::CountRegionCommands(
+    const std::vector<std::pair<size_t, std::string>>& copies, size_t pushed) {
+  std::map<std::string, uint64_t> by_region;
+  for (const auto& [place, region] : copies) {
+    if (place < pushed) ++by_region[region];
+  }
+  if (!by_region.empty()) region_commands_.Add(by_region);
 }
 
 PublishResponse BroadcasterService::Answer(Batch& batch) {

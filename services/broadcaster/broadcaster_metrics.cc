@@ -8,6 +8,21 @@
 
 namespace switchboard::broadcaster {
 
+void RegionCommandCounts::Add(const std::map<std::string, uint64_t>& by_region) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [region, n] : by_region) counts_[labels_.LabelFor(region)] += n;
+}
+
+std::map<std::string, uint64_t> RegionCommandCounts::Read() const {
+  absl::MutexLock lock(&mu_);
+  return counts_;
+}
+
+void RegionCommandCounts::set_max_label_values(uint32_t max) {
+  absl::MutexLock lock(&mu_);
+  labels_.set_max(max);
+}
+
 std::vector<prometheus::MetricFamily> BroadcasterMetrics::Collect() const {
   const switchboard::v1::BroadcasterStats stats = service_->Stats();
   std::vector<prometheus::MetricFamily> out;
@@ -32,13 +47,19 @@ std::vector<prometheus::MetricFamily> BroadcasterMetrics::Collect() const {
   AddSample(out.back(), stats.rejected_queue_cap(), {{"reason", "queue_cap"}});
   counter("switchboard_broadcaster_events_filtered_total",
           "Accepted events the filters routed to no queue.", stats.filtered());
+  const EventBuffer::Stats buffer = service_->buffer_.stats();
   out.push_back(CounterFamily(
       "switchboard_broadcaster_events_dropped_total",
-      "Accepted events dropped, by overflow policy: drop_oldest (the "
-      "buffer made room), queue (a queue's reject-publish limit refused a "
-      "copy at the bridge)."));
-  AddSample(out.back(), stats.dropped(), {{"policy", "drop_oldest"}});
-  AddSample(out.back(), stats.queue_refused(), {{"policy", "queue"}});
+      "Accepted events dropped, by reason: buffer_overflow (buffer.overflow "
+      "drop_oldest made room), bridge_refused (the bridge refused them for "
+      "good)."));
+  AddSample(out.back(), buffer.dropped - buffer.discarded,
+            {{"reason", "buffer_overflow"}});
+  AddSample(out.back(), buffer.discarded, {{"reason", "bridge_refused"}});
+  counter("switchboard_broadcaster_copies_refused_total",
+          "Event copies a queue refused at the bridge (its reject-publish "
+          "limit); the event's other copies went on.",
+          stats.queue_refused());
   gauge("switchboard_broadcaster_buffer_events",
         "Events in the buffer (waiting or in flight to the bridge).",
         stats.buffered());
@@ -72,6 +93,12 @@ std::vector<prometheus::MetricFamily> BroadcasterMetrics::Collect() const {
           "Link status events accepted.", stats.link_events());
   counter("switchboard_broadcaster_commands_routed_total",
           "Commands routed to a region's queue.", stats.commands_routed());
+  out.push_back(CounterFamily(
+      "switchboard_broadcaster_region_commands_routed_total",
+      "Command copies routed to the region's queue."));
+  for (const auto& [region, n] : service_->region_commands_.Read()) {
+    AddSample(out.back(), n, {{"region", region}});
+  }
   counter("switchboard_broadcaster_commands_unroutable_total",
           "Commands no region could take (kept in the unroutable queue).",
           stats.commands_unroutable());

@@ -1,14 +1,35 @@
 #ifndef SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_METRICS_H_
 #define SWITCHBOARD_SERVICES_BROADCASTER_BROADCASTER_METRICS_H_
 
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
+#include "services/common/metrics/metrics.h"
 
 namespace switchboard::broadcaster {
 
 class BroadcasterService;
+
+// Commands routed to each region's queue, the region label capped (the
+// first regions seen keep theirs). Thread-safe.
+class RegionCommandCounts {
+ public:
+  void Add(const std::map<std::string, uint64_t>& by_region);
+  std::map<std::string, uint64_t> Read() const;
+  // metrics.max_label_values, once known.
+  void set_max_label_values(uint32_t max);
+
+ private:
+  mutable absl::Mutex mu_;
+  CounterLabelCap labels_ ABSL_GUARDED_BY(mu_){100};
+  std::map<std::string, uint64_t> counts_ ABSL_GUARDED_BY(mu_);
+};
 
 // The broadcaster's metrics (README "Metrics"), read at scrape time from
 // the counters it keeps anyway (GetStats), its buffer, forwarder and region

@@ -585,6 +585,7 @@ switchboard::v1::BroadcasterStats BroadcasterService::Stats() const {
 std::vector<std::shared_ptr<prometheus::Collectable>>
 BroadcasterService::metrics_collectables(const MetricsSettings& settings) {
   if (metrics_ == nullptr) {
+    region_commands_.set_max_label_values(settings.max_label_values);
     metrics_ =
         std::make_shared<BroadcasterMetrics>(this, settings.max_label_values);
   }

@@ -176,6 +176,9 @@ class BroadcasterService final
   };
   // The working state of one Accept (accept_pipeline.cc).
   struct Batch;
+  void CountRegionCommands(
+      const std::vector<std::pair<size_t, std::string>>& copies,
+      size_t pushed);
 
   struct Settings {
     explicit Settings(BroadcasterConfig c)
@@ -263,6 +266,7 @@ class BroadcasterService final
   RegionTracker tracker_;
   // Made by metrics_collectables (with metrics.listen set).
   std::shared_ptr<BroadcasterMetrics> metrics_;
+  RegionCommandCounts region_commands_;
   RegionsService regions_service_;
   // Set before the server starts; null: auth not configured.
   std::shared_ptr<AuthPolicy> auth_;

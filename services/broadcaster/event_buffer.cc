@@ -212,6 +212,7 @@ void EventBuffer::Discard(uint64_t events, uint64_t bytes,
     events_ -= events;
     bytes_ -= bytes;
     dropped_ += events;
+    discarded_ += events;
     Settle(refs);
   }
   if (confirmations_ != nullptr) {
@@ -242,7 +243,7 @@ void EventBuffer::Close() {
 
 EventBuffer::Stats EventBuffer::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{events_, bytes_, dropped_, disk_error_, limits_};
+  return Stats{events_, bytes_, dropped_, disk_error_, limits_, discarded_};
 }
 
 }  // namespace switchboard::broadcaster

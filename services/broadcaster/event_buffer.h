@@ -63,6 +63,9 @@ class EventBuffer {
     std::string disk_error;
     // The limits in force.
     Limits limits;
+    // Of `dropped`, those the bridge refused for good (Discard); the rest
+    // made room (drop_oldest).
+    uint64_t discarded = 0;
   };
 
   // What travels with a taken event and comes back with it to Release,
@@ -159,6 +162,7 @@ class EventBuffer {
   Confirmations* const confirmations_;
   mutable absl::Mutex mu_;
   Limits limits_ ABSL_GUARDED_BY(mu_);
+  uint64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
   // Memory: every waiting event. Disk: the events taken and returned,
   // ahead of those in the log.
   std::deque<Entry> waiting_ ABSL_GUARDED_BY(mu_);

@@ -1,6 +1,6 @@
 #include "services/common/admin_service.h"
 
-#include "services/common/log_settings.h"
+#include "services/common/common_settings.h"
 #include "services/common/logging.h"
 #include "services/common/metrics/metrics.h"
 #include "services/common/status.h"
@@ -91,35 +91,20 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
                  ConfigNode::LoadFile(config_file_);
              !config.ok()) {
     s = config.status();
-  } else if (absl::StatusOr<ServerLimits> limits =
-                 ServerLimits::Parse(*config, limits_);
-             !limits.ok()) {
-    s = limits.status();
-  } else if (absl::StatusOr<ServerTlsSettings> tls =
-                 ServerTlsSettings::Parse(*config);
-             !tls.ok()) {
-    s = tls.status();
-  } else if (absl::StatusOr<AuthSettings> auth = AuthSettings::Parse(*config);
-             !auth.ok()) {
-    s = auth.status();
-  } else if (absl::StatusOr<MetricsSettings> metrics =
-                 MetricsSettings::Parse(*config);
-             !metrics.ok()) {
-    // Checked and kept: metrics.* take a restart.
-    s = metrics.status();
-  } else if (absl::StatusOr<LogSettings> logs = LogSettings::Parse(*config);
-             !logs.ok()) {
-    s = logs.status();
+  } else if (absl::StatusOr<CommonSettings> common =
+                 CommonSettings::Parse(*config, limits_);
+             !common.ok()) {
+    s = common.status();
   } else {
     // Applied whatever the service makes of the rest, so that a service
     // that reloads nothing else (the consumer) can still change them.
-    (void)logs->Apply();  // validated by Parse
+    (void)common->log.Apply();  // validated by Parse
     logs_applied = true;
-    if (*limits != limits_) {
+    if (common->limits != limits_) {
       log->warn("limits.* changed in {}; they apply at the next restart",
                 config_file_);
     }
-    if (*tls != tls_) {
+    if (common->tls != tls_) {
       log->warn(
           "tls.* changed in {}; it applies at the next restart (the "
           "certificate files themselves are re-read every "
@@ -128,7 +113,7 @@ absl::StatusOr<uint64_t> Reloader::ReloadNow() {
     }
     s = service_->Reload(*config);
     // Identities and permissions change with the rest, or not at all.
-    if (s.ok() && auth_ != nullptr) auth_->Update(*std::move(auth));
+    if (s.ok() && auth_ != nullptr) auth_->Update(std::move(common->auth));
   }
   if (!s.ok()) {
     log->error("reload refused, the running settings stay in force{}: {}",

@@ -1,10 +1,25 @@
 #include "services/common/log_settings.h"
 
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+
 #include "services/common/logging.h"
 #include "services/common/status.h"
 #include "spdlog/spdlog.h"
 
 namespace switchboard {
+namespace {
+
+absl::Mutex default_level_mu(absl::kConstInit);
+std::string* default_level ABSL_GUARDED_BY(default_level_mu) = nullptr;
+
+std::string DefaultLevel() {
+  absl::MutexLock lock(&default_level_mu);
+  return default_level != nullptr ? *default_level : "info";
+}
+
+}  // namespace
 
 absl::StatusOr<LogSettings> LogSettings::Parse(const ConfigNode& root) {
   LogSettings s;
@@ -26,7 +41,14 @@ absl::StatusOr<LogSettings> LogSettings::Parse(const ConfigNode& root) {
 
 absl::Status LogSettings::Apply() const {
   SB_RETURN_IF_ERROR(SetLogFormat(format));
-  if (!level.empty()) SB_RETURN_IF_ERROR(SetLogLevel(level));
+  return SetLogLevel(level.empty() ? DefaultLevel() : level);
+}
+
+absl::Status LogSettings::SetDefaultLevel(const std::string& level) {
+  SB_RETURN_IF_ERROR(SetLogLevel(level));
+  absl::MutexLock lock(&default_level_mu);
+  delete default_level;
+  default_level = new std::string(level);
   return absl::OkStatus();
 }
 

@@ -18,8 +18,12 @@ struct LogSettings {
 
   // Errors name the field (log.format, log.level).
   static absl::StatusOr<LogSettings> Parse(const ConfigNode& root);
-  // Sets every logger's format and level.
+  // Sets every logger's format and level (an empty level: the one
+  // SetDefaultLevel recorded, info if none).
   absl::Status Apply() const;
+
+  // The level an empty `level` stands for (--log_level); applied now too.
+  static absl::Status SetDefaultLevel(const std::string& level);
 };
 
 }  // namespace switchboard

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "spdlog/formatter.h"
 #include "spdlog/spdlog.h"
 
 namespace switchboard {
@@ -25,6 +26,13 @@ absl::Status SetLogLevel(const std::string& level);
 //          "fields":{"pid":12,"thread":13}}   (one object per line)
 // InvalidArgument for another name.
 absl::Status SetLogFormat(const std::string& format);
+
+// The json format's formatter (for tests and other sinks).
+std::unique_ptr<spdlog::formatter> NewJsonFormatter();
+
+// Hands gRPC's own log lines (gpr_log) to Logger("grpc"), so that they
+// follow the format and level too.
+void ForwardGrpcLogs();
 
 }  // namespace switchboard
 

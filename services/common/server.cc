@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.pb.h"
 #include "services/common/admin_service.h"
+#include "services/common/common_settings.h"
 #include "services/common/log_settings.h"
 #include "services/common/logging.h"
 
@@ -223,6 +224,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   for (const std::string& name : *service_names) {
     health->SetServing(name, true);
   }
+  grpc_metrics->SetServices(*service_names);
   auto running = std::unique_ptr<RunningServer>(new RunningServer(
       service, std::move(reloader), std::move(admin), health,
       std::move(server), port, *std::move(listen), tls.ToString(), socket));
@@ -327,11 +329,7 @@ int CheckConfigAndExit(const ServiceSpec& spec) {
   std::vector<absl::Status> errors;
   // The common sections are read first, as ServiceMain does, so that the
   // service's own check counts them as known keys.
-  errors.push_back(ServerLimits::Parse(config, spec.default_limits).status());
-  errors.push_back(ServerTlsSettings::Parse(config).status());
-  errors.push_back(AuthSettings::Parse(config).status());
-  errors.push_back(MetricsSettings::Parse(config).status());
-  errors.push_back(LogSettings::Parse(config).status());
+  (void)CommonSettings::Parse(config, spec.default_limits, &errors);
   errors.push_back(spec.check(config, absl::GetFlag(FLAGS_listen)));
   int failed = 0;
   for (const absl::Status& s : errors) {
@@ -354,7 +352,9 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_check_config)) return CheckConfigAndExit(spec);
   auto log = Logger(spec.name);
-  if (absl::Status s = SetLogLevel(absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+  if (absl::Status s =
+          LogSettings::SetDefaultLevel(absl::GetFlag(FLAGS_log_level));
+      !s.ok()) {
     log->critical("--log_level: {}", std::string(s.message()));
     return 2;
   }
@@ -379,49 +379,54 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     config = *std::move(loaded);
   }
   // Common to every service; read first, so that the service's own parser
-  // counts the section as known. Logging first: the rest logs.
-  auto log_settings = LogSettings::Parse(config);
-  if (!log_settings.ok()) {
-    log->critical("invalid config: {}",
-                  std::string(log_settings.status().message()));
+  // counts the sections as known.
+  auto common = CommonSettings::Parse(config, spec.default_limits);
+  if (!common.ok()) {
+    log->critical("invalid config: {}", std::string(common.status().message()));
     return 2;
   }
-  (void)log_settings->Apply();  // validated by Parse
-  auto limits = ServerLimits::Parse(config, spec.default_limits);
-  if (!limits.ok()) {
-    log->critical("invalid config: {}", std::string(limits.status().message()));
-    return 2;
-  }
-  auto tls = ServerTlsSettings::Parse(config);
-  if (!tls.ok()) {
-    log->critical("invalid config: {}", std::string(tls.status().message()));
-    return 2;
-  }
-  auto auth = AuthSettings::Parse(config);
-  if (!auth.ok()) {
-    log->critical("invalid config: {}", std::string(auth.status().message()));
-    return 2;
-  }
-  auto metrics = MetricsSettings::Parse(config);
-  if (!metrics.ok()) {
-    log->critical("invalid config: {}",
-                  std::string(metrics.status().message()));
-    return 2;
-  }
-  const bool auth_required = auth->required;
-  const bool tls_enabled = tls->enabled();
+  (void)common->log.Apply();  // validated by Parse
+  ForwardGrpcLogs();
+  const bool auth_required = common->auth.required;
+  const bool tls_enabled = common->tls.enabled();
   auto service = spec.create(config, absl::GetFlag(FLAGS_listen));
   if (!service.ok()) {
     log->critical("invalid config: {}",
                   std::string(service.status().message()));
     return 2;
   }
+  // /metrics first: a port it cannot have stops the service before it takes
+  // any traffic, and the collectors know their label cap before the first
+  // event. Destroyed (its threads joined) before the service.
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (common->metrics.enabled()) {
+    auto started = MetricsServer::Start(common->metrics);
+    if (!started.ok()) {
+      log->critical("cannot start: {}", started.status().ToString());
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    for (const auto& collectable :
+         (*service)->metrics_collectables(common->metrics)) {
+      metrics_server->Register(collectable);
+    }
+    log->info("metrics on http://{}/metrics (port {})", common->metrics.listen,
+              metrics_server->port());
+  }
   auto server = RunningServer::Start(
-      service->get(), absl::GetFlag(FLAGS_config), *limits, *tls,
-      std::make_shared<AuthPolicy>(*std::move(auth)));
+      service->get(), absl::GetFlag(FLAGS_config), common->limits, common->tls,
+      std::make_shared<AuthPolicy>(std::move(common->auth)));
   if (!server.ok()) {
     log->critical("cannot start: {}", server.status().ToString());
     return 1;
+  }
+  if (metrics_server != nullptr) {
+    metrics_server->Register((*server)->grpc_metrics()->registry());
+    if (std::string path = absl::GetFlag(FLAGS_metrics_port_file);
+        !path.empty() && !WritePortFile(path, metrics_server->port())) {
+      log->critical("cannot write --metrics_port_file '{}'", path);
+      return 1;
+    }
   }
   for (const std::string& listener : (*server)->listeners()) {
     log->info("{} listening on {}", spec.name, listener);
@@ -437,26 +442,6 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
         "auth is required but this service serves plaintext on a "
         "non-loopback address: bearer tokens cross the network in clear. "
         "Set `tls` (README, Security).");
-  }
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (metrics->enabled()) {
-    auto started = MetricsServer::Start(*metrics);
-    if (!started.ok()) {
-      log->critical("cannot start: {}", started.status().ToString());
-      return 1;
-    }
-    metrics_server = *std::move(started);
-    metrics_server->Register((*server)->grpc_metrics()->registry());
-    for (const auto& collectable : (*service)->metrics_collectables(*metrics)) {
-      metrics_server->Register(collectable);
-    }
-    log->info("metrics on http://{}/metrics (port {})", metrics->listen,
-              metrics_server->port());
-    if (std::string path = absl::GetFlag(FLAGS_metrics_port_file);
-        !path.empty() && !WritePortFile(path, metrics_server->port())) {
-      log->critical("cannot write --metrics_port_file '{}'", path);
-      return 1;
-    }
   }
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {

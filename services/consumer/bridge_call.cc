@@ -205,7 +205,7 @@ void BridgeCall::OnReadDone(bool ok) {
           continue;
         }
         if (admission == DedupWindow::Admission::kInFlight) {
-          handle_->Park(window, key, d);  // a copy: rare
+          handle_->Park(window, key, d, counters);  // a copy: rare
           continue;
         }
         duplicates.mutable_ack()->add_tags(d.tag());
@@ -238,9 +238,12 @@ void BridgeCall::OnReadDone(bool ok) {
     ToAppDelivery(*response_.mutable_deliveries(i), delivery);
     if (delivery->event().has_time()) {
       const auto& t = delivery->event().time();
-      latency.Observe(absl::ToDoubleSeconds(
-          now - absl::FromUnixNanos(t.seconds() * int64_t{1000000000} +
-                                    t.nanos())));
+      // An event stamped ahead of this clock (allowed up to the
+      // broadcaster's max_time_ahead) counts as delivered at once.
+      latency.Observe(std::max(
+          0.0, absl::ToDoubleSeconds(
+                   now - absl::FromUnixNanos(t.seconds() * int64_t{1000000000} +
+                                             t.nanos()))));
     }
   }
   latency.FlushTo(calls_->counters().latency());

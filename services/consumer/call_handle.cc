@@ -80,8 +80,9 @@ void CallHandle::ReleaseAll() {
 }
 
 void CallHandle::Park(DedupWindow* window, DedupWindow::Key key,
-                      switchboard::v1::Delivery delivery) {
-  parked_.push_back(Parked{window, key, std::move(delivery)});
+                      switchboard::v1::Delivery delivery,
+                      QueueCounters* counters) {
+  parked_.push_back(Parked{window, key, std::move(delivery), counters});
   timers_->Schedule(weak_from_this(), timers_->Now() + kParkedPoll);
 }
 
@@ -95,10 +96,15 @@ void CallHandle::UnparkLocked(switchboard::v1::ConsumeRequest* acks,
         break;
       case DedupWindow::Admission::kSeen:
         acks->mutable_ack()->add_tags(p.delivery.tag());
+        ++p.counters->duplicates;
         break;
       case DedupWindow::Admission::kAdmitted: {
         const uint64_t tag = p.delivery.tag();
-        Admit(tag, Held{p.window, p.key, tag});
+        ++p.counters->deliveries;
+        if (p.delivery.delivery_count() > 1) ++p.counters->redeliveries;
+        Held held{p.window, p.key, tag};
+        held.counters = p.counters;
+        Admit(tag, held);
         held_keys[p.key] = tag;
         ToAppDelivery(p.delivery, out->add_deliveries());
         break;

@@ -105,7 +105,7 @@ class CallHandle final : public TimedTarget,
   // every kParkedPoll: once the holder acked, it is acked (dropped); once
   // the holder gave its copy back, it is delivered to this app.
   void Park(DedupWindow* window, DedupWindow::Key key,
-            switchboard::v1::Delivery delivery)
+            switchboard::v1::Delivery delivery, QueueCounters* counters)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   size_t parked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return parked_.size();
@@ -155,6 +155,7 @@ class CallHandle final : public TimedTarget,
     DedupWindow* window;
     DedupWindow::Key key;
     switchboard::v1::Delivery delivery;
+    QueueCounters* counters;
   };
   absl::Time FireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Parked copies whose holder settled: acks for the bridge, deliveries

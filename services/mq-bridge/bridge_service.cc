@@ -103,14 +103,15 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
       batch.push_back(std::move(m));
     }
     const uint64_t events = batch.size();
+    const uint64_t refused_here = refused.size();
     std::shared_ptr<ProduceCounters> counters = service_->produce_counters();
     counters->Handed(events);
     transport->Publish(
         std::move(batch),
         [writer = writer(), batch_id, refused = std::move(refused),
          index = std::move(index), counters = std::move(counters), events,
-         start = absl::Now()](PublishResult result) mutable {
-          counters->Published(events, result.refused.size(),
+         refused_here, start = absl::Now()](PublishResult result) mutable {
+          counters->Published(events, refused_here + result.refused.size(),
                               result.status.ok(), absl::Now() - start);
           for (Refusal& r : result.refused) {
             r.message = index[r.message];
@@ -382,8 +383,14 @@ void BridgeService::SetHealthReporter(std::shared_ptr<HealthReporter> health) {
 absl::Status BridgeService::Start() {
   transport_health_->StartWatching([this](bool healthy) {
     auto log = Logger("bridge");
-    if (healthy) {
+    // A recovery is SERVING after NOT_SERVING (the first report, and a
+    // reload's fresh start, are not).
+    if (healthy && transport_was_down_.exchange(false)) {
       ++transport_recoveries_;
+    } else if (!healthy) {
+      transport_was_down_ = true;
+    }
+    if (healthy) {
       log->info("the transport answers: {} is SERVING",
                 switchboard::v1::Bridge::service_full_name());
     } else {
@@ -413,11 +420,8 @@ BridgeService::metrics_collectables(const MetricsSettings& settings) {
     sources.transport_up = [health = transport_health_] {
       return health->Healthy(absl::Now());
     };
-    // The watcher reports the first state too: a recovery is each SERVING
-    // after the first.
     sources.transport_recoveries = [this]() -> uint64_t {
-      const uint64_t n = transport_recoveries_.load();
-      return n > 0 ? n - 1 : 0;
+      return transport_recoveries_.load();
     };
     metrics_ = std::make_shared<BridgeMetrics>(std::move(sources),
                                                settings.max_label_values);

@@ -118,8 +118,9 @@ class BridgeService final : public ServiceBase,
   StreamSet consume_streams_;
   const std::shared_ptr<ProduceCounters> produce_counters_ =
       std::make_shared<ProduceCounters>();
-  // SERVING reports of the transport's health (the first included).
+  // The transport's health went from NOT_SERVING to SERVING.
   std::atomic<uint64_t> transport_recoveries_{0};
+  std::atomic<bool> transport_was_down_{false};
   std::shared_ptr<BridgeMetrics> metrics_;
 };
 

@@ -64,9 +64,10 @@ run() {  # name command...
     -v "$work:/work:z" "$tag" "$@" >/dev/null
   names+=("$name")
 }
-port_of() {  # name: waits for its --port_file (each service writes it once listening)
+port_of() {  # name: sets PORT once its --port_file is written (once listening)
+  # (Not in a $(...) subshell: `fail` must end this script, logs and all.)
   for _ in $(seq 1 600); do
-    [[ -s $work/$1.port ]] && { cat "$work/$1.port"; return; }
+    [[ -s $work/$1.port ]] && { PORT=$(cat "$work/$1.port"); return; }
     [[ $("${podman[@]}" inspect -f '{{.State.Running}}' "sb-image-test-$1-$$") == true ]] ||
       fail "$1 exited before listening"
     sleep 0.1
@@ -76,14 +77,17 @@ port_of() {  # name: waits for its --port_file (each service writes it once list
 
 run bridge mq-bridge --config=/etc/switchboard/bridge.yaml \
   --listen=127.0.0.1:0 --port_file=/work/bridge.port
-bridge=$(port_of bridge)
+port_of bridge
+bridge=$PORT
 printf 'bridge:\n  address: 127.0.0.1:%s\n' "$bridge" >"$work/to-bridge.yaml"
 run broadcaster broadcaster --config=/work/to-bridge.yaml \
   --listen=127.0.0.1:0 --port_file=/work/broadcaster.port
 run consumer consumer --config=/work/to-bridge.yaml \
   --listen=127.0.0.1:0 --port_file=/work/consumer.port
-broadcaster=$(port_of broadcaster)
-consumer=$(port_of consumer)
+port_of broadcaster
+broadcaster=$PORT
+port_of consumer
+consumer=$PORT
 say "bridge :$bridge, broadcaster :$broadcaster, consumer :$consumer (containers)"
 
 ctl() { "${podman[@]}" run --rm --network=host --read-only "$tag" switchboardctl "$@"; }

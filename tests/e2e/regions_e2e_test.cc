@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
@@ -45,7 +46,9 @@ class RegionsTest : public ::testing::Test {
         "  alive_interval: 500ms\n"
         "  alive_timeout: 2s\n"
         "  periodic_sync: false\n"
-        "  grace_period: 1h\n";
+        "  grace_period: 1h\n"
+        "metrics:\n"
+        "  listen: 127.0.0.1:0\n";
     auto cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -319,6 +322,36 @@ TEST_F(RegionsTest, FailoverRoutingAndReturnOfARegion) {
   EXPECT_GT(stats->region_events_dropped(), 0u);  // a's dump of s2 and s4
   EXPECT_GT(stats->switch_events_absorbed(), 0u);
   EXPECT_EQ(stats->commands_unroutable(), 2u);
+
+  // The broadcaster's metrics: every region is up and was sent commands;
+  // a command for several regions is one routed command and one copy per
+  // region.
+  absl::StatusOr<std::string> metrics =
+      HttpGet(cluster_->MetricsPort("broadcaster"), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  uint64_t copies = 0;
+  for (const char* region : {"a", "b", "c"}) {
+    SCOPED_TRACE(region);
+    const std::string label = absl::StrCat("{region=\"", region, "\"} ");
+    EXPECT_THAT(*metrics,
+                HasSubstr("switchboard_broadcaster_region_up" + label + "1"));
+    const std::string routed =
+        "switchboard_broadcaster_region_commands_routed_total" + label;
+    const size_t at = metrics->find(routed);
+    ASSERT_NE(at, std::string::npos) << *metrics;
+    uint64_t n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(
+        metrics->substr(at + routed.size(),
+                        metrics->find('\n', at) - at - routed.size()),
+        &n));
+    EXPECT_GT(n, 0u);
+    copies += n;
+  }
+  EXPECT_GE(copies, stats->commands_routed());
+  EXPECT_THAT(*metrics,
+              HasSubstr(absl::StrCat(
+                  "switchboard_broadcaster_commands_routed_total ",
+                  stats->commands_routed())));
 }
 
 }  // namespace

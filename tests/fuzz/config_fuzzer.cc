@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "services/broadcaster/broadcaster_service.h"
 #include "services/broadcaster/router.h"
+#include "services/common/common_settings.h"
 #include "services/common/config.h"
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
@@ -45,9 +46,27 @@ void CheckPrefix(const std::string& prefix, const char* what) {
                 what, prefix.size(), kMaxPrefix);
 }
 
+// The sections every service shares, read first as ServiceMain does (the
+// service's parser then counts them as known). tls and auth name files
+// (certificates) the fuzzer must not open: with a `_file` key anywhere,
+// they are only marked as read.
+void ReadCommonSections(const ConfigNode& node, const std::string& text) {
+  if (text.find("_file") == std::string::npos) {
+    (void)switchboard::CommonSettings::Parse(node, switchboard::ServerLimits())
+        .ok();
+    return;
+  }
+  (void)switchboard::ServerLimits::Parse(node).ok();
+  (void)switchboard::MetricsSettings::Parse(node).ok();
+  (void)switchboard::LogSettings::Parse(node).ok();
+  (void)node.Child("tls").ok();
+  (void)node.Child("auth").ok();
+}
+
 void Broadcaster(const std::string& text) {
   auto node = ConfigNode::Parse(text, "broadcaster.yaml");
   if (!node.ok()) return;
+  ReadCommonSections(*node, text);
   auto config = switchboard::broadcaster::BroadcasterConfig::Parse(*node, "");
   if (!config.ok()) return;
   const auto& routing = config->routing;
@@ -84,6 +103,7 @@ void Broadcaster(const std::string& text) {
 void Consumer(const std::string& text) {
   auto node = ConfigNode::Parse(text, "consumer.yaml");
   if (!node.ok()) return;
+  ReadCommonSections(*node, text);
   auto config = switchboard::consumer::ConsumerConfig::Parse(*node, "");
   if (!config.ok()) return;
   if (!config->links.queue_prefix.empty()) {
@@ -103,6 +123,7 @@ void Bridge(const std::string& text) {
   // nothing.
   if (driver == "memory") {
     auto node = ConfigNode::Parse(text, "bridge.yaml");
+    ReadCommonSections(*node, text);
     (void)switchboard::bridge::BridgeService::Create(*node, "").ok();
   }
   // The other drivers' sections. password_file would read any file the

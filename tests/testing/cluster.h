@@ -15,6 +15,7 @@
 #include "switchboard/v1/admin.grpc.pb.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/process.h"
 
 namespace switchboard::testing {

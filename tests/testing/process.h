@@ -66,10 +66,6 @@ absl::StatusOr<int> WaitForPortFile(const std::string& path, Process& process,
 int PickFreePort();
 
 std::string ReadFile(const std::string& path);
-
-// An HTTP/1.0 GET of http://127.0.0.1:`port``path`: the body of a 200
-// answer, else an error with the status line.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 void WriteFile(const std::string& path, const std::string& content);
 
 }  // namespace switchboard::testing

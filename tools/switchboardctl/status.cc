@@ -84,10 +84,14 @@ void AskBroadcaster(StatusReport::Service& service,
   v1::ListRegionsResponse regions;
   s = v1::Regions::NewStub(channel)->ListRegions(
       Deadline(options.timeout).get(), v1::ListRegionsRequest(), &regions);
+  if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    return;  // region tracking is off: nothing to show
+  }
   if (!s.ok()) {
     service.error = std::string(RpcError("ListRegions", s).message());
     return;
   }
+  report.regions_on = true;
   for (const v1::RegionState& r : regions.regions()) {
     (r.alive() ? report.regions_up : report.regions_down).push_back(r.name());
   }
@@ -182,6 +186,8 @@ void PrintStatus(const StatusReport& report, std::ostream& out) {
         << "); bridge " << (report.bridge_connected ? "connected" : "DISCONNECTED")
         << "; accepted " << report.accepted << ", rejected " << report.rejected
         << ", dropped " << report.dropped << "\n";
+  }
+  if (report.regions_on) {
     out << "regions: " << report.regions_up.size() << " up";
     if (!report.regions_up.empty()) {
       out << " (" << absl::StrJoin(report.regions_up, ", ") << ")";
@@ -243,6 +249,8 @@ absl::StatusOr<std::string> StatusJson(const StatusReport& report) {
     f["accepted"] = number(report.accepted);
     f["rejected"] = number(report.rejected);
     f["dropped"] = number(report.dropped);
+  }
+  if (report.regions_on) {
     auto& regions = *f["regions"].mutable_struct_value()->mutable_fields();
     for (const auto& [key, list] :
          {std::make_pair("up", &report.regions_up),

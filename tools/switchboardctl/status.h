@@ -43,7 +43,8 @@ struct StatusReport {
   uint64_t buffer_limit_events = 0, buffer_limit_bytes = 0;
   bool bridge_connected = false;
   uint64_t accepted = 0, rejected = 0, dropped = 0;
-  // Regions (Broadcaster's Regions service).
+  // Regions (Broadcaster's Regions service), when tracking is on.
+  bool regions_on = false;
   std::vector<std::string> regions_up, regions_down;
 
   // Bridge: its transport.

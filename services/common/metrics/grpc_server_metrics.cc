@@ -2,7 +2,10 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
 
 namespace switchboard {
 namespace {
@@ -125,12 +128,36 @@ GrpcServerMetrics::NewInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(this);
 }
 
+void GrpcServerMetrics::SetServices(const std::vector<std::string>& services) {
+  absl::MutexLock lock(&mu_);
+  services_set_ = true;
+  for (const std::string& name : services) {
+    const google::protobuf::ServiceDescriptor* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+            name);
+    if (service == nullptr) {
+      known_prefixes_.push_back(absl::StrCat("/", name, "/"));
+      continue;
+    }
+    for (int i = 0; i < service->method_count(); ++i) {
+      known_methods_.insert(
+          absl::StrCat("/", name, "/", service->method(i)->name()));
+    }
+  }
+}
+
 GrpcServerMetrics::MethodLabels GrpcServerMetrics::LabelsOf(
     const char* full_method) {
+  const std::string path = full_method == nullptr ? "" : full_method;
   std::string capped;
   {
     absl::MutexLock lock(&mu_);
-    capped = methods_.LabelFor(full_method == nullptr ? "" : full_method);
+    bool known = !services_set_ || known_methods_.contains(path);
+    for (size_t i = 0; !known && i < known_prefixes_.size(); ++i) {
+      known = absl::StartsWith(path, known_prefixes_[i]);
+    }
+    if (!known) return {"unknown", "unknown"};
+    capped = methods_.LabelFor(path);
   }
   const absl::string_view m(capped);
   const size_t slash = m.rfind('/');

@@ -5,6 +5,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -36,6 +39,12 @@ class GrpcServerMetrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   NewInterceptorFactory();
 
+  // The server's services (full names): their methods get their own
+  // labels; any other method path a client calls is counted as
+  // grpc_service="unknown", grpc_method="unknown". Until this is called,
+  // the first 200 paths seen get their own labels.
+  void SetServices(const std::vector<std::string>& services);
+
   // What the interceptor records.
   void Started(const char* method, grpc::experimental::ServerRpcInfo::Type type);
   void Handled(const char* method, grpc::experimental::ServerRpcInfo::Type type,
@@ -56,6 +65,11 @@ class GrpcServerMetrics {
   prometheus::Family<prometheus::Histogram>& seconds_;
   absl::Mutex mu_;
   CounterLabelCap methods_ ABSL_GUARDED_BY(mu_);
+  // "/pkg.Service/Method" of the services' methods (from their
+  // descriptors), and services without a descriptor here ("/pkg.Service/").
+  absl::flat_hash_set<std::string> known_methods_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> known_prefixes_ ABSL_GUARDED_BY(mu_);
+  bool services_set_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace switchboard

@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
-#include "tests/testing/process.h"
+#include "tests/testing/http_get.h"
 
 namespace switchboard {
 namespace {

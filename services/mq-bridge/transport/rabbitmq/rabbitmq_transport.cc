@@ -1140,7 +1140,10 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
     }
     case Command::kStats: {
       std::vector<std::string> names = command.names;
-      if (names.empty()) {
+      // All queues: one that is gone (expired, deleted, a dead-letter queue
+      // never declared) is left out, not an error for the others.
+      const bool all = names.empty();
+      if (all) {
         absl::MutexLock lock(&mu_);
         for (const auto& [name, options] : declared_) {
           names.push_back(name);
@@ -1160,8 +1163,11 @@ absl::Status RabbitMqTransport::Execute(Command& command) {
           }
           if (absl::IsNotFound(s)) {
             // Expired or deleted: the next declaration goes to the broker.
-            absl::MutexLock lock(&mu_);
-            declared_.erase(name);
+            {
+              absl::MutexLock lock(&mu_);
+              declared_.erase(name);
+            }
+            if (all) continue;
             return absl::NotFoundError(
                 absl::StrCat("queue '", name, "' does not exist"));
           }

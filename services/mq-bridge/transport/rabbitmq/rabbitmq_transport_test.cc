@@ -2,6 +2,9 @@
 
 #include <stdlib.h>
 
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -307,6 +310,34 @@ TEST(RabbitMqTransportTest, DeliveriesArrivingTogetherAreHandedOverTogether) {
   for (const Delivery& d : got) tags.push_back(d.tag);
   ASSERT_TRUE((*sub)->Ack(tags).ok());
   EXPECT_TRUE(DepthBecomes(**t, "linger.backlog", 0));
+}
+
+// The stats of every queue (what /metrics shows) used to fail whole, for
+// good, once one queue was deleted behind the bridge's back: the dead-letter
+// queue's name stayed on the list.
+TEST(RabbitMqTransportTest, AllQueuesStatsLeaveOutAQueueThatIsGone) {
+  RabbitMqTransport::Settings settings = BrokerSettings();
+  settings.max_deliveries = 2;
+  auto t = RabbitMqTransport::Connect(settings);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->DeclareQueue("gone.kept", {}).ok());
+  ASSERT_TRUE((*t)->DeclareQueue("gone.deleted", {}).ok());
+  auto deleted = SharedRabbitMq().Ctl({"delete_queue", "gone.deleted"});
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  auto dead = SharedRabbitMq().Ctl({"delete_queue", "dead.gone.deleted"});
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto all = (*t)->GetQueueStats({});
+    ASSERT_TRUE(all.ok()) << all.status();
+    std::set<std::string> names;
+    for (const QueueStats& q : *all) names.insert(q.name);
+    EXPECT_TRUE(names.count("gone.kept"));
+    EXPECT_FALSE(names.count("gone.deleted"));
+    EXPECT_FALSE(names.count("dead.gone.deleted"));
+  }
+  // Asked for by name, a missing queue is still NotFound.
+  EXPECT_EQ((*t)->GetQueueStats({"gone.deleted"}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
