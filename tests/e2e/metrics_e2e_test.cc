@@ -367,7 +367,10 @@ TEST(StatusTest, SwitchboardctlStatusShowsTheWholeSystem) {
       " --consumer=", (*cluster)->consumer_address(),
       " --bridge=", (*cluster)->bridge_address());
   google::protobuf::Struct json;
-  auto [rc, out] = RunShell(status);
+  // Not a structured binding: the lambda below captures them (C++17).
+  int rc;
+  std::string out;
+  std::tie(rc, out) = RunShell(status);
   ASSERT_EQ(rc, 0) << out;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &json).ok())
       << out;
