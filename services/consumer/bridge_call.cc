@@ -1,16 +1,50 @@
 #include "services/consumer/bridge_call.h"
 
+#include <atomic>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "services/common/logging.h"
+#include "services/common/wire/wire_check.h"
 
 namespace switchboard::consumer {
 
+using relay::SubscribeResponse;
 using switchboard::v1::ConsumeRequest;
 using switchboard::v1::ConsumeResponse;
-using switchboard::v1::SubscribeResponse;
+
+namespace {
+
+// switchboard.v1.Event.time's field number.
+constexpr int kEventTimeField = switchboard::v1::Event::kTimeFieldNumber;
+
+// Logs the first failure of `checked` and how many failed since the last
+// log, at most once a second for the whole process (a publisher flooding
+// a queue with garbage must not flood the log too); the counts are in
+// switchboard_consumer_malformed_total.
+void LogMalformed(const std::vector<absl::Status>& checked, int failed) {
+  static std::atomic<int64_t> next_log{0};
+  static std::atomic<int64_t> unlogged{0};
+  unlogged += failed;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t due = next_log.load();
+  if (now < due || !next_log.compare_exchange_strong(due, now + 1000000000)) {
+    return;
+  }
+  for (const absl::Status& s : checked) {
+    if (s.ok()) continue;
+    Logger("consumer")
+        ->error(
+            "{} (rejected to its dead-letter queue; {} malformed deliveries "
+            "since the last report)",
+            std::string(s.message()), unlogged.exchange(0));
+    return;
+  }
+}
+
+}  // namespace
 
 // ------------------------------------------------------------ BridgeCalls
 
@@ -168,7 +202,15 @@ void BridgeCall::OnReadDone(bool ok) {
   }
   SubscribeResponse out;
   out.mutable_deliveries()->Reserve(response_.deliveries_size());
+  // Each event is checked before it may reach the app, outside the lock:
+  // an outside publisher may have put anything in the queue.
+  std::vector<absl::Status> checked;
+  checked.reserve(response_.deliveries_size());
+  for (const auto& d : response_.deliveries()) {
+    checked.push_back(CheckDelivery(d));
+  }
   ConsumeRequest duplicates;
+  ConsumeRequest malformed;
   std::vector<bool> admitted(response_.deliveries_size(), true);
   {
     // Deliveries of a response mostly share one queue: look its window
@@ -183,6 +225,14 @@ void BridgeCall::OnReadDone(bool ok) {
         window_queue = &d.queue();
         window = dedup_->For(d.queue());
         counters = calls_->counters().For(d.queue());
+      }
+      if (!checked[i].ok()) {
+        // Never shown to the app, nor remembered as seen: rejected, to
+        // the queue's dead-letter queue where it has one.
+        admitted[i] = false;
+        malformed.mutable_nack()->add_tags(d.tag());
+        ++counters->malformed;
+        continue;
       }
       const DedupWindow::Key key =
           window != nullptr ? DedupWindow::KeyOf(d.id()) : DedupWindow::kNoKey;
@@ -223,6 +273,11 @@ void BridgeCall::OnReadDone(bool ok) {
     }
     ++handle_->handing_over;
   }
+  if (malformed.has_nack()) {
+    LogMalformed(checked, malformed.nack().tags_size());
+    malformed.mutable_nack()->set_requeue(false);
+    Send(std::move(malformed));
+  }
   if (duplicates.has_ack()) {
     // Seen already: done with, without the app seeing it twice.
     Logger("consumer")
@@ -234,16 +289,14 @@ void BridgeCall::OnReadDone(bool ok) {
   HistogramBatch latency(LatencyBuckets());
   for (int i = 0; i < response_.deliveries_size(); ++i) {
     if (!admitted[i]) continue;
-    switchboard::v1::EventDelivery* delivery = out.add_deliveries();
+    relay::EventDelivery* delivery = out.add_deliveries();
     ToAppDelivery(*response_.mutable_deliveries(i), delivery);
-    if (delivery->event().has_time()) {
-      const auto& t = delivery->event().time();
+    if (absl::optional<int64_t> time =
+            wire::TimestampNanos(delivery->event(), kEventTimeField)) {
       // An event stamped ahead of this clock (allowed up to the
       // broadcaster's max_time_ahead) counts as delivered at once.
       latency.Observe(std::max(
-          0.0, absl::ToDoubleSeconds(
-                   now - absl::FromUnixNanos(t.seconds() * int64_t{1000000000} +
-                                             t.nanos()))));
+          0.0, absl::ToDoubleSeconds(now - absl::FromUnixNanos(*time))));
     }
   }
   latency.FlushTo(calls_->counters().latency());

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "services/common/logging.h"
+#include "services/common/wire/wire_check.h"
 #include "services/consumer/bridge_call.h"
+#include "switchboard/v1/event.pb.h"
 
 namespace switchboard::consumer {
 
@@ -87,7 +91,7 @@ void CallHandle::Park(DedupWindow* window, DedupWindow::Key key,
 }
 
 void CallHandle::UnparkLocked(switchboard::v1::ConsumeRequest* acks,
-                              switchboard::v1::SubscribeResponse* out) {
+                              relay::SubscribeResponse* out) {
   size_t kept = 0;
   for (Parked& p : parked_) {
     switch (p.window->Admit(p.key)) {
@@ -124,7 +128,7 @@ void CallHandle::AddStaleLocked(uint64_t tag) {
 }
 
 absl::Time CallHandle::Fire(absl::Time now) {
-  switchboard::v1::SubscribeResponse out;
+  relay::SubscribeResponse out;
   absl::Time next;
   {
     absl::MutexLock lock(&mu);
@@ -187,20 +191,21 @@ absl::Time CallHandle::FireLocked(absl::Time now) {
   return due_.empty() ? absl::InfiniteFuture() : due_.begin()->first;
 }
 
-void ToAppDelivery(switchboard::v1::Delivery& from,
-                   switchboard::v1::EventDelivery* to) {
+void ToAppDelivery(switchboard::v1::Delivery& from, relay::EventDelivery* to) {
   to->set_tag(from.tag());
   to->set_queue(std::move(*from.mutable_queue()));
   to->set_redelivered(from.redelivered());
   to->set_delivery_count(from.delivery_count());
-  if (!to->mutable_event()->ParseFromString(from.event())) {
-    // Not ours to fix: say which delivery is broken and let the app nack
-    // or ack it; its id stays known.
-    Logger("consumer")
-        ->error("delivery {} from {} is not a valid Event", from.id(),
-                to->queue());
-    to->mutable_event()->set_id(from.id());
-  }
+  to->set_event(std::move(*from.mutable_event()));
+}
+
+absl::Status CheckDelivery(const switchboard::v1::Delivery& delivery) {
+  absl::Status s = wire::CheckMessage(*switchboard::v1::Event::descriptor(),
+                                      delivery.event());
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(
+      absl::StrCat("delivery of event '", absl::CHexEscape(delivery.id()),
+                   "' from queue ", delivery.queue(), ": ", s.message()));
 }
 
 }  // namespace switchboard::consumer

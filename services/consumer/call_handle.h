@@ -20,6 +20,7 @@
 #include "services/common/bidi_stream.h"
 #include "services/consumer/consumer_metrics.h"
 #include "services/consumer/dedup_window.h"
+#include "services/consumer/relay.pb.h"
 #include "services/consumer/timer_worker.h"
 #include "switchboard/v1/bridge.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
@@ -28,9 +29,10 @@ namespace switchboard::consumer {
 
 class BridgeCall;
 
-// The app stream's writer, to which a bridge call hands deliveries.
+// The app stream's writer, to which a bridge call hands deliveries (each
+// event as the bytes the bridge delivered; see relay.proto).
 using AppWriter = BidiStream<switchboard::v1::SubscribeRequest,
-                             switchboard::v1::SubscribeResponse>::Writer;
+                             relay::SubscribeResponse>::Writer;
 
 // How the app side reaches its bridge call, which may end (and delete
 // itself) at any time: through this lock, which the call takes to detach.
@@ -161,7 +163,7 @@ class CallHandle final : public TimedTarget,
   // Parked copies whose holder settled: acks for the bridge, deliveries
   // for the app (now held).
   void UnparkLocked(switchboard::v1::ConsumeRequest* acks,
-                    switchboard::v1::SubscribeResponse* out)
+                    relay::SubscribeResponse* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SetDueLocked(uint64_t tag, Held& entry, absl::Time due)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -177,11 +179,15 @@ class CallHandle final : public TimedTarget,
   uint64_t expired_ ABSL_GUARDED_BY(mu) = 0;
 };
 
-// The app's view of a bridge delivery (`from` is moved from). An event
-// that does not parse is logged and delivered with only its id, for the
-// app to ack or nack.
-void ToAppDelivery(switchboard::v1::Delivery& from,
-                   switchboard::v1::EventDelivery* to);
+// The app's view of a bridge delivery (`from` is moved from): the event's
+// bytes are handed on as they are, checked beforehand (CheckDelivery).
+void ToAppDelivery(switchboard::v1::Delivery& from, relay::EventDelivery* to);
+
+// Whether a bridge delivery carries a valid switchboard.v1.Event (it may
+// not, when an outside publisher put it in the queue), checked without
+// parsing it (wire::CheckMessage); INVALID_ARGUMENT naming the delivery's
+// id, queue and the field at fault otherwise.
+absl::Status CheckDelivery(const switchboard::v1::Delivery& delivery);
 
 }  // namespace switchboard::consumer
 

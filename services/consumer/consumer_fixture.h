@@ -130,6 +130,30 @@ class ConsumerFixture : public ::testing::Test {
     ASSERT_TRUE(status->ok()) << *status;
   }
 
+  // Declares `queue` and publishes `payloads` (id, bytes) to it as they
+  // are, as an outside AMQP publisher could.
+  void PublishRaw(
+      const std::string& queue,
+      const std::vector<std::pair<std::string, std::string>>& payloads) {
+    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, {}).ok());
+    std::vector<bridge::OutgoingMessage> batch;
+    for (const auto& [id, bytes] : payloads) {
+      bridge::OutgoingMessage& m = batch.emplace_back();
+      m.id = id;
+      m.payload = std::make_shared<const std::string>(bytes);
+      m.queues = {queue};
+    }
+    auto done = std::make_shared<absl::Notification>();
+    auto status = std::make_shared<absl::Status>();
+    bridge_->transport().Publish(std::move(batch),
+                                 [done, status](absl::Status s) {
+                                   *status = s;
+                                   done->Notify();
+                                 });
+    ASSERT_TRUE(done->WaitForNotificationWithTimeout(kWait));
+    ASSERT_TRUE(status->ok()) << *status;
+  }
+
   // Polls the bridge's stats (bounded) until `queue` has this depth and
   // unacked count.
   ::testing::AssertionResult EventuallyBridgeStats(const std::string& queue,

@@ -21,7 +21,7 @@ std::vector<ConsumerCounters::Snapshot> ConsumerCounters::Read() const {
   for (const auto& [queue, c] : queues_) {
     out.push_back(Snapshot{queue, c->deliveries.load(), c->redeliveries.load(),
                            c->duplicates.load(), c->acks.load(),
-                           c->nacks.load()});
+                           c->nacks.load(), c->malformed.load()});
   }
   return out;
 }
@@ -49,6 +49,11 @@ std::vector<prometheus::MetricFamily> ConsumerMetrics::Collect() const {
        &ConsumerCounters::Snapshot::acks},
       {"switchboard_consumer_nacks_total", "Deliveries apps nacked.",
        &ConsumerCounters::Snapshot::nacks},
+      {"switchboard_consumer_malformed_total",
+       "Deliveries that were not a valid switchboard.v1.Event (put in the "
+       "queue by an outside publisher): rejected to the queue's dead-letter "
+       "queue, never shown to apps.",
+       &ConsumerCounters::Snapshot::malformed},
   };
   for (const Column& column : columns) {
     out.push_back(CounterFamily(column.name, column.help));

@@ -24,6 +24,9 @@ struct QueueCounters {
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> acks{0};
   std::atomic<uint64_t> nacks{0};
+  // Deliveries that were not a valid switchboard.v1.Event (an outside
+  // publisher's): never shown to apps, rejected to the dead-letter queue.
+  std::atomic<uint64_t> malformed{0};
 };
 
 // The consumer's per-queue counters and its end-to-end latency histogram.
@@ -48,7 +51,7 @@ class ConsumerCounters {
   // Copies of every label's counters.
   struct Snapshot {
     std::string queue;
-    uint64_t deliveries, redeliveries, duplicates, acks, nacks;
+    uint64_t deliveries, redeliveries, duplicates, acks, nacks, malformed;
   };
   std::vector<Snapshot> Read() const;
   prometheus::ClientMetric LatencyMetric() const { return latency_.Collect(); }

@@ -20,7 +20,8 @@ namespace {
 
 using switchboard::v1::ConsumeRequest;
 using switchboard::v1::SubscribeRequest;
-using switchboard::v1::SubscribeResponse;
+// What apps receive, with each event as the bytes the bridge delivered.
+using relay::SubscribeResponse;
 
 // Deliveries are bounded by the credit window and acks free it, so the app
 // stream always reads.
@@ -470,10 +471,21 @@ ConsumerService::ConsumerService(ConsumerConfig config,
   // Keepalive: a bridge that died without closing its connections (host
   // gone, process frozen) ends the subscriptions within keepalive_time +
   // keepalive_timeout, so apps subscribe again.
-  channel_ = CreateClientChannel(config_.bridge_address,
-                                 config_.bridge_credentials,
-                                 config_.limits.InternalChannelArguments());
+  channel_ =
+      CreateClientChannel(config_.bridge_address, config_.bridge_credentials,
+                          config_.limits.InternalChannelArguments());
   bridge_ = switchboard::v1::Bridge::NewStub(channel_);
+  // Subscribe answers with relay::SubscribeResponse, which apps read as
+  // switchboard.v1.SubscribeResponse: the same method (index 0 of the
+  // Consumer service, as generated from consumer.proto) with a response
+  // type that keeps events as bytes. Reflection still describes the
+  // public types.
+  MarkMethodCallback(kSubscribeMethodIndex,
+                     new grpc::internal::CallbackBidiHandler<SubscribeRequest,
+                                                             SubscribeResponse>(
+                         [this](grpc::CallbackServerContext* context) {
+                           return OpenSubscription(context);
+                         }));
   if (!config_.links.queue_prefix.empty()) {
     link_view_ = std::make_unique<LinkView>(config_.links, channel_);
   }
@@ -500,7 +512,7 @@ void ConsumerService::Stop() {
 }
 
 grpc::ServerBidiReactor<SubscribeRequest, SubscribeResponse>*
-ConsumerService::Subscribe(grpc::CallbackServerContext* context) {
+ConsumerService::OpenSubscription(grpc::CallbackServerContext* context) {
   absl::StatusOr<std::shared_ptr<const Identity>> who =
       auth_ != nullptr ? auth_->Authenticate(*context)
                        : std::shared_ptr<const Identity>();

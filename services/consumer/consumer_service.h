@@ -10,15 +10,16 @@
 #include "absl/status/statusor.h"
 #include "services/common/auth_policy.h"
 #include "services/common/bidi_stream.h"
+#include "services/common/client_channel.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
-#include "services/common/client_channel.h"
 #include "services/consumer/bridge_call.h"
 #include "services/consumer/consumer_metrics.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/link_view.h"
+#include "services/consumer/relay.pb.h"
 #include "services/consumer/timer_worker.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
@@ -98,9 +99,10 @@ class ConsumerService final
   void Drain() override;
   void Stop() override;
 
+  // Subscribe, registered with the relay encoding of its responses.
   grpc::ServerBidiReactor<switchboard::v1::SubscribeRequest,
-                          switchboard::v1::SubscribeResponse>*
-  Subscribe(grpc::CallbackServerContext* context) override;
+                          relay::SubscribeResponse>*
+  OpenSubscription(grpc::CallbackServerContext* context);
   grpc::ServerUnaryReactor* ListQueues(
       grpc::CallbackServerContext* context,
       const switchboard::v1::ListQueuesRequest* request,
@@ -131,10 +133,14 @@ class ConsumerService final
   // Runs ack deadlines and delayed nacks.
   TimerWorker& timers() { return timers_; }
 
+  // What subscriptions did, per queue (what /metrics shows).
+  const ConsumerCounters& counters() const { return bridge_calls_.counters(); }
+
  private:
+  // Subscribe's place in the Consumer service's generated method table.
+  static constexpr int kSubscribeMethodIndex = 0;
   // OK when auth is not configured or grants `action` to the caller.
-  absl::Status Allow(const grpc::CallbackServerContext& context,
-                     Action action);
+  absl::Status Allow(const grpc::CallbackServerContext& context, Action action);
 
   const ConsumerConfig config_;
   // Set before the server starts; null: auth not configured.

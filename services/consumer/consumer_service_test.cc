@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <tuple>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -140,6 +140,46 @@ TEST_F(ConsumerServiceTest, RelaysDeliveriesWithTheParsedEventAndAcks) {
   stream.Cancel();
   stream.Finish();
   EXPECT_TRUE(EventuallyBridgeStats("app.kytos.topology", 0, 0));
+}
+
+// What an outside publisher put in a queue that is not a valid Event never
+// reaches the app (whose stream would break on it): it is counted and
+// rejected to the queue's dead-letter queue, and the valid events around
+// it are delivered as sent.
+TEST_F(ConsumerServiceTest, MalformedEventsAreRejectedToTheDeadLetterQueue) {
+  Event bad_utf8 = MakeEvent(1);
+  bad_utf8.set_source("kytos/\xc3");
+  std::string bad_utf8_bytes;
+  ASSERT_TRUE(bad_utf8.SerializePartialToString(&bad_utf8_bytes));
+  PublishRaw("app.outside", {{"ev-0", MakeEvent(0).SerializeAsString()},
+                             {"junk", "this is not protobuf"},
+                             {"ev-1", bad_utf8_bytes},
+                             {"ev-3", MakeEvent(3).SerializeAsString()}});
+  SubscribeStream stream(consumer_.stub.get());
+  ASSERT_TRUE(stream.Open({"app.outside"}, 10));
+
+  auto deliveries = stream.AwaitDeliveries(2);
+
+  ASSERT_EQ(deliveries.size(), 2u);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      deliveries[0].event(), MakeEvent(0)));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      deliveries[1].event(), MakeEvent(3)));
+  ASSERT_TRUE(stream.Ack(TagsOf(deliveries)));
+  EXPECT_TRUE(EventuallyBridgeStats("app.outside", 0, 0));
+  EXPECT_TRUE(EventuallyBridgeStats("dead.app.outside", 2, 0));
+  uint64_t malformed = 0, delivered = 0;
+  for (const auto& q : consumer_.service->counters().Read()) {
+    if (q.queue != "app.outside") continue;
+    malformed = q.malformed;
+    delivered = q.deliveries;
+  }
+  EXPECT_EQ(malformed, 2u);
+  EXPECT_EQ(delivered, 2u);
+  // Nothing more comes.
+  stream.Cancel();
+  stream.Finish();
+  EXPECT_EQ(stream.delivery_count(), 2u);
 }
 
 TEST_F(ConsumerServiceTest, CreditBoundsUnackedDeliveries) {

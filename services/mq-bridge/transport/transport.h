@@ -222,8 +222,10 @@ class Subscription {
   // The deliveries are done: they leave their queues. NotFound (and nothing
   // acked) when a tag is not an unacked delivery of this subscription.
   virtual absl::Status Ack(absl::Span<const uint64_t> tags) = 0;
-  // The deliveries failed: back at the head of their queue when `requeue`,
-  // dropped otherwise. Same errors as Ack.
+  // The deliveries failed: back at the head of their queue when `requeue`;
+  // otherwise moved to the queue's dead-letter queue "dead.<queue>" where
+  // it has one (QueueLimits DEAD_LETTER, or Capabilities::max_deliveries),
+  // else dropped. Same errors as Ack.
   virtual absl::Status Nack(absl::Span<const uint64_t> tags, bool requeue) = 0;
 };
 

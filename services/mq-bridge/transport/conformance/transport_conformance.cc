@@ -350,5 +350,39 @@ TEST_P(TransportConformanceTest,
   EXPECT_TRUE((*dead_sub)->Ack({got[0].tag}).ok());
 }
 
+// A nack without requeue rejects the delivery: it leaves its queue for
+// dead.<queue> (the consumer rejects events that are not valid there), as
+// RabbitMQ dead-letters a reject.
+TEST_P(TransportConformanceTest,
+       NackWithoutRequeueMovesItToTheDeadLetterQueue) {
+  ConformanceFixture f(GetParam());
+  SB_REQUIRE_CAPABILITY(f, acks);
+  SB_REQUIRE_CAPABILITY(f, max_deliveries);
+  std::string q = f.Declare("rejected");
+  const std::string dead = absl::StrCat("dead.", q);
+  ASSERT_TRUE(f.Publish({f.Message("bad", {q}), f.Message("good", {q})}).ok());
+  DeliveryCollector c;
+  auto sub = f.t().Subscribe({{q}, 10}, c.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = c.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].id, "bad");
+  ASSERT_TRUE((*sub)->Nack({got[0].tag}, /*requeue=*/false).ok());
+  ASSERT_TRUE((*sub)->Ack({got[1].tag}).ok());
+  EXPECT_TRUE(
+      f.StatsEventually(dead, [](const QueueStats& s) { return s.depth == 1; }))
+      << "not moved to " << dead;
+  EXPECT_TRUE(f.StatsEventually(
+      q, [](const QueueStats& s) { return s.depth == 0 && s.unacked == 0; }));
+  DeliveryCollector buried;
+  auto dead_sub = f.t().Subscribe({{dead}, 10}, buried.handler());
+  ASSERT_TRUE(dead_sub.ok()) << dead_sub.status();
+  got = buried.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, "bad");
+  EXPECT_EQ(*got[0].payload, "payload-bad");
+  EXPECT_TRUE((*dead_sub)->Ack({got[0].tag}).ok());
+}
+
 }  // namespace
 }  // namespace switchboard::bridge::testing

@@ -53,11 +53,11 @@ class MemoryTransport::MemorySubscription final : public Subscription {
   }
 
   absl::Status Ack(absl::Span<const uint64_t> tags) override {
-    return Settle(tags, /*requeue=*/false);
+    return Settle(tags, Outcome::kAck);
   }
 
   absl::Status Nack(absl::Span<const uint64_t> tags, bool requeue) override {
-    return Settle(tags, requeue);
+    return Settle(tags, requeue ? Outcome::kRequeue : Outcome::kReject);
   }
 
  private:
@@ -104,8 +104,17 @@ class MemoryTransport::MemorySubscription final : public Subscription {
     }
   }
 
-  // Ack or nack-drop (requeue false) or nack-requeue, all or nothing.
-  absl::Status Settle(absl::Span<const uint64_t> tags, bool requeue) {
+  enum class Outcome {
+    kAck,
+    // Back at the head of its queue.
+    kRequeue,
+    // To the queue's dead-letter queue when it has one, as RabbitMQ
+    // dead-letters a reject without requeue; else dropped.
+    kReject,
+  };
+  // Settles `tags`, all or nothing.
+  absl::Status Settle(absl::Span<const uint64_t> tags, Outcome outcome) {
+    const bool requeue = outcome == Outcome::kRequeue;
     std::vector<MemorySubscription*> to_run;
     {
       absl::MutexLock lock(&transport_->mu_);
@@ -130,6 +139,10 @@ class MemoryTransport::MemorySubscription final : public Subscription {
           back[entry->queue].push_back(std::move(entry->message));
         } else {
           transport_->DropLocked(entry->message);
+          if (outcome == Outcome::kReject) {
+            transport_->DeadLetterLocked(entry->queue,
+                                         std::move(entry->message));
+          }
         }
         SettleLocked(entry);
       }
