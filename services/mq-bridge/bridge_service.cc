@@ -8,13 +8,13 @@
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
 #include "services/common/status.h"
+#include "services/mq-bridge/delivery_encoding.h"
 #include "services/mq-bridge/transport/registry.h"
 
 namespace switchboard::bridge {
 namespace {
 
 using switchboard::v1::ConsumeRequest;
-using switchboard::v1::ConsumeResponse;
 using switchboard::v1::ProduceRequest;
 using switchboard::v1::ProduceResponse;
 
@@ -87,7 +87,8 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
       for (std::string& queue : *event.mutable_queues()) {
         auto bad = unusable.find(queue);
         if (bad != unusable.end()) {
-          refused.push_back(Refusal{static_cast<size_t>(i), queue, bad->second});
+          refused.push_back(
+              Refusal{static_cast<size_t>(i), queue, bad->second});
         } else {
           m.queues.push_back(std::move(queue));
         }
@@ -129,7 +130,8 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
                 absl::StrCat("batch ", batch_id,
                              " failed; nothing after it on this stream was "
                              "published: send again from it on a new stream "
-                             "(", result.status.message(), ")")));
+                             "(",
+                             result.status.message(), ")")));
           }
         });
   }
@@ -191,7 +193,10 @@ class ProduceStream final : public BidiStream<ProduceRequest, ProduceResponse> {
   const BridgeService* const service_;
 };
 
-class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
+// Responses are switchboard.v1.ConsumeResponse written straight from the
+// transport's deliveries (delivery_encoding.h).
+class ConsumeStream final
+    : public BidiStream<ConsumeRequest, grpc::ByteBuffer> {
  public:
   ConsumeStream(const BridgeService* service, StreamSet* streams,
                 absl::Status refused)
@@ -258,18 +263,7 @@ class ConsumeStream final : public BidiStream<ConsumeRequest, ConsumeResponse> {
     transport_ = service_->CurrentTransport();
     auto subscription = transport_->Subscribe(
         options, [writer = writer()](std::vector<Delivery> batch) {
-          ConsumeResponse response;
-          response.mutable_deliveries()->Reserve(batch.size());
-          for (Delivery& d : batch) {
-            auto* out = response.add_deliveries();
-            out->set_tag(d.tag);
-            out->set_queue(std::move(d.queue));
-            out->set_id(std::move(d.id));
-            out->set_event(*d.payload);
-            out->set_redelivered(d.redelivered);
-            out->set_delivery_count(d.delivery_count);
-          }
-          writer->Send(std::move(response));
+          writer->Send(EncodeConsumeResponse(batch));
         });
     if (!subscription.ok()) return subscription.status();
     subscription_ = *std::move(subscription);
@@ -371,7 +365,18 @@ BridgeService::BridgeService(BridgeConfig config,
       transport_health_(
           std::make_shared<TransportHealth>(config_.transport_timeout)),
       transport_(std::make_shared<MonitoredTransport>(std::move(transport),
-                                                      transport_health_)) {}
+                                                      transport_health_)) {
+  // Consume answers with ConsumeResponse bytes it writes itself
+  // (EncodeConsumeResponse): the same method (index 1 of the Bridge
+  // service, as generated from bridge.proto), registered with a raw
+  // response type. Reflection still describes the public types.
+  MarkMethodCallback(
+      kConsumeMethodIndex,
+      new grpc::internal::CallbackBidiHandler<ConsumeRequest, grpc::ByteBuffer>(
+          [this](grpc::CallbackServerContext* context) {
+            return OpenConsume(context);
+          }));
+}
 
 BridgeService::~BridgeService() { transport_health_->StopWatching(); }
 
@@ -492,13 +497,12 @@ absl::Status BridgeService::Reload(const ConfigNode& config) {
 
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>*
 BridgeService::Produce(grpc::CallbackServerContext* context) {
-  return new ProduceStream(this, &produce_streams_,
-                           config_.max_pending_batches,
+  return new ProduceStream(this, &produce_streams_, config_.max_pending_batches,
                            CheckAccess(auth_.get(), *context, Action::kBridge));
 }
 
-grpc::ServerBidiReactor<ConsumeRequest, ConsumeResponse>*
-BridgeService::Consume(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<ConsumeRequest, grpc::ByteBuffer>*
+BridgeService::OpenConsume(grpc::CallbackServerContext* context) {
   return new ConsumeStream(this, &consume_streams_,
                            CheckAccess(auth_.get(), *context, Action::kBridge));
 }

@@ -8,10 +8,10 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/bidi_stream.h"
-#include "services/mq-bridge/bridge_metrics.h"
 #include "services/common/config.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
+#include "services/mq-bridge/bridge_metrics.h"
 #include "services/mq-bridge/transport/registry.h"
 #include "services/mq-bridge/transport/transport.h"
 #include "services/mq-bridge/transport_health.h"
@@ -92,9 +92,10 @@ class BridgeService final : public ServiceBase,
   grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
                           switchboard::v1::ProduceResponse>*
   Produce(grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<switchboard::v1::ConsumeRequest,
-                          switchboard::v1::ConsumeResponse>*
-  Consume(grpc::CallbackServerContext* context) override;
+  // Consume, registered with its responses written by
+  // EncodeConsumeResponse.
+  grpc::ServerBidiReactor<switchboard::v1::ConsumeRequest, grpc::ByteBuffer>*
+  OpenConsume(grpc::CallbackServerContext* context);
   grpc::ServerUnaryReactor* GetQueueStats(
       grpc::CallbackServerContext* context,
       const switchboard::v1::GetQueueStatsRequest* request,
@@ -105,6 +106,8 @@ class BridgeService final : public ServiceBase,
       switchboard::v1::TransportInfo* response) override;
 
  private:
+  // Consume's place in the Bridge service's generated method table.
+  static constexpr int kConsumeMethodIndex = 1;
   // Set before the server starts; null: auth not configured.
   std::shared_ptr<AuthPolicy> auth_;
   const BridgeConfig config_;
