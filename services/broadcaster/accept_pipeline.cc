@@ -98,18 +98,24 @@ struct BroadcasterService::Batch {
 
 uint64_t BroadcasterService::Number(std::vector<Unit>& units) {
   std::vector<Event*> own;
-  absl::flat_hash_set<const Event*> listed;
+  own.reserve(units.size());
+  bool copies = false;
   for (Unit& u : units) {
-    if (u.parent != nullptr) continue;
+    if (u.parent != nullptr) {
+      copies = true;
+      continue;
+    }
     if (u.event->id().empty()) u.event->set_id(NewEventId());
     own.push_back(u.event);
-    listed.insert(u.event);
   }
-  // A command with scoped copies only (no queue of its own) is numbered
-  // too, for its copies to share.
-  for (Unit& u : units) {
-    if (u.parent != nullptr && listed.insert(u.parent).second) {
-      own.push_back(u.parent);
+  if (copies) {
+    // A command with scoped copies only (no queue of its own) is numbered
+    // too, for its copies to share.
+    absl::flat_hash_set<const Event*> listed(own.begin(), own.end());
+    for (Unit& u : units) {
+      if (u.parent != nullptr && listed.insert(u.parent).second) {
+        own.push_back(u.parent);
+      }
     }
   }
   const uint64_t ticket = AssignSequences(own);
@@ -280,7 +286,8 @@ void BroadcasterService::Buffer(Batch& batch) {
       for (const std::string& queue : r.queues()) {
         if (absl::StartsWith(queue, config.regions.queue_prefix)) {
           command_copies.push_back(
-              {routed.size(), queue.substr(config.regions.queue_prefix.size())});
+              {routed.size(),
+               queue.substr(config.regions.queue_prefix.size())});
         }
       }
     }

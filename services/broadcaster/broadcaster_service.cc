@@ -29,8 +29,7 @@ absl::Status ParseBridge(const ConfigNode& node, Forwarder::Options* o) {
       node.Get("max_inflight_batches", &o->max_inflight_batches));
   SB_RETURN_IF_ERROR(node.Get("backoff_initial", &o->backoff_initial));
   SB_RETURN_IF_ERROR(node.Get("backoff_max", &o->backoff_max));
-  SB_ASSIGN_OR_RETURN(o->bridge_credentials,
-                      ParseBridgeCredentials(node));
+  SB_ASSIGN_OR_RETURN(o->bridge_credentials, ParseBridgeCredentials(node));
   SB_RETURN_IF_ERROR(node.CheckAllKeysKnown());
   if (o->bridge_address.empty()) return node.Error("address", "must be set");
   if (o->batch_max_events == 0) {
@@ -163,9 +162,20 @@ std::string NewEventId() {
   uint64_t lo = absl::Uniform<uint64_t>(gen);
   hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
   lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 1
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32,
-                         (hi >> 16) & 0xFFFF, hi & 0xFFFF, lo >> 48,
-                         lo & 0xFFFFFFFFFFFFULL);
+  // "%08x-%04x-%04x-%04x-%012x" of hi and lo, without a format parse
+  // per event.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  int at = 0;
+  for (int nibble = 15; nibble >= 0; --nibble) {
+    if (at == 8 || at == 13) ++at;
+    id[at++] = kHex[(hi >> (4 * nibble)) & 0xF];
+  }
+  for (int nibble = 15; nibble >= 0; --nibble) {
+    if (at == 18 || at == 23) ++at;
+    id[at++] = kHex[(lo >> (4 * nibble)) & 0xF];
+  }
+  return id;
 }
 
 absl::StatusOr<std::unique_ptr<BroadcasterService>> BroadcasterService::Create(

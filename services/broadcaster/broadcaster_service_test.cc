@@ -1,6 +1,7 @@
 // The broadcaster in-process, forwarding to an in-process bridge.
 #include "services/broadcaster/broadcaster_service.h"
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/mq-bridge/bridge_service.h"
@@ -70,6 +71,21 @@ TEST(NewEventIdTest, IsAUuidV4AndUnique) {
   EXPECT_EQ(a[8], '-');
   EXPECT_EQ(a[14], '4');
   EXPECT_THAT(std::string("89ab"), HasSubstr(std::string(1, a[19])));
+  // 8-4-4-4-12 lower-case hex digits, for many of them.
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewEventId();
+    ASSERT_EQ(id.size(), 36u);
+    for (size_t at = 0; at < id.size(); ++at) {
+      if (at == 8 || at == 13 || at == 18 || at == 23) {
+        ASSERT_EQ(id[at], '-') << id;
+      } else {
+        ASSERT_TRUE(absl::ascii_isxdigit(id[at]) &&
+                    !absl::ascii_isupper(id[at]))
+            << id;
+      }
+    }
+    ASSERT_EQ(id[14], '4') << id;
+  }
 }
 
 class BroadcasterServiceTest : public ::testing::Test {
@@ -263,15 +279,15 @@ TEST(ForwardingOrderTest, AFailedBatchInFlightIsResentBeforeTheOnesAfterIt) {
   std::vector<uint64_t> sequences;
   absl::Mutex mu;
   ASSERT_TRUE(memory->DeclareQueue("app.s", {}).ok());
-  auto sub = memory->Subscribe(
-      {{"app.s"}, 10000}, [&](std::vector<bridge::Delivery> got) {
-        absl::MutexLock lock(&mu);
-        for (const bridge::Delivery& d : got) {
-          Event e;
-          ASSERT_TRUE(e.ParseFromString(*d.payload));
-          sequences.push_back(e.sequence());
-        }
-      });
+  auto sub = memory->Subscribe({{"app.s"}, 10000},
+                               [&](std::vector<bridge::Delivery> got) {
+                                 absl::MutexLock lock(&mu);
+                                 for (const bridge::Delivery& d : got) {
+                                   Event e;
+                                   ASSERT_TRUE(e.ParseFromString(*d.payload));
+                                   sequences.push_back(e.sequence());
+                                 }
+                               });
   ASSERT_TRUE(sub.ok()) << sub.status();
   {
     absl::MutexLock lock(&mu);

@@ -8,8 +8,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "services/common/metrics/metrics.h"
 #include "services/common/logging.h"
+#include "services/common/metrics/metrics.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 
 namespace switchboard::broadcaster {
@@ -61,7 +61,8 @@ class Forwarder::Connection {
       }
       {
         absl::MutexLock lock(&mu_);
-        inflight_.emplace(declare.batch_id(), Sent{declare, {}});
+        inflight_.emplace(declare.batch_id(),
+                          Sent{std::make_shared<ProduceRequest>(declare), {}});
       }
       if (!stream_->Write(declare)) {
         absl::MutexLock lock(&mu_);
@@ -121,26 +122,29 @@ class Forwarder::Connection {
         break;  // closed and empty
       }
       if (events.empty()) continue;
-      ProduceRequest request;
-      request.set_batch_id(next_batch_id++);
+      // Shared with the in-flight record, which the answer reader may
+      // drop while it is being written: built once, never copied.
+      auto request = std::make_shared<ProduceRequest>();
+      request->set_batch_id(next_batch_id++);
+      request->mutable_events()->Reserve(static_cast<int>(events.size()));
       for (RoutedEvent& e : events) {
         for (const std::string& q : e.queues()) {
           if (declared_.insert(q).second) {
-            *request.add_declare() = Spec(q);
+            *request->add_declare() = Spec(q);
           }
         }
-        *request.add_events() = std::move(e);
+        request->add_events()->Swap(&e);
       }
       bool broken;
       {
         // Recorded in flight before anything else: whatever happens next,
-        // Close() returns this copy to the buffer unless it is confirmed.
+        // Close() returns it to the buffer unless it is confirmed.
         absl::MutexLock lock(&mu_);
-        inflight_.emplace(request.batch_id(), Sent{request, std::move(refs)});
+        inflight_.emplace(request->batch_id(), Sent{request, std::move(refs)});
         broken = broken_;
       }
       // The write itself may block on flow control.
-      if (broken || !stream_->Write(request)) {
+      if (broken || !stream_->Write(*request)) {
         absl::MutexLock lock(&mu_);
         broken_ = true;
         break;
@@ -156,7 +160,7 @@ class Forwarder::Connection {
       absl::MutexLock lock(&mu_);
       auto it = inflight_.find(answer.batch_id());
       if (it == inflight_.end()) continue;
-      const ProduceRequest& batch = it->second.request;
+      const ProduceRequest& batch = *it->second.request;
       const std::vector<EventBuffer::Ref>& refs = it->second.refs;
       const uint64_t n = batch.events_size();
       uint64_t bytes = 0;
@@ -244,7 +248,7 @@ class Forwarder::Connection {
   // A batch sent on this stream: the request as written, and the buffer's
   // refs of its events (none for a declare-only batch).
   struct Sent {
-    ProduceRequest request;
+    std::shared_ptr<ProduceRequest> request;
     std::vector<EventBuffer::Ref> refs;
     absl::Time written = absl::Now();
   };
@@ -255,10 +259,10 @@ class Forwarder::Connection {
     std::vector<RoutedEvent> again;
     std::vector<EventBuffer::Ref> refs;
     for (auto& [id, sent] : batches) {
-      for (auto& e : *sent.request.mutable_events()) {
+      for (auto& e : *sent.request->mutable_events()) {
         again.push_back(std::move(e));
       }
-      sent.refs.resize(sent.request.events_size());
+      sent.refs.resize(sent.request->events_size());
       refs.insert(refs.end(), sent.refs.begin(), sent.refs.end());
     }
     const size_t n = again.size();
