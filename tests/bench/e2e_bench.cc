@@ -1,13 +1,34 @@
 // End-to-end throughput and latency: producer -> broadcaster -> bridge
 // (memory) -> consumer -> subscriber, every service a real process on
-// loopback, next to a raw batched gRPC stream on one hop measured in the
-// same run on the same machine.
+// loopback, next to two baselines measured in the same run on the same
+// machine:
+//
+//   - raw one-hop: a batched gRPC stream to a Bridge service in this process
+//     that answers every batch at once (gRPC and protobuf cost only);
+//   - raw relay: the pipeline's shape with zero application work, the
+//     architecture's own limit: producer -> relay -> relay -> relay -> sink,
+//     4 gRPC hops through 3 processes like the pipeline's, each relay a
+//     tests/bench:raw_relay process forwarding each message's bytes without
+//     parsing them (raw_relay.h). Producer and sink are in this process; the
+//     sink records each event's latency. Saturated, then paced at
+//     --paced_rate; --raw_relay=false skips it.
 //
 //   bazel run //tests/bench:e2e_bench -- --events=500000
+//
+// Where the services' CPU goes: --profile=DIR runs `perf record -F 499 -g
+// --call-graph dwarf,16384 -p PID` (Debian's linux-perf) on the broadcaster,
+// the mq-bridge and the consumer during the saturated pipeline run, writes
+// DIR/<service>.perf.data (and DIR/<service>.report.txt), prints the top of
+// each `perf report --no-children --sort dso,sym` and the command to explore
+// them. perf's own CPU slows that run down (the "perf" figure of its CPU
+// line). A relative DIR is relative to where `bazel run` was started.
+//
+//   bazel run //tests/bench:e2e_bench -- --profile=/tmp/prof
 //
 // Prints numbers and asserts nothing: these machines are noisy.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,14 +36,18 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -73,6 +98,13 @@ ABSL_FLAG(bool, raw_baselines, true,
 ABSL_FLAG(bool, verbose_queue, false,
           "Also route every event to the verbose queue (two queues per "
           "event instead of one).");
+ABSL_FLAG(bool, raw_relay, true,
+          "Measure the raw relay baseline: producer -> 3 raw_relay processes "
+          "-> sink, the pipeline's shape with no application work.");
+ABSL_FLAG(std::string, profile, "",
+          "A directory: perf record each service during the saturated "
+          "pipeline run into DIR/<service>.perf.data and print the top of "
+          "each profile (needs /usr/bin/perf, Debian's linux-perf).");
 
 namespace switchboard::bench {
 namespace {
@@ -90,7 +122,8 @@ int64_t NowNanos() { return absl::GetCurrentTimeNanos(); }
 // CPU seconds (user + system) of this process and each of its descendants,
 // summed by the group they belong to: "broker" (the Erlang VM and its
 // helpers), "bench" (this process: the raw clients, or the gRPC producer and
-// subscriber), or the service's name.
+// subscriber), "relay" (the raw relay baseline's processes), "perf" (the
+// profiler of --profile), or the service's name.
 std::map<std::string, double> CpuByGroup() {
   struct Proc {
     int ppid = 0;
@@ -134,8 +167,10 @@ std::map<std::string, double> CpuByGroup() {
     std::string group = proc.comm;
     if (pid == self) {
       group = "bench";
+    } else if (group == "raw_relay") {
+      group = "relay";
     } else if (group != "broadcaster" && group != "mq-bridge" &&
-               group != "consumer") {
+               group != "consumer" && group != "perf") {
       group = "broker";
     }
     groups[group] += proc.seconds;
@@ -155,7 +190,8 @@ void PrintCpu(const std::map<std::string, double>& before,
     const double ms = 1000.0 *
                       (seconds - (it == before.end() ? 0 : it->second)) *
                       1000.0 / events;
-    if (group == "broker" || group == "bench") {
+    if (group != "broadcaster" && group != "mq-bridge" && group != "consumer") {
+      // Not switchboard's: broker, bench, relay, perf.
       absl::StrAppend(&line, " ", group, " ", absl::StrFormat("%.1f", ms),
                       " ms,");
     } else {
@@ -186,6 +222,11 @@ class Window {
   void Release() {
     absl::MutexLock lock(&mu_);
     ++free_;
+  }
+  // No answer will come any more (the stream ended): Acquire stops waiting.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    free_ = 1 << 30;
   }
 
  private:
@@ -219,40 +260,81 @@ class NullBridge final : public switchboard::v1::Bridge::CallbackService,
   }
 };
 
-double RawOneHopRate(int n, int bytes, int batch, int window) {
-  NullBridge service;
-  auto server = RunningServer::Start(&service);
-  auto stub = switchboard::v1::Bridge::NewStub(grpc::CreateChannel(
-      (*server)->dial_address(), grpc::InsecureChannelCredentials()));
+// Sends `n` events of `bytes` to the Bridge service at `address` on one
+// Produce stream, in batches of `batch` with at most `window` unanswered;
+// with `stamp` each event carries its send time (time_unix_nanos: 10 bytes
+// more per event; raw one-hop's events have always gone without); with
+// `rate` > 0 at most that many events per second, in batches of rate/1000
+// (one a millisecond). Returns the seconds from the first write to the last
+// answer.
+absl::StatusOr<double> ProduceToBridge(const std::string& address, int n,
+                                       int bytes, int batch, int window,
+                                       int rate, bool stamp) {
+  auto stub = switchboard::v1::Bridge::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   auto stream = stub->Produce(&context);
   Window slots(window);
+  int answered = 0;  // the reader's until it is joined
   std::thread reader([&] {
     switchboard::v1::ProduceResponse r;
-    while (stream->Read(&r)) slots.Release();
+    while (stream->Read(&r)) {
+      ++answered;
+      slots.Release();
+    }
+    slots.Close();
   });
   const std::string payload(bytes, 'x');
   const int64_t start = NowNanos();
+  int batches = 0;
   for (int sent = 0; sent < n;) {
+    if (rate > 0) {
+      const int64_t due = start + int64_t{1000000000} * sent / rate;
+      const int64_t wait = due - NowNanos();
+      if (wait > 0) absl::SleepFor(absl::Nanoseconds(wait));
+    }
     slots.Acquire();
     switchboard::v1::ProduceRequest request;
     request.set_batch_id(sent);
-    const int k = std::min(batch, n - sent);
+    const int k =
+        std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
+    const int64_t now = NowNanos();
     for (int i = 0; i < k; ++i) {
       auto* e = request.add_events();
       e->set_id("00000000-0000-4000-8000-000000000000");
       e->set_event(payload);
       e->add_queues("app.bench.producer");
+      if (stamp) e->set_time_unix_nanos(now);
     }
     sent += k;
-    stream->Write(request);
+    ++batches;
+    if (!stream->Write(request)) break;
   }
   for (int i = 0; i < window; ++i) slots.Acquire();  // every answer in
   const double secs = (NowNanos() - start) / 1e9;
   stream->WritesDone();
   reader.join();
-  stream->Finish();
-  return n / secs;
+  const grpc::Status status = stream->Finish();
+  if (answered != batches) {
+    return absl::UnavailableError(
+        absl::StrCat(address, ": ", answered, " of ", batches,
+                     " batches answered; the stream ended with ",
+                     status.error_code(), " ", status.error_message()));
+  }
+  return secs;
+}
+
+double RawOneHopRate(int n, int bytes, int batch, int window) {
+  NullBridge service;
+  auto server = RunningServer::Start(&service);
+  const absl::StatusOr<double> secs =
+      ProduceToBridge((*server)->dial_address(), n, bytes, batch, window,
+                      /*rate=*/0, /*stamp=*/false);
+  if (!secs.ok()) {
+    std::fprintf(stderr, "raw one-hop: %s\n", secs.status().ToString().c_str());
+    return 0;
+  }
+  return n / *secs;
 }
 
 // ---- Raw baseline on RabbitMQ: rabbitmq-c publisher and consumer ----
@@ -436,6 +518,22 @@ struct Result {
   }
 };
 
+// Sets r's percentiles from `latencies` (nanoseconds; sorted here).
+void SetPercentiles(std::vector<int64_t>& latencies, Result& r) {
+  std::sort(latencies.begin(), latencies.end());
+  auto at = [&](double q) {
+    if (latencies.empty()) return 0.0;
+    return latencies[std::min(latencies.size() - 1,
+                              static_cast<size_t>(q * latencies.size()))] /
+           1e6;
+  };
+  r.p50_ms = at(0.50);
+  r.p90_ms = at(0.90);
+  r.p99_ms = at(0.99);
+  r.p999_ms = at(0.999);
+  r.max_ms = at(1.0);
+}
+
 // The sum of every sample of `name` (all label sets) in a /metrics text.
 double SumOf(const std::string& text, const std::string& name) {
   double sum = 0;
@@ -524,18 +622,7 @@ Result Measure(const std::string& consumer, int n, int credit,
   Result r;
   r.received = latencies.size();
   r.seconds = (end - start) / 1e9;
-  std::sort(latencies.begin(), latencies.end());
-  auto at = [&](double q) {
-    if (latencies.empty()) return 0.0;
-    return latencies[std::min(latencies.size() - 1,
-                              static_cast<size_t>(q * latencies.size()))] /
-           1e6;
-  };
-  r.p50_ms = at(0.50);
-  r.p90_ms = at(0.90);
-  r.p99_ms = at(0.99);
-  r.p999_ms = at(0.999);
-  r.max_ms = at(1.0);
+  SetPercentiles(latencies, r);
   return r;
 }
 
@@ -572,6 +659,365 @@ std::pair<double, double> AnswerLatency(const std::string& address,
   return {at(0.50), at(0.99)};
 }
 
+// ---- Raw relay baseline: the pipeline's shape with no application work ----
+
+// A Bridge service that answers every Produce batch at once, like
+// NullBridge, and keeps each event's latency: arrival minus its
+// time_unix_nanos.
+class LatencySink final : public switchboard::v1::Bridge::CallbackService,
+                          public ServiceBase {
+ public:
+  std::string listen_address() const override { return "127.0.0.1:0"; }
+  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+
+  grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
+                          switchboard::v1::ProduceResponse>*
+  Produce(grpc::CallbackServerContext*) override {
+    class Stream final : public BidiStream<switchboard::v1::ProduceRequest,
+                                           switchboard::v1::ProduceResponse> {
+     public:
+      explicit Stream(LatencySink* sink)
+          : BidiStream(nullptr, 64), sink_(sink) {
+        StartStream();
+      }
+      void OnRequest(switchboard::v1::ProduceRequest& r) override {
+        sink_->Record(r);
+        switchboard::v1::ProduceResponse answer;
+        answer.set_batch_id(r.batch_id());
+        writer()->Send(std::move(answer));
+      }
+
+     private:
+      LatencySink* const sink_;
+    };
+    return new Stream(this);
+  }
+
+  // The latencies recorded since the last call, in nanoseconds.
+  std::vector<int64_t> Take() {
+    absl::MutexLock lock(&mu_);
+    std::vector<int64_t> taken;
+    taken.swap(latencies_);
+    return taken;
+  }
+
+ private:
+  void Record(const switchboard::v1::ProduceRequest& r) {
+    const int64_t now = NowNanos();
+    absl::MutexLock lock(&mu_);
+    for (const auto& e : r.events()) {
+      latencies_.push_back(now - e.time_unix_nanos());
+    }
+  }
+
+  absl::Mutex mu_;
+  std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
+};
+
+// raw_relay processes (tests/bench:raw_relay) in a chain ending at a sink;
+// address() is the first one's. Stopped (SIGTERM, then SIGKILL) on
+// destruction.
+class RelayChain {
+ public:
+  static absl::StatusOr<std::unique_ptr<RelayChain>> Start(
+      const std::string& sink, int relays) {
+    auto chain = std::unique_ptr<RelayChain>(new RelayChain());
+    const std::string dir = testing::NewTempDir("raw-relay");
+    const std::string binary = testing::Runfile("tests/bench/raw_relay");
+    // From the last one, which relays to the sink, to the first.
+    std::string to = sink;
+    for (int i = relays; i >= 1; --i) {
+      const std::string port_file = absl::StrCat(dir, "/relay", i, ".port");
+      const std::string log = absl::StrCat(dir, "/relay", i, ".log");
+      testing::Process::Options options;
+      options.stdout_path = log;
+      options.stderr_path = log;
+      auto process = testing::Process::Start(
+          binary, {"--port_file=" + port_file, "--to=" + to}, options);
+      if (!process.ok()) return process.status();
+      auto port = testing::WaitForPortFile(port_file, **process, log,
+                                           absl::Seconds(30));
+      if (!port.ok()) {
+        return absl::Status(
+            port.status().code(),
+            absl::StrCat(binary, ": ", port.status().message()));
+      }
+      to = absl::StrCat("127.0.0.1:", *port);
+      chain->relays_.push_back(*std::move(process));
+    }
+    chain->address_ = to;
+    return chain;
+  }
+
+  ~RelayChain() {
+    for (auto& relay : relays_) relay->Signal(SIGTERM);
+    for (auto& relay : relays_) relay->Wait(absl::Seconds(5));
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  RelayChain() = default;
+
+  std::vector<std::unique_ptr<testing::Process>> relays_;
+  std::string address_;
+};
+
+// `n` events from the producer through `chain` to `sink`, at most `rate`
+// per second (0: as fast as the window allows). Rate: events over the time
+// from the first write to the last answer, like raw one-hop's; latency:
+// the sink's.
+absl::StatusOr<Result> RelayRun(const RelayChain& chain, LatencySink& sink,
+                                int n, int bytes, int batch, int window,
+                                int rate) {
+  sink.Take();
+  const absl::StatusOr<double> secs = ProduceToBridge(
+      chain.address(), n, bytes, batch, window, rate, /*stamp=*/true);
+  if (!secs.ok()) return secs.status();
+  std::vector<int64_t> latencies = sink.Take();
+  Result r;
+  r.received = latencies.size();
+  r.seconds = *secs;
+  SetPercentiles(latencies, r);
+  return r;
+}
+
+// The raw relay baseline, saturated then paced at `paced` events/s (0:
+// not): prints its lines and returns its saturated rate (0 if it failed).
+double RawRelayBaseline(int n, int bytes, int batch, int window, int paced,
+                        double raw) {
+  constexpr int kRelays = 3;
+  LatencySink sink;
+  auto server = RunningServer::Start(&sink);
+  if (!server.ok()) {
+    std::fprintf(stderr, "raw relay: %s\n", server.status().ToString().c_str());
+    return 0;
+  }
+  auto chain = RelayChain::Start((*server)->dial_address(), kRelays);
+  if (!chain.ok()) {
+    std::fprintf(stderr, "raw relay: cannot start the relays: %s\n",
+                 chain.status().ToString().c_str());
+    return 0;
+  }
+  // Every relay connects to the next on its first stream: not measured.
+  if (auto warm = RelayRun(**chain, sink, batch, bytes, batch, 1, 0);
+      !warm.ok()) {
+    std::fprintf(stderr, "raw relay: %s\n", warm.status().ToString().c_str());
+    return 0;
+  }
+  const auto cpu_before = CpuByGroup();
+  auto full = RelayRun(**chain, sink, n, bytes, batch, window, 0);
+  const auto cpu_after = CpuByGroup();  // while the relays still run
+  if (!full.ok()) {
+    std::fprintf(stderr, "raw relay: %s\n", full.status().ToString().c_str());
+    return 0;
+  }
+  const double rate = n / full->seconds;
+  std::printf(
+      "raw relay producer->relay->relay->relay->sink (%d processes, no "
+      "parsing): %.0f events/s = %.2fx raw one-hop; latency at saturation "
+      "%s\n",
+      kRelays, rate, raw > 0 ? rate / raw : 0.0, full->Percentiles().c_str());
+  PrintCpu(cpu_before, cpu_after, n);
+  if (paced > 0) {
+    const int m = paced * 3;
+    auto light = RelayRun(**chain, sink, m, bytes, batch, window, paced);
+    if (light.ok()) {
+      std::printf("raw relay at %d events/s: latency %s\n", paced,
+                  light->Percentiles().c_str());
+    } else {
+      std::fprintf(stderr, "raw relay at %d events/s: %s\n", paced,
+                   light.status().ToString().c_str());
+    }
+  }
+  return rate;
+}
+
+// ---- --profile: perf record on the services ----
+
+// One `perf record` per profiled process, from Start to Stop; then the top
+// of each profile. What fails is said on stdout and skipped: profiling never
+// stops the benchmark.
+class Profiler {
+ public:
+  static constexpr char kPerf[] = "/usr/bin/perf";
+
+  // Starts recording each (name, pid) into DIR/<name>.perf.data; null
+  // (having said why) when nothing could be started.
+  static std::unique_ptr<Profiler> Start(
+      std::string dir, const std::vector<std::pair<std::string, pid_t>>& pids) {
+    if (const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+        cwd != nullptr && !dir.empty() && dir[0] != '/') {
+      dir = absl::StrCat(cwd, "/", dir);  // as given to `bazel run`
+    }
+    if (access(kPerf, X_OK) != 0) {
+      std::printf(
+          "profile: %s not found (Debian: apt-get install linux-perf); "
+          "running without profiles\n",
+          kPerf);
+      return nullptr;
+    }
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error) {
+      std::printf("profile: cannot create %s: %s; running without profiles\n",
+                  dir.c_str(), error.message().c_str());
+      return nullptr;
+    }
+    auto profiler = std::unique_ptr<Profiler>(new Profiler(dir));
+    for (const auto& [name, pid] : pids) {
+      Recording r;
+      r.name = name;
+      r.pid = pid;
+      r.data = absl::StrCat(dir, "/", name, ".perf.data");
+      r.log = absl::StrCat(dir, "/", name, ".perf.log");
+      std::remove(r.log.c_str());
+      testing::Process::Options options;
+      options.stdout_path = r.log;
+      options.stderr_path = r.log;
+      auto perf = testing::Process::Start(
+          kPerf,
+          {"record", "-F", "499", "-g", "--call-graph", "dwarf,16384", "-p",
+           absl::StrCat(pid), "-o", r.data},
+          options);
+      if (!perf.ok()) {
+        std::printf("profile: cannot start perf for %s: %s\n", name.c_str(),
+                    perf.status().ToString().c_str());
+        continue;
+      }
+      r.perf = *std::move(perf);
+      profiler->recordings_.push_back(std::move(r));
+    }
+    // perf takes a moment to attach, or to fail (perf_event_paranoid).
+    absl::SleepFor(absl::Milliseconds(500));
+    for (Recording& r : profiler->recordings_) {
+      if (!r.perf->running()) {
+        std::printf(
+            "profile: perf record on %s (pid %d) exited at once with %d "
+            "(kernel.perf_event_paranoid = %s); its output:\n%s",
+            r.name.c_str(), r.pid, r.perf->Wait(absl::ZeroDuration()).value(),
+            std::string(absl::StripAsciiWhitespace(testing::ReadFile(
+                            "/proc/sys/kernel/perf_event_paranoid")))
+                .c_str(),
+            Indent(testing::ReadFile(r.log), 12).c_str());
+        r.perf.reset();
+      }
+    }
+    if (std::none_of(profiler->recordings_.begin(), profiler->recordings_.end(),
+                     [](const Recording& r) { return r.perf != nullptr; })) {
+      std::printf("profile: no perf record running; no profiles\n");
+      return nullptr;
+    }
+    std::printf(
+        "profile: perf record (-F 499, dwarf call graphs) on the services "
+        "during the saturated pipeline run; perf's CPU slows it down\n");
+    return profiler;
+  }
+
+  // Stops the recorders (SIGINT) and waits for them to write their files.
+  void Stop() {
+    for (Recording& r : recordings_) {
+      if (r.perf != nullptr) r.perf->Signal(SIGINT);
+    }
+    for (Recording& r : recordings_) {
+      if (r.perf == nullptr) continue;
+      if (!r.perf->Wait(absl::Minutes(2)).has_value()) {
+        std::printf("profile: perf record on %s did not stop; killed\n",
+                    r.name.c_str());
+      }
+      r.perf.reset();  // kills it if still running
+      std::error_code error;
+      r.ok = std::filesystem::file_size(r.data, error) > 0 && !error;
+      if (!r.ok) {
+        std::printf("profile: perf record on %s wrote nothing; its output:\n%s",
+                    r.name.c_str(),
+                    Indent(testing::ReadFile(r.log), 12).c_str());
+      }
+    }
+  }
+
+  // Prints the top of each profile, where the files are and how to
+  // explore them.
+  void Report() {
+    const std::vector<std::string> report_args = {
+        "--no-children", "--sort", "dso,sym", "--percentage",
+        "relative",      "-g",     "none",    "--stdio"};
+    std::string explore;
+    for (const Recording& r : recordings_) {
+      if (!r.ok) continue;
+      const std::string text = absl::StrCat(dir_, "/", r.name, ".report.txt");
+      const std::string log = absl::StrCat(dir_, "/", r.name, ".report.log");
+      std::remove(text.c_str());
+      std::remove(log.c_str());
+      testing::Process::Options options;
+      options.stdout_path = text;
+      options.stderr_path = log;
+      std::vector<std::string> args = {"report", "-i", r.data};
+      args.insert(args.end(), report_args.begin(), report_args.end());
+      auto perf = testing::Process::Start(kPerf, args, options);
+      std::optional<int> code;
+      if (perf.ok()) code = (*perf)->Wait(absl::Minutes(10));
+      if (!code.has_value() || *code != 0) {
+        std::printf("profile: perf report on %s failed; its output:\n%s",
+                    r.data.c_str(), Indent(testing::ReadFile(log), 12).c_str());
+        continue;
+      }
+      // "# Samples: 1K of event 'cpu-clock:ppp'", then the top lines.
+      std::string samples;
+      std::vector<std::string> top;
+      std::istringstream in(testing::ReadFile(text));
+      for (std::string line; std::getline(in, line) && top.size() < 25;) {
+        if (absl::StartsWith(line, "# Samples:")) {
+          samples = std::string(absl::StripPrefix(line, "# Samples: "));
+        }
+        if (line.empty() || line[0] == '#') continue;
+        top.push_back(line);
+      }
+      std::printf(
+          "profile of %s (pid %d; %s), top of `perf report "
+          "--no-children --sort dso,sym`:\n",
+          r.name.c_str(), r.pid, samples.c_str());
+      for (const std::string& line : top) std::printf("  %s\n", line.c_str());
+      absl::StrAppend(&explore, explore.empty() ? "" : ", ", r.data);
+    }
+    if (explore.empty()) return;
+    std::printf(
+        "profiles: %s (full reports beside them, <service>.report.txt); "
+        "explore with\n  perf report -i %s/<service>.perf.data --no-children "
+        "--sort dso,sym\n  (call graphs: -g caller; annotated code: perf "
+        "annotate -i FILE SYMBOL)\n",
+        explore.c_str(), dir_.c_str());
+  }
+
+ private:
+  struct Recording {
+    std::string name;
+    pid_t pid = 0;
+    std::string data;
+    std::string log;
+    std::unique_ptr<testing::Process> perf;
+    bool ok = false;
+  };
+
+  explicit Profiler(std::string dir) : dir_(std::move(dir)) {}
+
+  // `text`'s non-empty lines, at most `max_lines`, each indented.
+  static std::string Indent(const std::string& text, int max_lines) {
+    std::string out;
+    std::istringstream in(text);
+    int lines = 0;
+    for (std::string line; std::getline(in, line) && lines < max_lines;) {
+      if (absl::StripAsciiWhitespace(line).empty()) continue;
+      absl::StrAppend(&out, "    ", line, "\n");
+      ++lines;
+    }
+    return out;
+  }
+
+  const std::string dir_;
+  std::vector<Recording> recordings_;
+};
+
 // Outside `bazel test` nobody cleans TEST_TMPDIR: the broker's data and the
 // services' files go to a directory of this run, removed when it ends (after
 // the broker and the services, which are declared later and so go first).
@@ -607,6 +1053,11 @@ int Main() {
 
   const double raw = RawOneHopRate(n, bytes, batch, window);
   std::printf("raw one-hop batched gRPC stream: %.0f events/s\n", raw);
+  const int paced = absl::GetFlag(FLAGS_paced_rate);
+  const double relay =
+      absl::GetFlag(FLAGS_raw_relay)
+          ? RawRelayBaseline(n, bytes, batch, window, paced, raw)
+          : 0;
 
   const bool rabbit = absl::GetFlag(FLAGS_transport) == "rabbitmq";
   const bool persistent = absl::GetFlag(FLAGS_persistent);
@@ -700,14 +1151,24 @@ int Main() {
 
   std::unique_ptr<Scraper> scraper;
   if (absl::GetFlag(FLAGS_metrics)) {
-    scraper = std::make_unique<Scraper>((*cluster)->MetricsPort("consumer"),
-                                        "switchboard_consumer_deliveries_total");
+    scraper =
+        std::make_unique<Scraper>((*cluster)->MetricsPort("consumer"),
+                                  "switchboard_consumer_deliveries_total");
+  }
+  std::unique_ptr<Profiler> profiler;
+  if (!absl::GetFlag(FLAGS_profile).empty()) {
+    profiler =
+        Profiler::Start(absl::GetFlag(FLAGS_profile),
+                        {{"broadcaster", (*cluster)->broadcaster().pid()},
+                         {"mq-bridge", (*cluster)->bridge().pid()},
+                         {"consumer", (*cluster)->consumer().pid()}});
   }
   const auto cpu_before = CpuByGroup();
   Result full = Measure(consumer, n, absl::GetFlag(FLAGS_credit), [&] {
     Produce(broadcaster, n, bytes, batch, window, 0);
   });
   const auto cpu_after = CpuByGroup();
+  if (profiler != nullptr) profiler->Stop();
   const double rate = full.received / full.seconds;
   std::printf(
       "pipeline producer->broadcaster->bridge(%s)->consumer->subscriber "
@@ -748,7 +1209,6 @@ int Main() {
                 n / publish_secs, drain.received / drain.seconds);
   }
 
-  const int paced = absl::GetFlag(FLAGS_paced_rate);
   if (paced > 0) {
     const int m = paced * 3;
     Result light = Measure(consumer, m, absl::GetFlag(FLAGS_credit), [&] {
@@ -778,6 +1238,8 @@ int Main() {
         switchboard::v1::Acceptance_Name(level).c_str(), p50, p99);
   }
 
+  if (profiler != nullptr) profiler->Report();
+  if (relay > 0) std::printf("pipeline / raw relay = %.2fx\n", rate / relay);
   return 0;
 }
 
