@@ -140,24 +140,24 @@ class SubscribeStream final
     absl::MutexLock lock(&handle_->mu);
     int kept = 0;
     for (uint64_t tag : tags) {
-      switch (handle_->StateOf(tag)) {
-        case CallHandle::TagState::kStale:
+      // One lookup for the usual case, a tag the app holds.
+      auto it = handle_->held.find(tag);
+      if (it == handle_->held.end() || it->second.nack_delayed) {
+        if (handle_->StateOf(tag) == CallHandle::TagState::kStale) {
           stale->add_stale_tags(tag);
           continue;
-        case CallHandle::TagState::kUnknown:
-          break;  // the bridge will say
-        case CallHandle::TagState::kHeld:
-          if (QueueCounters* c = handle_->held.find(tag)->second.counters) {
-            ++(forward.has_ack() ? c->acks : c->nacks);
-          }
-          if (delay > absl::ZeroDuration()) {
-            handle_->DelayNack(tag, delay);
-            continue;
-          }
-          tag = handle_->Settle(handle_->held.find(tag), release);
-          break;
+        }
+        tags[kept++] = tag;  // kUnknown: the bridge will say
+        continue;
       }
-      tags[kept++] = tag;
+      if (QueueCounters* c = it->second.counters) {
+        ++(forward.has_ack() ? c->acks : c->nacks);
+      }
+      if (delay > absl::ZeroDuration()) {
+        handle_->DelayNack(tag, delay);
+        continue;
+      }
+      tags[kept++] = handle_->Settle(it, release);
     }
     tags.Truncate(kept);
     // Acked ids are on disk (dedup.store: file) before the acks go on: a

@@ -28,8 +28,10 @@ void DedupWindow::Done(Key key) {
   if (key == kNoKey) return;
   absl::MutexLock lock(&mu_);
   in_flight_.erase(key);
-  if (!seen_.contains(key) && store_ != nullptr) store_->Append(queue_, key);
-  RememberLocked(key);
+  // One probe of seen_ (it is large and mostly out of cache).
+  if (!seen_.insert(key).second) return;
+  if (store_ != nullptr) store_->Append(queue_, key);
+  ForgetOldestLocked(key);
 }
 
 void DedupWindow::Preload(const std::vector<Key>& keys) {
@@ -39,6 +41,10 @@ void DedupWindow::Preload(const std::vector<Key>& keys) {
 
 void DedupWindow::RememberLocked(Key key) {
   if (!seen_.insert(key).second) return;
+  ForgetOldestLocked(key);
+}
+
+void DedupWindow::ForgetOldestLocked(Key key) {
   order_.push_back(key);
   while (order_.size() > capacity_) {
     seen_.erase(order_.front());

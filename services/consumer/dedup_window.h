@@ -61,6 +61,9 @@ class DedupWindow {
  private:
   // Under mu_, so a key is seen here and appended to the store together.
   void RememberLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `key` was just added to seen_: remembers its place, and forgets the
+  // oldest keys past the capacity.
+  void ForgetOldestLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t capacity_;
   DedupStore* const store_;
