@@ -45,6 +45,11 @@ ABSL_FLAG(bool, check_config, false,
           "naming its field, or \"ok\", and exit 1 or 0 without starting "
           "(nothing is bound, opened or connected to; files the config names, "
           "such as certificates, are read).");
+ABSL_FLAG(bool, mutex_deadlock_detection, false,
+          "Check every absl::Mutex acquisition for lock-order cycles (abort "
+          "on one). A debugging aid: Debian's Abseil turns it on by default, "
+          "and it takes a global lock on every acquisition (gRPC's own "
+          "mutexes included); the test harness turns it on.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight RPCs may take before they are "
           "cancelled.");
@@ -226,8 +231,8 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   }
   grpc_metrics->SetServices(*service_names);
   auto running = std::unique_ptr<RunningServer>(new RunningServer(
-      service, std::move(reloader), std::move(admin), health,
-      std::move(server), port, *std::move(listen), tls.ToString(), socket));
+      service, std::move(reloader), std::move(admin), health, std::move(server),
+      port, *std::move(listen), tls.ToString(), socket));
   running->acceptor_ = *std::move(acceptor);
   running->grpc_metrics_ = std::move(grpc_metrics);
   service->SetHealthReporter(std::move(health));
@@ -252,8 +257,7 @@ std::string RunningServer::dial_address() const {
 bool RunningServer::loopback_only() const {
   if (!listen_.has_tcp()) return true;
   const std::string& host = listen_.bind_address;
-  return host == "localhost" || host == "::1" ||
-         absl::StartsWith(host, "127.");
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
 
 std::vector<std::string> RunningServer::listeners() const {
@@ -350,6 +354,11 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
       absl::StrCat("switchboard ", spec.name,
                    " service. See README.md for the configuration reference."));
   absl::ParseCommandLine(argc, argv);
+  // Before any thread starts. Off, as in an optimized build of Abseil.
+  absl::SetMutexDeadlockDetectionMode(
+      absl::GetFlag(FLAGS_mutex_deadlock_detection)
+          ? absl::OnDeadlockCycle::kAbort
+          : absl::OnDeadlockCycle::kIgnore);
   if (absl::GetFlag(FLAGS_check_config)) return CheckConfigAndExit(spec);
   auto log = Logger(spec.name);
   if (absl::Status s =

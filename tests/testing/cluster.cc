@@ -3,8 +3,8 @@
 #include <set>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
@@ -67,6 +67,9 @@ absl::Status Cluster::StartService(const std::string& name,
                                    metrics_port_file,
                                    "--shutdown_grace",
                                    "2s"};
+  if (options_.mutex_deadlock_detection) {
+    args.push_back("--mutex_deadlock_detection");
+  }
   // A restarted service keeps its port, so clients can find it again.
   if (*port != 0) args.push_back(absl::StrCat("--listen=", Address(*port)));
   Process::Options o;

@@ -37,6 +37,9 @@ class Cluster {
         "listen: 127.0.0.1:0\n"
         "bridge:\n"
         "  address: $BRIDGE\n";
+    // Services check every mutex acquisition for lock-order cycles
+    // (--mutex_deadlock_detection); the benchmark turns it off.
+    bool mutex_deadlock_detection = true;
   };
 
   // Starts bridge, broadcaster and consumer, in that order.
