@@ -213,19 +213,42 @@ void BridgeCall::OnReadDone(bool ok) {
   ConsumeRequest malformed;
   std::vector<bool> admitted(response_.deliveries_size(), true);
   {
-    // Deliveries of a response mostly share one queue: look its window
-    // up once.
-    const std::string* window_queue = nullptr;
-    DedupWindow* window = nullptr;
-    QueueCounters* counters = nullptr;
     absl::MutexLock lock(&handle_->mu);
-    for (int i = 0; i < response_.deliveries_size(); ++i) {
-      const auto& d = response_.deliveries(i);
-      if (window_queue == nullptr || *window_queue != d.queue()) {
-        window_queue = &d.queue();
-        window = dedup_->For(d.queue());
-        counters = calls_->counters().For(d.queue());
+    // The dedup windows' verdicts first: one lock of a window for each run
+    // of deliveries from its queue (a response's mostly share one), and
+    // its window and counters looked up once per run.
+    const int n = response_.deliveries_size();
+    std::vector<DedupWindow*> windows(n);
+    std::vector<QueueCounters*> queue_counters(n);
+    std::vector<DedupWindow::Key> keys(n, DedupWindow::kNoKey);
+    std::vector<DedupWindow::Admission> admissions;
+    admissions.reserve(n);
+    for (int i = 0; i < n;) {
+      const std::string& queue = response_.deliveries(i).queue();
+      DedupWindow* window = dedup_->For(queue);
+      QueueCounters* counters = calls_->counters().For(queue);
+      const int first = i;
+      for (; i < n && response_.deliveries(i).queue() == queue; ++i) {
+        windows[i] = window;
+        queue_counters[i] = counters;
+        // A malformed one keeps kNoKey: admitted trivially, remembered
+        // nowhere.
+        if (window != nullptr && checked[i].ok()) {
+          keys[i] = DedupWindow::KeyOf(response_.deliveries(i).id());
+        }
       }
+      const absl::Span<const DedupWindow::Key> run(&keys[first], i - first);
+      if (window != nullptr) {
+        window->AdmitAll(run, &admissions);
+      } else {
+        admissions.resize(admissions.size() + run.size(),
+                          DedupWindow::Admission::kAdmitted);
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      const auto& d = response_.deliveries(i);
+      DedupWindow* const window = windows[i];
+      QueueCounters* const counters = queue_counters[i];
       if (!checked[i].ok()) {
         // Never shown to the app, nor remembered as seen: rejected, to
         // the queue's dead-letter queue where it has one.
@@ -234,11 +257,8 @@ void BridgeCall::OnReadDone(bool ok) {
         ++counters->malformed;
         continue;
       }
-      const DedupWindow::Key key =
-          window != nullptr ? DedupWindow::KeyOf(d.id()) : DedupWindow::kNoKey;
-      const DedupWindow::Admission admission =
-          window != nullptr ? window->Admit(key)
-                            : DedupWindow::Admission::kAdmitted;
+      const DedupWindow::Key key = keys[i];
+      const DedupWindow::Admission admission = admissions[i];
       if (admission != DedupWindow::Admission::kAdmitted) {
         admitted[i] = false;
         auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()

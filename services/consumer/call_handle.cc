@@ -31,14 +31,10 @@ void CallHandle::SetDueLocked(uint64_t tag, Held& entry, absl::Time due) {
 }
 
 uint64_t CallHandle::Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
-                            bool release) {
+                            bool release, SettledKeys* settled) {
   const Held& h = it->second;
   if (h.window != nullptr) {
-    if (release) {
-      h.window->Release(h.key);
-    } else {
-      h.window->Done(h.key);
-    }
+    settled->Add(h.window, h.key, release);
     held_keys.erase(h.key);
   }
   if (h.due != absl::InfiniteFuture()) due_.erase({h.due, it->first});
@@ -73,9 +69,11 @@ void CallHandle::DelayNack(uint64_t tag, absl::Duration delay) {
 }
 
 void CallHandle::ReleaseAll() {
+  SettledKeys released;
   for (auto& [tag, entry] : held) {
-    if (entry.window != nullptr) entry.window->Release(entry.key);
+    released.Add(entry.window, entry.key, /*release=*/true);
   }
+  released.Apply();
   held_keys.clear();
   held.clear();
   due_.clear();
@@ -169,13 +167,15 @@ absl::Time CallHandle::Fire(absl::Time now) {
 absl::Time CallHandle::FireLocked(absl::Time now) {
   switchboard::v1::ConsumeRequest back;
   int expired = 0;
+  SettledKeys released;
   while (!due_.empty() && due_.begin()->first <= now) {
     const uint64_t tag = due_.begin()->second;
     auto it = held.find(tag);  // Settle and ReleaseAll keep due_ in step
     if (!it->second.nack_delayed) ++expired;
-    back.mutable_nack()->add_tags(Settle(it, /*release=*/true));
+    back.mutable_nack()->add_tags(Settle(it, /*release=*/true, &released));
     AddStaleLocked(tag);
   }
+  released.Apply();
   expired_ += expired;
   if (back.has_nack()) {
     if (expired > 0) {

@@ -113,9 +113,12 @@ class CallHandle final : public TimedTarget,
     return parked_.size();
   }
 
-  // The app acked or nacked `it`: the bridge tag to settle.
+  // The app acked or nacked `it`: the bridge tag to settle. Its dedup key
+  // goes to `settled` (Done, or Release with `release`), which the caller
+  // applies before releasing mu.
   uint64_t Settle(absl::flat_hash_map<uint64_t, Held>::iterator it,
-                  bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+                  bool release, SettledKeys* settled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // What an app request may do with `tag`: kHeld it may settle or extend;
   // kStale its deadline passed or it was nacked with a delay (answered

@@ -139,6 +139,7 @@ class SubscribeStream final
                                    : *forward.mutable_nack()->mutable_tags();
     absl::MutexLock lock(&handle_->mu);
     int kept = 0;
+    SettledKeys settled;
     for (uint64_t tag : tags) {
       // One lookup for the usual case, a tag the app holds.
       auto it = handle_->held.find(tag);
@@ -157,9 +158,10 @@ class SubscribeStream final
         handle_->DelayNack(tag, delay);
         continue;
       }
-      tags[kept++] = handle_->Settle(it, release);
+      tags[kept++] = handle_->Settle(it, release, &settled);
     }
     tags.Truncate(kept);
+    settled.Apply();
     // Acked ids are on disk (dedup.store: file) before the acks go on: a
     // consumer killed in between still knows them when the bridge delivers
     // those events again.

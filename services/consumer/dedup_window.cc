@@ -19,6 +19,17 @@ DedupWindow::Key DedupWindow::KeyOf(absl::string_view id) {
 DedupWindow::Admission DedupWindow::Admit(Key key) {
   if (key == kNoKey) return Admission::kAdmitted;  // nothing to know it by
   absl::MutexLock lock(&mu_);
+  return AdmitLocked(key);
+}
+
+void DedupWindow::AdmitAll(absl::Span<const Key> keys,
+                           std::vector<Admission>* out) {
+  absl::MutexLock lock(&mu_);
+  for (const Key& key : keys) out->push_back(AdmitLocked(key));
+}
+
+DedupWindow::Admission DedupWindow::AdmitLocked(Key key) {
+  if (key == kNoKey) return Admission::kAdmitted;
   if (seen_.contains(key)) return Admission::kSeen;
   return in_flight_.try_emplace(key, 1).second ? Admission::kAdmitted
                                                : Admission::kInFlight;
@@ -27,6 +38,21 @@ DedupWindow::Admission DedupWindow::Admit(Key key) {
 void DedupWindow::Done(Key key) {
   if (key == kNoKey) return;
   absl::MutexLock lock(&mu_);
+  DoneLocked(key);
+}
+
+void DedupWindow::DoneAll(absl::Span<const Key> keys) {
+  absl::MutexLock lock(&mu_);
+  for (const Key& key : keys) DoneLocked(key);
+}
+
+void DedupWindow::ReleaseAll(absl::Span<const Key> keys) {
+  absl::MutexLock lock(&mu_);
+  for (const Key& key : keys) in_flight_.erase(key);
+}
+
+void DedupWindow::DoneLocked(Key key) {
+  if (key == kNoKey) return;
   in_flight_.erase(key);
   // One probe of seen_ (it is large and mostly out of cache).
   if (!seen_.insert(key).second) return;
@@ -56,6 +82,27 @@ void DedupWindow::Release(Key key) {
   if (key == kNoKey) return;
   absl::MutexLock lock(&mu_);
   in_flight_.erase(key);
+}
+
+void SettledKeys::Apply() {
+  size_t i = 0;
+  while (i < entries_.size()) {
+    const Entry& first = entries_[i];
+    run_.clear();
+    size_t end = i;
+    for (; end < entries_.size() && entries_[end].window == first.window &&
+           entries_[end].release == first.release;
+         ++end) {
+      run_.push_back(entries_[end].key);
+    }
+    if (first.release) {
+      first.window->ReleaseAll(run_);
+    } else {
+      first.window->DoneAll(run_);
+    }
+    i = end;
+  }
+  entries_.clear();
 }
 
 DedupWindows::DedupWindows(size_t capacity, std::unique_ptr<DedupStore> store)

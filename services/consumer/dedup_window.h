@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "services/consumer/dedup_store.h"
 
 namespace switchboard::consumer {
@@ -58,7 +59,17 @@ class DedupWindow {
   // It went back to the queue unacked: its next delivery is admitted.
   void Release(Key key);
 
+  // Admit, Done and Release for many keys under one acquisition of the
+  // window's lock (a response's deliveries, a request's acks), each as the
+  // single-key call in the order given. AdmitAll appends the verdicts to
+  // `out`.
+  void AdmitAll(absl::Span<const Key> keys, std::vector<Admission>* out);
+  void DoneAll(absl::Span<const Key> keys);
+  void ReleaseAll(absl::Span<const Key> keys);
+
  private:
+  Admission AdmitLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoneLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Under mu_, so a key is seen here and appended to the store together.
   void RememberLocked(Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `key` was just added to seen_: remembers its place, and forgets the
@@ -72,6 +83,29 @@ class DedupWindow {
   absl::flat_hash_map<Key, int> in_flight_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Key> seen_ ABSL_GUARDED_BY(mu_);
   std::deque<Key> order_ ABSL_GUARDED_BY(mu_);
+};
+
+// Deliveries settled under a CallHandle's lock, handed to their dedup
+// windows together: one lock of a window per run of keys from it, rather
+// than one per delivery. Not thread-safe; Apply before the lock that
+// guarded the settling is released (the destructor applies what is left).
+class SettledKeys {
+ public:
+  ~SettledKeys() { Apply(); }
+  // `release`: DedupWindow::Release, else Done.
+  void Add(DedupWindow* window, DedupWindow::Key key, bool release) {
+    if (window != nullptr) entries_.push_back({window, key, release});
+  }
+  void Apply();
+
+ private:
+  struct Entry {
+    DedupWindow* window;
+    DedupWindow::Key key;
+    bool release;
+  };
+  std::vector<Entry> entries_;
+  std::vector<DedupWindow::Key> run_;
 };
 
 // One DedupWindow per queue, created on first use, remembering what

@@ -1,5 +1,8 @@
 #include "services/consumer/dedup_window.h"
 
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace switchboard::consumer {
@@ -43,6 +46,39 @@ TEST(DedupWindowTest, EventsWithoutIdsAreNeverDropped) {
   EXPECT_EQ(w.Admit(DedupWindow::KeyOf("")), kAdmitted);
   w.Done(DedupWindow::KeyOf(""));
   EXPECT_EQ(w.Admit(DedupWindow::KeyOf("")), kAdmitted);
+}
+
+// The batch calls decide as the single-key calls would, in order: a key
+// twice in one batch is in flight the second time.
+TEST(DedupWindowTest, BatchCallsActAsTheSingleCallsInOrder) {
+  using Key = DedupWindow::Key;
+  DedupWindow w(10);
+  w.Done(DedupWindow::KeyOf("acked"));
+  const std::vector<Key> keys = {
+      DedupWindow::KeyOf("new"), DedupWindow::KeyOf("acked"),
+      DedupWindow::KeyOf("new"), DedupWindow::KeyOf(""),
+      DedupWindow::KeyOf("other")};
+  std::vector<DedupWindow::Admission> out = {kSeen};  // appended to
+  w.AdmitAll(keys, &out);
+  EXPECT_EQ(out,
+            (std::vector<DedupWindow::Admission>{
+                kSeen, kAdmitted, kSeen, kInFlight, kAdmitted, kAdmitted}));
+  // "new" acked, "other" back to its queue.
+  SettledKeys settled;
+  settled.Add(&w, DedupWindow::KeyOf("new"), /*release=*/false);
+  settled.Add(&w, DedupWindow::KeyOf("other"), /*release=*/true);
+  settled.Add(nullptr, DedupWindow::KeyOf("x"), false);  // dedup off: ignored
+  settled.Apply();
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("new")), kSeen);
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("other")), kAdmitted);
+  // Past the capacity the oldest are forgotten, as with Done.
+  std::vector<Key> many;
+  for (int i = 0; i < 20; ++i) {
+    many.push_back(DedupWindow::KeyOf("k" + std::to_string(i)));
+  }
+  w.DoneAll(many);
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("k19")), kSeen);
+  EXPECT_EQ(w.Admit(DedupWindow::KeyOf("k0")), kAdmitted);
 }
 
 TEST(DedupWindowsTest, OnePerQueueAndZeroCapacityTurnsItOff) {
