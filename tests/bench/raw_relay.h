@@ -13,8 +13,8 @@ namespace switchboard::bench {
 
 // A gRPC server that relays every stream it accepts, whatever its method,
 // to the same method at another address, without parsing a byte: the
-// benchmark's "raw relay" baseline (tests/bench/e2e_bench.cc), the cost of
-// a gRPC hop through a process with no application work.
+// benchmark's "raw relay" baseline (tests/bench/raw_baselines.h), the cost
+// of a gRPC hop through a process with no application work.
 //
 // Each incoming call becomes one outgoing bidi call (gRPC's generic API on
 // both sides: grpc::CallbackGenericService, grpc::GenericStub). Every
