@@ -108,34 +108,22 @@ class ConsumerFixture : public ::testing::Test {
   void Publish(const std::string& queue,
                const std::vector<switchboard::v1::Event>& events,
                bool last_value = false) {
-    bridge::QueueOptions options;
-    options.last_value = last_value;
-    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, options).ok());
-    std::vector<bridge::OutgoingMessage> batch;
+    std::vector<std::pair<std::string, std::string>> payloads;
     for (const switchboard::v1::Event& event : events) {
-      bridge::OutgoingMessage& m = batch.emplace_back();
-      m.id = event.id();
-      m.payload =
-          std::make_shared<const std::string>(event.SerializeAsString());
-      m.queues = {queue};
+      payloads.emplace_back(event.id(), event.SerializeAsString());
     }
-    auto done = std::make_shared<absl::Notification>();
-    auto status = std::make_shared<absl::Status>();
-    bridge_->transport().Publish(std::move(batch),
-                                 [done, status](absl::Status s) {
-                                   *status = s;
-                                   done->Notify();
-                                 });
-    ASSERT_TRUE(done->WaitForNotificationWithTimeout(kWait));
-    ASSERT_TRUE(status->ok()) << *status;
+    PublishRaw(queue, payloads, last_value);
   }
 
   // Declares `queue` and publishes `payloads` (id, bytes) to it as they
   // are, as an outside AMQP publisher could.
   void PublishRaw(
       const std::string& queue,
-      const std::vector<std::pair<std::string, std::string>>& payloads) {
-    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, {}).ok());
+      const std::vector<std::pair<std::string, std::string>>& payloads,
+      bool last_value = false) {
+    bridge::QueueOptions options;
+    options.last_value = last_value;
+    ASSERT_TRUE(bridge_->transport().DeclareQueue(queue, options).ok());
     std::vector<bridge::OutgoingMessage> batch;
     for (const auto& [id, bytes] : payloads) {
       bridge::OutgoingMessage& m = batch.emplace_back();

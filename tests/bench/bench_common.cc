@@ -122,4 +122,15 @@ void SetPercentiles(std::vector<int64_t>& latencies, Result& r) {
   r.max_ms = at(1.0);
 }
 
+void WaitForTurn(int64_t start, int sent, int rate) {
+  if (rate <= 0) return;
+  const int64_t due = start + int64_t{1000000000} * sent / rate;
+  const int64_t wait = due - NowNanos();
+  if (wait > 0) absl::SleepFor(absl::Nanoseconds(wait));
+}
+
+int NextBatchSize(int rate, int batch, int remaining) {
+  return std::min(rate > 0 ? std::max(1, rate / 1000) : batch, remaining);
+}
+
 }  // namespace switchboard::bench

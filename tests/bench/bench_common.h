@@ -86,6 +86,14 @@ struct Result {
 // place); all 0 when it is empty. Leaves r's other fields alone.
 void SetPercentiles(std::vector<int64_t>& latencies, Result& r);
 
+// Paced sending: sleeps until the `sent`-th event of a run that started at
+// `start` (NowNanos) is due at `rate` events per second; 0 never waits.
+void WaitForTurn(int64_t start, int sent, int rate);
+
+// Events in the next batch: paced (`rate` > 0), rate/1000 so that a batch
+// goes every millisecond, else `batch`; at most `remaining`.
+int NextBatchSize(int rate, int batch, int remaining);
+
 }  // namespace switchboard::bench
 
 #endif  // SWITCHBOARD_TESTS_BENCH_BENCH_COMMON_H_

@@ -146,15 +146,10 @@ void Produce(const std::string& address, int n, int bytes, int batch,
   const Event tmpl = Template(bytes);
   const int64_t start = NowNanos();
   for (int sent = 0; sent < n;) {
-    if (rate > 0) {
-      const int64_t due = start + int64_t{1000000000} * sent / rate;
-      const int64_t wait = due - NowNanos();
-      if (wait > 0) absl::SleepFor(absl::Nanoseconds(wait));
-    }
+    WaitForTurn(start, sent, rate);
     slots.Acquire();
     switchboard::v1::PublishRequest request;
-    const int k =
-        std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
+    const int k = NextBatchSize(rate, batch, n - sent);
     const int64_t now = NowNanos();
     for (int i = 0; i < k; ++i) {
       Event* e = request.add_events();

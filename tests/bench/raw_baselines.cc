@@ -31,10 +31,13 @@ namespace switchboard::bench {
 
 namespace {
 
-// Answers every Produce batch at once: gRPC and protobuf cost only.
-class NullBridge final : public switchboard::v1::Bridge::CallbackService,
+// A Bridge service that answers every Produce batch at once (gRPC and
+// protobuf cost only); with `record`, it also keeps each event's latency:
+// arrival minus its time_unix_nanos.
+class SinkBridge final : public switchboard::v1::Bridge::CallbackService,
                          public ServiceBase {
  public:
+  explicit SinkBridge(bool record) : record_(record) {}
   std::string listen_address() const override { return "127.0.0.1:0"; }
   std::vector<grpc::Service*> grpc_services() override { return {this}; }
 
@@ -44,15 +47,43 @@ class NullBridge final : public switchboard::v1::Bridge::CallbackService,
     class Stream final : public BidiStream<switchboard::v1::ProduceRequest,
                                            switchboard::v1::ProduceResponse> {
      public:
-      Stream() : BidiStream(nullptr, 64) { StartStream(); }
+      explicit Stream(SinkBridge* sink) : BidiStream(nullptr, 64), sink_(sink) {
+        StartStream();
+      }
       void OnRequest(switchboard::v1::ProduceRequest& r) override {
+        sink_->Record(r);
         switchboard::v1::ProduceResponse answer;
         answer.set_batch_id(r.batch_id());
         writer()->Send(std::move(answer));
       }
+
+     private:
+      SinkBridge* const sink_;
     };
-    return new Stream();
+    return new Stream(this);
   }
+
+  // The latencies recorded since the last call, in nanoseconds.
+  std::vector<int64_t> Take() {
+    absl::MutexLock lock(&mu_);
+    std::vector<int64_t> taken;
+    taken.swap(latencies_);
+    return taken;
+  }
+
+ private:
+  void Record(const switchboard::v1::ProduceRequest& r) {
+    if (!record_) return;
+    const int64_t now = NowNanos();
+    absl::MutexLock lock(&mu_);
+    for (const auto& e : r.events()) {
+      latencies_.push_back(now - e.time_unix_nanos());
+    }
+  }
+
+  const bool record_;
+  absl::Mutex mu_;
+  std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
 };
 
 // Sends `n` events of `bytes` to the Bridge service at `address` on one
@@ -83,16 +114,11 @@ absl::StatusOr<double> ProduceToBridge(const std::string& address, int n,
   const int64_t start = NowNanos();
   int batches = 0;
   for (int sent = 0; sent < n;) {
-    if (rate > 0) {
-      const int64_t due = start + int64_t{1000000000} * sent / rate;
-      const int64_t wait = due - NowNanos();
-      if (wait > 0) absl::SleepFor(absl::Nanoseconds(wait));
-    }
+    WaitForTurn(start, sent, rate);
     slots.Acquire();
     switchboard::v1::ProduceRequest request;
     request.set_batch_id(sent);
-    const int k =
-        std::min(rate > 0 ? std::max(1, rate / 1000) : batch, n - sent);
+    const int k = NextBatchSize(rate, batch, n - sent);
     const int64_t now = NowNanos();
     for (int i = 0; i < k; ++i) {
       auto* e = request.add_events();
@@ -122,7 +148,7 @@ absl::StatusOr<double> ProduceToBridge(const std::string& address, int n,
 }  // namespace
 
 double RawOneHopRate(int n, int bytes, int batch, int window) {
-  NullBridge service;
+  SinkBridge service(/*record=*/false);
   auto server = RunningServer::Start(&service);
   if (!server.ok()) {
     std::fprintf(stderr, "raw one-hop: %s\n",
@@ -235,59 +261,6 @@ double RawRabbitMqRate(int port, int n, int bytes, bool persistent,
 
 namespace {
 
-// A Bridge service that answers every Produce batch at once, like
-// NullBridge, and keeps each event's latency: arrival minus its
-// time_unix_nanos.
-class LatencySink final : public switchboard::v1::Bridge::CallbackService,
-                          public ServiceBase {
- public:
-  std::string listen_address() const override { return "127.0.0.1:0"; }
-  std::vector<grpc::Service*> grpc_services() override { return {this}; }
-
-  grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
-                          switchboard::v1::ProduceResponse>*
-  Produce(grpc::CallbackServerContext*) override {
-    class Stream final : public BidiStream<switchboard::v1::ProduceRequest,
-                                           switchboard::v1::ProduceResponse> {
-     public:
-      explicit Stream(LatencySink* sink)
-          : BidiStream(nullptr, 64), sink_(sink) {
-        StartStream();
-      }
-      void OnRequest(switchboard::v1::ProduceRequest& r) override {
-        sink_->Record(r);
-        switchboard::v1::ProduceResponse answer;
-        answer.set_batch_id(r.batch_id());
-        writer()->Send(std::move(answer));
-      }
-
-     private:
-      LatencySink* const sink_;
-    };
-    return new Stream(this);
-  }
-
-  // The latencies recorded since the last call, in nanoseconds.
-  std::vector<int64_t> Take() {
-    absl::MutexLock lock(&mu_);
-    std::vector<int64_t> taken;
-    taken.swap(latencies_);
-    return taken;
-  }
-
- private:
-  void Record(const switchboard::v1::ProduceRequest& r) {
-    const int64_t now = NowNanos();
-    absl::MutexLock lock(&mu_);
-    for (const auto& e : r.events()) {
-      latencies_.push_back(now - e.time_unix_nanos());
-    }
-  }
-
-  absl::Mutex mu_;
-  std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
-};
-
 // raw_relay processes (tests/bench:raw_relay) in a chain ending at a sink;
 // address() is the first one's. Stopped (SIGTERM, then SIGKILL) on
 // destruction.
@@ -341,7 +314,7 @@ class RelayChain {
 // per second (0: as fast as the window allows). Rate: events over the time
 // from the first write to the last answer, like raw one-hop's; latency:
 // the sink's.
-absl::StatusOr<Result> RelayRun(const RelayChain& chain, LatencySink& sink,
+absl::StatusOr<Result> RelayRun(const RelayChain& chain, SinkBridge& sink,
                                 int n, int bytes, int batch, int window,
                                 int rate) {
   sink.Take();
@@ -361,7 +334,7 @@ absl::StatusOr<Result> RelayRun(const RelayChain& chain, LatencySink& sink,
 double RawRelayBaseline(int n, int bytes, int batch, int window, int paced,
                         double raw) {
   constexpr int kRelays = 3;
-  LatencySink sink;
+  SinkBridge sink(/*record=*/true);
   auto server = RunningServer::Start(&sink);
   if (!server.ok()) {
     std::fprintf(stderr, "raw relay: %s\n", server.status().ToString().c_str());
