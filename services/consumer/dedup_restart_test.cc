@@ -122,9 +122,9 @@ std::vector<std::string> IdsAfterAcksLost(bool resend_acked) {
   EXPECT_TRUE(cluster.ok()) << cluster.status();
   if (!cluster.ok()) return {};
   const std::string queue = "app.restart";
-  EXPECT_TRUE(Publish((*cluster)->broadcaster_address(),
-                      {WithId("e-1"), WithId("e-2")})
-                  .ok());
+  EXPECT_TRUE(
+      Publish((*cluster)->broadcaster_address(), {WithId("e-1"), WithId("e-2")})
+          .ok());
   {
     auto app = Subscriber::Open((*cluster)->consumer_address(), {queue}, 10,
                                 /*auto_ack=*/false);

@@ -78,8 +78,8 @@ TEST(AdminReloadEndToEndTest, AFloodOfReloadsIsBoundedAndSigtermWins) {
     auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
       return done == kCalls;
     };
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_done),
-                                    absl::Minutes(5)))
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Minutes(5)))
         << done << " of " << kCalls << " answered";
     std::cerr << "threads before " << threads_before << ", at most "
               << max_threads << " while answering; OK "

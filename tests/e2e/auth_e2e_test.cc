@@ -49,9 +49,9 @@ std::string AuthYaml(const std::string& identities) {
   return absl::StrCat("auth:\n  mode: required\n  identities:\n", identities);
 }
 
-const std::string kOperatorIdentity = absl::StrCat(
-    "    operator:\n", Token(kOperator), "        read: true\n",
-    "        admin: true\n");
+const std::string kOperatorIdentity =
+    absl::StrCat("    operator:\n", Token(kOperator), "        read: true\n",
+                 "        admin: true\n");
 
 Event SwitchConnected(const std::string& region, const std::string& sw) {
   Event e;
@@ -88,23 +88,21 @@ class AuthTest : public ::testing::Test {
         AuthYaml(absl::StrCat(
             "    switchboard:\n",
             "        certificate: spiffe://switchboard/switchboard\n",
-            "        bridge: true\n",
-            "    speaker-x:\n",
+            "        bridge: true\n", "    speaker-x:\n",
             "        certificate: spiffe://switchboard/speaker-x\n",
             kOperatorIdentity)));
     const std::string bridge_tls = pki_.BridgeTlsYaml();
     broadcaster_auth_ = AuthYaml(absl::StrCat(
-            "    kytos:\n", Token(kKytos),
-            "        publish: {sources: ['kytos/.*'], types: ['.*']}\n",
-            "        commands: {switches: ['.*'], regions: ['a']}\n",
-            "        read: true\n",
-            "    speaker-a:\n", Token(kSpeakerA),
-            "        publish: {sources: ['speaker/a'], types: ['.*']}\n",
-            "        speaker_regions: ['a']\n",
-            "    speaker-b:\n", Token(kSpeakerB),
-            "        publish: {sources: ['speaker/b'], types: ['.*']}\n",
-            "        speaker_regions: ['b']\n",
-            "    app:\n", Token(kApp), kOperatorIdentity));
+        "    kytos:\n", Token(kKytos),
+        "        publish: {sources: ['kytos/.*'], types: ['.*']}\n",
+        "        commands: {switches: ['.*'], regions: ['a']}\n",
+        "        read: true\n", "    speaker-a:\n", Token(kSpeakerA),
+        "        publish: {sources: ['speaker/a'], types: ['.*']}\n",
+        "        speaker_regions: ['a']\n", "    speaker-b:\n",
+        Token(kSpeakerB),
+        "        publish: {sources: ['speaker/b'], types: ['.*']}\n",
+        "        speaker_regions: ['b']\n", "    app:\n", Token(kApp),
+        kOperatorIdentity));
     options.broadcaster_yaml += absl::StrCat(bridge_tls, broadcaster_auth_);
     broadcaster_yaml_ = options.broadcaster_yaml;
     options.consumer_yaml += absl::StrCat(
@@ -112,10 +110,8 @@ class AuthTest : public ::testing::Test {
         AuthYaml(absl::StrCat(
             "    kytos:\n", Token(kKytos), "        read: true\n",
             "    speaker-a:\n", Token(kSpeakerA),
-            "        subscribe: ['region\\.a']\n",
-            "    app:\n", Token(kApp),
-            "        subscribe: ['app\\.kytos\\..*']\n",
-            kOperatorIdentity)));
+            "        subscribe: ['region\\.a']\n", "    app:\n", Token(kApp),
+            "        subscribe: ['app\\.kytos\\..*']\n", kOperatorIdentity)));
     auto cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -124,12 +120,13 @@ class AuthTest : public ::testing::Test {
   // Publishes one batch as `token`; the single answer.
   switchboard::v1::PublishResponse PublishAs(const char* token,
                                              std::vector<Event> events) {
-    auto answers = Publish(cluster_->broadcaster_address(), std::move(events),
-                           100, token);
+    auto answers =
+        Publish(cluster_->broadcaster_address(), std::move(events), 100, token);
     EXPECT_TRUE(answers.ok()) << answers.status();
     EXPECT_EQ(answers.ok() ? answers->size() : 0, 1u);
-    return answers.ok() && !answers->empty() ? (*answers)[0]
-                                             : switchboard::v1::PublishResponse();
+    return answers.ok() && !answers->empty()
+               ? (*answers)[0]
+               : switchboard::v1::PublishResponse();
   }
 
   absl::StatusOr<std::unique_ptr<Subscriber>> SubscribeAs(
@@ -168,8 +165,9 @@ TEST_F(AuthTest, APublisherPublishesAsItsOwnSourcesOnly) {
   EXPECT_EQ(answer.rejections(0).index(), 1u);
   EXPECT_EQ(answer.rejections(0).code(),
             static_cast<int>(grpc::PERMISSION_DENIED));
-  EXPECT_THAT(answer.rejections(0).reason(),
-              HasSubstr("identity 'kytos' may not publish as source 'sdx/app'"));
+  EXPECT_THAT(
+      answer.rejections(0).reason(),
+      HasSubstr("identity 'kytos' may not publish as source 'sdx/app'"));
 
   auto app = SubscribeAs(kApp, "app.kytos.topology");
   ASSERT_TRUE(app.ok()) << app.status();
@@ -201,8 +199,9 @@ TEST_F(AuthTest, SpeakersSpeakForTheirRegionAndCommandsReachPermittedOnes) {
   ASSERT_EQ(to_b.rejections_size(), 1);
   EXPECT_EQ(to_b.rejections(0).code(),
             static_cast<int>(grpc::PERMISSION_DENIED));
-  EXPECT_THAT(to_b.rejections(0).reason(),
-              HasSubstr("identity 'kytos' may not send commands to region 'b'"));
+  EXPECT_THAT(
+      to_b.rejections(0).reason(),
+      HasSubstr("identity 'kytos' may not send commands to region 'b'"));
 
   // Speaker a reads its region's queue: the one command, nothing of b's.
   auto speaker = SubscribeAs(kSpeakerA, "region.a");
@@ -233,8 +232,8 @@ TEST_F(AuthTest, ReadsAdminAndCredentials) {
   EXPECT_TRUE(ListQueues(consumer, kKytos).ok());
   EXPECT_TRUE(ReloadSettings(broadcaster, kOperator).ok());
   // Allowed; the consumer has no reloadable settings.
-  EXPECT_TRUE(absl::IsUnimplemented(
-      ReloadSettings(consumer, kOperator).status()));
+  EXPECT_TRUE(
+      absl::IsUnimplemented(ReloadSettings(consumer, kOperator).status()));
 
   struct Refused {
     absl::Status status;
@@ -288,14 +287,13 @@ TEST_F(AuthTest, RandomIdentitiesAndForgedSourcesGetOnlyWhatIsAllowed) {
   const uint64_t seed = absl::Uniform<uint64_t>(absl::BitGen());
   SCOPED_TRACE(absl::StrCat("seed ", seed));
   std::mt19937_64 random(seed);
-  const std::vector<const char*> tokens = {kKytos, kSpeakerA, kSpeakerB, kApp,
-                                           kOperator, "forged-token", ""};
-  const std::vector<std::string> sources = {
-      "kytos/topology", "kytos/of_core", "sdx/app", "speaker/a", "speaker/b",
-      "evil/x"};
-  auto settings = AuthSettings::Parse(
-      *ConfigNode::Parse(ReadFile((*cluster_).dir() + "/broadcaster.yaml"),
-                         "broadcaster.yaml"));
+  const std::vector<const char*> tokens = {
+      kKytos, kSpeakerA, kSpeakerB, kApp, kOperator, "forged-token", ""};
+  const std::vector<std::string> sources = {"kytos/topology", "kytos/of_core",
+                                            "sdx/app",        "speaker/a",
+                                            "speaker/b",      "evil/x"};
+  auto settings = AuthSettings::Parse(*ConfigNode::Parse(
+      ReadFile((*cluster_).dir() + "/broadcaster.yaml"), "broadcaster.yaml"));
   ASSERT_TRUE(settings.ok()) << settings.status();
   AuthPolicy oracle(*settings);
   auto identity_of = [&](const std::string& token) -> const Identity* {
@@ -317,8 +315,7 @@ TEST_F(AuthTest, RandomIdentitiesAndForgedSourcesGetOnlyWhatIsAllowed) {
       batch.push_back(std::move(e));
     }
     const Identity* who = identity_of(token);
-    auto answers =
-        Publish(cluster_->broadcaster_address(), batch, 100, token);
+    auto answers = Publish(cluster_->broadcaster_address(), batch, 100, token);
     if (who == nullptr) {
       EXPECT_TRUE(absl::IsUnauthenticated(answers.status()))
           << "token '" << token << "': " << answers.status();
@@ -401,13 +398,14 @@ TEST_F(AuthTest, SwitchboardctlSendsItsToken) {
   std::ofstream(token_file) << kKytos << "\n";
   auto run = [&](const std::vector<std::string>& extra, std::string* err) {
     std::vector<std::string> args = {
-        "stats", absl::StrCat("--broadcaster=", cluster_->broadcaster_address())};
+        "stats",
+        absl::StrCat("--broadcaster=", cluster_->broadcaster_address())};
     args.insert(args.end(), extra.begin(), extra.end());
     Process::Options o;
     o.stdout_path = absl::StrCat(dir, "/ctl.out");
     o.stderr_path = absl::StrCat(dir, "/ctl.err");
-    auto ctl = Process::Start(Runfile("tools/switchboardctl/switchboardctl"),
-                              args, o);
+    auto ctl =
+        Process::Start(Runfile("tools/switchboardctl/switchboardctl"), args, o);
     EXPECT_TRUE(ctl.ok()) << ctl.status();
     if (!ctl.ok()) return -1;
     std::optional<int> code = (*ctl)->Wait(absl::Seconds(30));

@@ -164,7 +164,7 @@ TEST(CheckConfigTest, TheRabbitMqDriverIsCheckedWithoutConnecting) {
 transport:
   driver: rabbitmq
   rabbitmq: {host: 127.0.0.1, port: )",
-                                                    broker.port(), "}\n")));
+                                                     broker.port(), "}\n")));
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_FALSE(broker.Connected());
 }
@@ -176,17 +176,18 @@ TEST(CheckConfigTest, TheZeroMqDriverIsCheckedWithoutBinding) {
 transport:
   driver: zeromq
   zeromq: {bind: "tcp://127.0.0.1:)",
-                                                    taken.port(), "\"}\n")));
+                                                     taken.port(), "\"}\n")));
   EXPECT_EQ(o.exit_code, 0) << o.err;
 }
 
 TEST(CheckConfigTest, NothingIsBoundOrOpened) {
   const std::string dir = NewTempDir("unopened");
   Listener taken;
-  Outcome o = Check(kBroadcaster, ConfigFile(absl::StrCat(
-                                      "listen: 127.0.0.1:", taken.port(),
-                                      "\nbuffer:\n  type: disk\n  disk: {path: ",
-                                      dir, "/log}\n")));
+  Outcome o =
+      Check(kBroadcaster,
+            ConfigFile(absl::StrCat(
+                "listen: 127.0.0.1:", taken.port(),
+                "\nbuffer:\n  type: disk\n  disk: {path: ", dir, "/log}\n")));
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(access((dir + "/log").c_str(), F_OK), -1)
       << "the disk buffer was created";

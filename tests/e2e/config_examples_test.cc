@@ -123,8 +123,10 @@ TEST(ConfigExamplesTest, SecurityExampleGrantsWhatTheReadmeSays) {
                                event("kytos/topology", "kytos/topology.x"), "")
                   .ok());
   EXPECT_FALSE(
-      AuthorizePublish(policy, &sdx, event("kytos/topology", "sdx/x"), "").ok());
-  EXPECT_TRUE(AuthorizePublish(policy, &sdx, event("sdx/app", "sdx/x"), "").ok());
+      AuthorizePublish(policy, &sdx, event("kytos/topology", "sdx/x"), "")
+          .ok());
+  EXPECT_TRUE(
+      AuthorizePublish(policy, &sdx, event("sdx/app", "sdx/x"), "").ok());
   switchboard::v1::Event command = event("sdx/app", "sdx/x");
   command.mutable_command()->add_target_switches("s1");
   EXPECT_FALSE(AuthorizePublish(policy, &sdx, command, "").ok());

@@ -103,7 +103,8 @@ TEST(HealthEndToEndTest, BridgeIsNotServingWhileItsBrokerIsDown) {
                            MakeEvents("health/test", "health.test", 1));
   ASSERT_TRUE(published.ok()) << published.status();
   ASSERT_TRUE(watch.WaitFor(HealthCheckResponse::NOT_SERVING))
-      << watch.Seen() << "\n" << (*cluster)->Log("bridge");
+      << watch.Seen() << "\n"
+      << (*cluster)->Log("bridge");
   auto check = [&](const std::string& service) {
     auto status = Check(bridge, service);
     EXPECT_TRUE(status.ok()) << service << ": " << status.status();
@@ -117,11 +118,11 @@ TEST(HealthEndToEndTest, BridgeIsNotServingWhileItsBrokerIsDown) {
   absl::Status restarted = SharedRabbitMq().Restart();
   ASSERT_TRUE(restarted.ok()) << restarted;
   ASSERT_TRUE(watch.WaitFor(HealthCheckResponse::SERVING))
-      << watch.Seen() << "\n" << (*cluster)->Log("bridge");
+      << watch.Seen() << "\n"
+      << (*cluster)->Log("bridge");
   // The event held meanwhile went through.
-  EXPECT_TRUE(Eventually([&] {
-    return (*cluster)->QueueDepth("health.verbose") == 1;
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] { return (*cluster)->QueueDepth("health.verbose") == 1; }));
 }
 
 // On SIGTERM a service says NOT_SERVING before it stops, so that probes

@@ -204,10 +204,9 @@ TEST(IpcPublishE2eTest, ForkedWorkersPublishConcurrentlyOverTheUnixSocket) {
   EXPECT_EQ(st.st_gid, getegid());
   std::string log = cluster->Log("broadcaster");
   EXPECT_THAT(log, HasSubstr("broadcaster listening on 127.0.0.1:0 (port "));
-  EXPECT_THAT(
-      log, HasSubstr(absl::StrCat("broadcaster listening on unix:", socket,
-                                  " (mode 0660, group ", OwnGroupName(),
-                                  ", plaintext)")));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat(
+                       "broadcaster listening on unix:", socket,
+                       " (mode 0660, group ", OwnGroupName(), ", plaintext)")));
 
   const size_t total = kWorkers * kEventsPerWorker;
   std::vector<EventDelivery> got = PublishFromWorkers(*cluster, socket);
@@ -345,7 +344,9 @@ TEST(IpcPublishE2eTest, UnixPeersAreKnownByTheirUid) {
                             "    mode: \"0666\"\n    peer_credentials: "
                             "true\n"}}),
       "auth:\n  mode: required\n  identities:\n"
-      "    me:\n      unix_users: ['", getuid(), "']\n"
+      "    me:\n      unix_users: ['",
+      getuid(),
+      "']\n"
       "      publish: {sources: ['ipc/.*'], types: ['.*']}\n"
       "    nobody-id:\n      unix_users: [nobody]\n"
       "      publish: {sources: ['nobody/.*'], types: ['.*']}\n");

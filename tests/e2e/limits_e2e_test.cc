@@ -92,8 +92,8 @@ class RawHttp2 {
     const uint32_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
     f.type = byte(3);
     f.flags = byte(4);
-    f.stream = ((byte(5) & 0x7f) << 24) | (byte(6) << 16) | (byte(7) << 8) |
-               byte(8);
+    f.stream =
+        ((byte(5) & 0x7f) << 24) | (byte(6) << 16) | (byte(7) << 8) | byte(8);
     if (!ReadRaw(length, &f.payload)) return std::nullopt;
     return f;
   }
@@ -121,8 +121,8 @@ class RawHttp2 {
   void WriteRaw(const std::string& data) {
     size_t done = 0;
     while (done < data.size()) {
-      ssize_t n = send(fd_, data.data() + done, data.size() - done,
-                       MSG_NOSIGNAL);
+      ssize_t n =
+          send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
       if (n <= 0) return;
       done += n;
     }
@@ -298,8 +298,7 @@ TEST(LimitsEndToEndTest, ConsumerNoticesAFrozenBridge) {
       "  keepalive_timeout: 1s\n";
   auto cluster = Cluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ASSERT_TRUE(
-      Publish((*cluster)->broadcaster_address(), Events(1, 64)).ok());
+  ASSERT_TRUE(Publish((*cluster)->broadcaster_address(), Events(1, 64)).ok());
   auto app = Subscriber::Open((*cluster)->consumer_address(), {"verbose"}, 10,
                               /*auto_ack=*/false);
   ASSERT_TRUE(app.ok()) << app.status();

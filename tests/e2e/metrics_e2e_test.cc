@@ -5,12 +5,12 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <tuple>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -93,12 +93,12 @@ class PrometheusServer {
     Process::Options o;
     o.stdout_path = dir_ + "/log";
     o.stderr_path = dir_ + "/log";
-    auto p = Process::Start(
-        "/usr/bin/prometheus",
-        {"--config.file=" + dir_ + "/prometheus.yml",
-         "--storage.tsdb.path=" + dir_ + "/data",
-         absl::StrCat("--web.listen-address=127.0.0.1:", port_)},
-        o);
+    auto p =
+        Process::Start("/usr/bin/prometheus",
+                       {"--config.file=" + dir_ + "/prometheus.yml",
+                        "--storage.tsdb.path=" + dir_ + "/data",
+                        absl::StrCat("--web.listen-address=127.0.0.1:", port_)},
+                       o);
     EXPECT_TRUE(p.ok()) << p.status();
     if (p.ok()) process_ = *std::move(p);
   }
@@ -111,10 +111,18 @@ class PrometheusServer {
   // The instant query's samples: labels (as "k=v,k=v") → value; empty on
   // any error.
   std::map<std::string, double> Query(const std::string& promql) {
-    std::string encoded = absl::StrReplaceAll(
-        promql, {{"%", "%25"}, {" ", "%20"}, {"{", "%7B"}, {"}", "%7D"},
-                 {"\"", "%22"}, {"=", "%3D"}, {"+", "%2B"}, {",", "%2C"},
-                 {"(", "%28"}, {")", "%29"}, {"[", "%5B"}, {"]", "%5D"}});
+    std::string encoded = absl::StrReplaceAll(promql, {{"%", "%25"},
+                                                       {" ", "%20"},
+                                                       {"{", "%7B"},
+                                                       {"}", "%7D"},
+                                                       {"\"", "%22"},
+                                                       {"=", "%3D"},
+                                                       {"+", "%2B"},
+                                                       {",", "%2C"},
+                                                       {"(", "%28"},
+                                                       {")", "%29"},
+                                                       {"[", "%5B"},
+                                                       {"]", "%5D"}});
     absl::StatusOr<std::string> body =
         HttpGet(port_, "/api/v1/query?query=" + encoded);
     std::map<std::string, double> out;
@@ -123,8 +131,8 @@ class PrometheusServer {
         !google::protobuf::util::JsonStringToMessage(*body, &json).ok()) {
       return out;
     }
-    const auto& result = json.fields().at("data").struct_value().fields().at(
-        "result");
+    const auto& result =
+        json.fields().at("data").struct_value().fields().at("result");
     for (const auto& sample : result.list_value().values()) {
       const auto& f = sample.struct_value().fields();
       std::string labels;
@@ -133,8 +141,8 @@ class PrometheusServer {
         absl::StrAppend(&labels, labels.empty() ? "" : ",", k, "=",
                         v.string_value());
       }
-      out[labels] = std::stod(
-          f.at("value").list_value().values(1).string_value());
+      out[labels] =
+          std::stod(f.at("value").list_value().values(1).string_value());
     }
     return out;
   }
@@ -210,8 +218,9 @@ TEST(MetricsTest, PrometheusScrapesExactCounts) {
        {"queue=verbose", kA + kB}},
       &got))
       << Show(got);
-  EXPECT_TRUE(prometheus.Expect("switchboard_bridge_queue_unacked{queue=\"app.a\"}",
-                                {{"queue=app.a", kCredit}}, &got))
+  EXPECT_TRUE(
+      prometheus.Expect("switchboard_bridge_queue_unacked{queue=\"app.a\"}",
+                        {{"queue=app.a", kCredit}}, &got))
       << Show(got);
   EXPECT_TRUE(prometheus.Expect("switchboard_consumer_acks_total",
                                 {{"queue=app.a", kCredit}}, &got))
@@ -223,8 +232,8 @@ TEST(MetricsTest, PrometheusScrapesExactCounts) {
       "sum(switchboard_consumer_end_to_end_latency_seconds_count)",
       {{"", 2 * kCredit}}, &got))
       << Show(got);
-  EXPECT_TRUE(prometheus.Expect("switchboard_consumer_subscriptions",
-                                {{"", 1}}, &got))
+  EXPECT_TRUE(
+      prometheus.Expect("switchboard_consumer_subscriptions", {{"", 1}}, &got))
       << Show(got);
   // The broadcaster served two Publish streams, both OK.
   EXPECT_TRUE(prometheus.Expect(
@@ -360,12 +369,12 @@ TEST(StatusTest, SwitchboardctlStatusShowsTheWholeSystem) {
   ASSERT_TRUE(Publish((*cluster)->broadcaster_address(),
                       MakeEvents("kytos/topology", "kytos.link_up", 7))
                   .ok());
-  const std::string status = absl::StrCat(
-      Runfile("tools/switchboardctl/switchboardctl"),
-      " status --json --top=2 --timeout=5s --broadcaster=",
-      (*cluster)->broadcaster_address(),
-      " --consumer=", (*cluster)->consumer_address(),
-      " --bridge=", (*cluster)->bridge_address());
+  const std::string status =
+      absl::StrCat(Runfile("tools/switchboardctl/switchboardctl"),
+                   " status --json --top=2 --timeout=5s --broadcaster=",
+                   (*cluster)->broadcaster_address(),
+                   " --consumer=", (*cluster)->consumer_address(),
+                   " --bridge=", (*cluster)->bridge_address());
   google::protobuf::Struct json;
   // Not a structured binding: the lambda below captures them (C++17).
   int rc;
@@ -377,19 +386,27 @@ TEST(StatusTest, SwitchboardctlStatusShowsTheWholeSystem) {
   const auto& f = json.fields();
   EXPECT_TRUE(f.at("healthy").bool_value()) << out;
   EXPECT_TRUE(f.at("bridgeConnected").bool_value()) << out;
-  EXPECT_EQ(f.at("transport").struct_value().fields().at("driver").string_value(),
-            "memory");
+  EXPECT_EQ(
+      f.at("transport").struct_value().fields().at("driver").string_value(),
+      "memory");
   EXPECT_EQ(f.at("accepted").number_value(), 7);
-  EXPECT_GT(f.at("buffer").struct_value().fields().at("limitEvents")
-                .number_value(), 0);
+  EXPECT_GT(
+      f.at("buffer").struct_value().fields().at("limitEvents").number_value(),
+      0);
   const auto& queues = f.at("queues").list_value();
   ASSERT_EQ(queues.values_size(), 2) << out;  // --top=2
   for (const auto& q : queues.values()) {
     EXPECT_EQ(q.struct_value().fields().at("depth").number_value(), 7) << out;
   }
   for (const char* service : kServices) {
-    EXPECT_EQ(f.at("services").struct_value().fields().at(service)
-                  .struct_value().fields().at("health").string_value(),
+    EXPECT_EQ(f.at("services")
+                  .struct_value()
+                  .fields()
+                  .at(service)
+                  .struct_value()
+                  .fields()
+                  .at("health")
+                  .string_value(),
               "SERVING")
         << service;
   }
@@ -413,8 +430,15 @@ TEST(StatusTest, SwitchboardctlStatusShowsTheWholeSystem) {
       kWait))
       << out;
   EXPECT_FALSE(json.fields().at("healthy").bool_value());
-  EXPECT_EQ(json.fields().at("services").struct_value().fields().at("bridge")
-                .struct_value().fields().at("health").string_value(),
+  EXPECT_EQ(json.fields()
+                .at("services")
+                .struct_value()
+                .fields()
+                .at("bridge")
+                .struct_value()
+                .fields()
+                .at("health")
+                .string_value(),
             "UNREACHABLE")
       << out;
 }
@@ -426,9 +450,10 @@ TEST(StatusTest, RegionsOffIsHealthy) {
   options.broadcaster_yaml += "regions:\n  enabled: false\n";
   auto cluster = Cluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  auto [rc, out] = RunShell(absl::StrCat(
-      Runfile("tools/switchboardctl/switchboardctl"),
-      " status --timeout=5s --broadcaster=", (*cluster)->broadcaster_address()));
+  auto [rc, out] =
+      RunShell(absl::StrCat(Runfile("tools/switchboardctl/switchboardctl"),
+                            " status --timeout=5s --broadcaster=",
+                            (*cluster)->broadcaster_address()));
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("status: healthy"));
   EXPECT_THAT(out, ::testing::Not(HasSubstr("regions:")));

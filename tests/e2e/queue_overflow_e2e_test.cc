@@ -35,7 +35,8 @@ class QueueOverflowTest : public ::testing::TestWithParam<std::string> {
           "queue_limits:\n  default: {max_length: 1000}\n";
     } else {
       options.bridge_yaml +=
-          "transport:\n  driver: memory\n  memory:\n    max_queue_depth: 1000\n";
+          "transport:\n  driver: memory\n  memory:\n    max_queue_depth: "
+          "1000\n";
     }
     options.broadcaster_yaml +=
         absl::StrCat("routing:\n  verbose_queue: ", tag, ".verbose\n",

@@ -22,13 +22,13 @@ TEST(RedeliveryTest, AReconnectedSubscriptionNeverAcksTheOnlyCopy) {
   const std::string tag = "redeliver";
   Cluster::Options options;
   options.bridge_yaml = SharedRabbitMqBridgeYaml(tag);
-  options.broadcaster_yaml +=
-      absl::StrCat("routing:\n  verbose_queue: ''\n  app_queue_prefix: ", tag,
-                   ".app.\n");
+  options.broadcaster_yaml += absl::StrCat(
+      "routing:\n  verbose_queue: ''\n  app_queue_prefix: ", tag, ".app.\n");
   auto cluster = Cluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   const std::string queue = tag + ".app.r";
-  auto first = Publish((*cluster)->broadcaster_address(), MakeEvents("r", "t", 50));
+  auto first =
+      Publish((*cluster)->broadcaster_address(), MakeEvents("r", "t", 50));
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(Eventually([&] { return (*cluster)->QueueDepth(queue) == 50; }));
 

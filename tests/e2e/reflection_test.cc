@@ -264,7 +264,8 @@ class DynamicMethod {
   grpc::ByteBuffer Request(const std::string& json) {
     std::unique_ptr<google::protobuf::Message> request(
         factory_.GetPrototype(method_->input_type())->New());
-    auto parsed = google::protobuf::util::JsonStringToMessage(json, request.get());
+    auto parsed =
+        google::protobuf::util::JsonStringToMessage(json, request.get());
     EXPECT_TRUE(parsed.ok()) << parsed.ToString();
     return Serialize(*request);
   }
@@ -416,15 +417,14 @@ TEST_F(ReflectionTest, V1IsAnsweredOrUnimplementedAndV1AlphaAnswers) {
   for (const auto& [address, service] : Services()) {
     ServerReflectionRequest request;
     request.set_list_services("");
-    StreamResult v1 =
-        GenericBidiCall::Run(Dial(address), kReflectionV1, {Serialize(request)});
+    StreamResult v1 = GenericBidiCall::Run(Dial(address), kReflectionV1,
+                                           {Serialize(request)});
     EXPECT_TRUE(v1.status.ok() ||
                 v1.status.error_code() == grpc::StatusCode::UNIMPLEMENTED)
         << address << ": " << v1.status.error_code() << " "
         << v1.status.error_message();
-    StreamResult v1alpha = GenericBidiCall::Run(Dial(address),
-                                                kReflectionV1Alpha,
-                                                {Serialize(request)});
+    StreamResult v1alpha = GenericBidiCall::Run(
+        Dial(address), kReflectionV1Alpha, {Serialize(request)});
     ASSERT_TRUE(v1alpha.status.ok()) << v1alpha.status.error_message();
     ASSERT_EQ(v1alpha.responses.size(), 1u);
     ServerReflectionResponse response;
@@ -458,7 +458,8 @@ TEST_F(ReflectionTest, HealthCheckWithDescriptorsFromReflectionOnly) {
 // delivering, events published afterwards too, until `credit` deliveries
 // are out (it cannot ack them); then the stream ends OK, giving them back
 // to the queue.
-TEST_F(ReflectionTest, SubscribeReadmeExampleWithDescriptorsFromReflectionOnly) {
+TEST_F(ReflectionTest,
+       SubscribeReadmeExampleWithDescriptorsFromReflectionOnly) {
   const int kEvents = 12;
   const int kCredit = 10;
   auto verbose = [] {
@@ -504,7 +505,8 @@ TEST_F(ReflectionTest, SubscribeReadmeExampleWithDescriptorsFromReflectionOnly) 
     ASSERT_NE(field, nullptr);
     const auto* reflection = response->GetReflection();
     for (int i = 0; i < reflection->FieldSize(*response, field); ++i) {
-      const auto& delivery = reflection->GetRepeatedMessage(*response, field, i);
+      const auto& delivery =
+          reflection->GetRepeatedMessage(*response, field, i);
       const auto& event = delivery.GetReflection()->GetMessage(
           delivery, delivery.GetDescriptor()->FindFieldByName("event"));
       ids.insert(event.GetReflection()->GetString(

@@ -348,10 +348,9 @@ TEST_F(RegionsTest, FailoverRoutingAndReturnOfARegion) {
     copies += n;
   }
   EXPECT_GE(copies, stats->commands_routed());
-  EXPECT_THAT(*metrics,
-              HasSubstr(absl::StrCat(
-                  "switchboard_broadcaster_commands_routed_total ",
-                  stats->commands_routed())));
+  EXPECT_THAT(*metrics, HasSubstr(absl::StrCat(
+                            "switchboard_broadcaster_commands_routed_total ",
+                            stats->commands_routed())));
 }
 
 }  // namespace

@@ -71,18 +71,18 @@ TEST(TlsRotationTest, NewCertificatesTakeOverWhileEventsFlow) {
   ASSERT_TRUE(producer_link.ok() && consumer_link.ok());
   Cluster::Options options;
   options.bridge_yaml = absl::StrCat(
-      "listen: 127.0.0.1:", bridge_port, "\n", "tls:\n  cert_file: ",
-      server_cert, "\n  key_file: ", server_key, "\n  client_ca_file: ",
-      client_ca, "\n  refresh_interval: 1s\n");
+      "listen: 127.0.0.1:", bridge_port, "\n",
+      "tls:\n  cert_file: ", server_cert, "\n  key_file: ", server_key,
+      "\n  client_ca_file: ", client_ca, "\n  refresh_interval: 1s\n");
   const std::string bridge_tls = absl::StrCat(
       "  tls:\n    ca_file: ", trusted, "\n    cert_file: ", client_cert,
       "\n    key_file: ", client_key,
       "\n    server_name: localhost\n    refresh_interval: 1s\n");
-  options.broadcaster_yaml = absl::StrCat(
-      "listen: 127.0.0.1:0\nbridge:\n  address: 127.0.0.1:",
-      (*producer_link)->port(),
-      "\n  backoff_initial: 20ms\n  backoff_max: 200ms\n", bridge_tls,
-      "routing:\n  verbose_queue: ''\n");
+  options.broadcaster_yaml =
+      absl::StrCat("listen: 127.0.0.1:0\nbridge:\n  address: 127.0.0.1:",
+                   (*producer_link)->port(),
+                   "\n  backoff_initial: 20ms\n  backoff_max: 200ms\n",
+                   bridge_tls, "routing:\n  verbose_queue: ''\n");
   options.consumer_yaml =
       absl::StrCat("listen: 127.0.0.1:0\nbridge:\n  address: 127.0.0.1:",
                    (*consumer_link)->port(), "\n", bridge_tls);
@@ -127,8 +127,10 @@ TEST(TlsRotationTest, NewCertificatesTakeOverWhileEventsFlow) {
   const uint64_t before = ledger.Count().received;
   (*producer_link)->Reset();
   (*consumer_link)->Reset();
-  ASSERT_TRUE(Eventually([&] { return ledger.Count().received >= before + 500; }))
-      << producer.Summary() << app.Summary() << (*cluster)->Log("broadcaster")
+  ASSERT_TRUE(Eventually([&] {
+    return ledger.Count().received >= before + 500;
+  })) << producer.Summary()
+      << app.Summary() << (*cluster)->Log("broadcaster")
       << (*cluster)->Log("consumer") << (*cluster)->Log("bridge");
 
   producer.StopProducing();

@@ -31,13 +31,14 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
              : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
-constexpr char kKey[] = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+constexpr char kKey[] =
+    "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
 
 // A CA `name` (name.crt, name.key).
 absl::Status MakeCa(const std::string& dir, const std::string& name) {
-  return Run(dir, absl::StrCat("openssl req -x509 ", kKey, " -keyout ", name,
-                               ".key -out ", name, ".crt -days 2 -subj /CN=",
-                               name));
+  return Run(dir,
+             absl::StrCat("openssl req -x509 ", kKey, " -keyout ", name,
+                          ".key -out ", name, ".crt -days 2 -subj /CN=", name));
 }
 
 // A certificate `name` signed by CA `ca`, with the extensions in `ext`.
@@ -46,9 +47,9 @@ absl::Status MakeCert(const std::string& dir, const std::string& ca,
                       const std::string& ext) {
   const std::string ext_file = absl::StrCat(dir, "/", name, ".ext");
   if (absl::Status s = WriteFile(ext_file, ext); !s.ok()) return s;
-  if (absl::Status s = Run(dir, absl::StrCat("openssl req ", kKey, " -keyout ",
-                                             name, ".key -out ", name,
-                                             ".csr -subj /CN=", cn));
+  if (absl::Status s =
+          Run(dir, absl::StrCat("openssl req ", kKey, " -keyout ", name,
+                                ".key -out ", name, ".csr -subj /CN=", cn));
       !s.ok()) {
     return s;
   }
@@ -61,9 +62,9 @@ absl::Status MakeCert(const std::string& dir, const std::string& ca,
 
 absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
                                     const std::string& client_name) {
-  const std::string client_ext = absl::StrCat(
-      "subjectAltName=URI:spiffe://switchboard/", client_name,
-      "\nextendedKeyUsage=clientAuth\n");
+  const std::string client_ext =
+      absl::StrCat("subjectAltName=URI:spiffe://switchboard/", client_name,
+                   "\nextendedKeyUsage=clientAuth\n");
   for (absl::Status s :
        {MakeCa(dir, "ca"), MakeCa(dir, "other-ca"),
         MakeCert(dir, "ca", "server", "localhost",
@@ -74,28 +75,34 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir,
     if (!s.ok()) return s;
   }
   auto path = [&](const char* file) { return absl::StrCat(dir, "/", file); };
-  return TestPki{dir,             path("ca.crt"),     path("server.crt"),   path("server.key"),
-                 path("client.crt"), path("client.key"),   path("stranger.crt"),
+  return TestPki{dir,
+                 path("ca.crt"),
+                 path("server.crt"),
+                 path("server.key"),
+                 path("client.crt"),
+                 path("client.key"),
+                 path("stranger.crt"),
                  path("stranger.key")};
 }
 
 std::string TestPki::ServerTlsYaml() const {
-  return absl::StrCat("tls:\n  cert_file: ", server_cert, "\n  key_file: ",
-                      server_key, "\n  client_ca_file: ", ca_cert, "\n");
+  return absl::StrCat("tls:\n  cert_file: ", server_cert,
+                      "\n  key_file: ", server_key,
+                      "\n  client_ca_file: ", ca_cert, "\n");
 }
 
 std::string TestPki::BridgeTlsYaml() const {
-  return absl::StrCat("  tls:\n    ca_file: ", ca_cert, "\n    cert_file: ",
-                      client_cert, "\n    key_file: ", client_key,
-                      "\n    server_name: localhost\n");
+  return absl::StrCat(
+      "  tls:\n    ca_file: ", ca_cert, "\n    cert_file: ", client_cert,
+      "\n    key_file: ", client_key, "\n    server_name: localhost\n");
 }
 
 absl::StatusOr<CertFiles> MakeClientCert(const std::string& dir,
                                          const std::string& name,
                                          bool expired) {
-  const std::string ext = absl::StrCat(
-      "subjectAltName=URI:spiffe://switchboard/", name,
-      "\nextendedKeyUsage=clientAuth\n");
+  const std::string ext =
+      absl::StrCat("subjectAltName=URI:spiffe://switchboard/", name,
+                   "\nextendedKeyUsage=clientAuth\n");
   if (!expired) {
     if (absl::Status s = MakeCert(dir, "ca", name, name, ext); !s.ok()) {
       return s;

@@ -1,9 +1,9 @@
 #ifndef SWITCHBOARD_TESTS_TESTING_TEST_PKI_H_
 #define SWITCHBOARD_TESTS_TESTING_TEST_PKI_H_
 
-#include <string>
-
 #include <grpcpp/grpcpp.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "services/common/client_channel.h"
