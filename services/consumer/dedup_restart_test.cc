@@ -33,7 +33,10 @@ Event WithId(const std::string& id) {
                               /*auto_ack=*/true);
   if (!app.ok()) return ::testing::AssertionFailure() << app.status();
   if ((*app)->WaitFor(n).size() != n) {
-    return ::testing::AssertionFailure() << "not delivered";
+    const grpc::Status ended = (*app)->Wait(absl::ZeroDuration());
+    return ::testing::AssertionFailure()
+           << "not delivered; the stream: " << ended.error_code() << " "
+           << ended.error_message();
   }
   const bool settled = Eventually([&] {
     auto list = ListQueues(cluster.consumer_address());
@@ -81,6 +84,7 @@ std::vector<std::string> IdsAfterKill9(const std::string& dedup_yaml) {
   if (!cluster.ok()) return {};
   const std::string queue = "app.restart";
   EXPECT_TRUE(Publish((*cluster)->broadcaster_address(), {WithId("e-1")}).ok());
+  EXPECT_TRUE((*cluster)->AwaitDepth(queue, 1));
   EXPECT_TRUE(DrainAndAck(**cluster, queue, 1));
 
   Kill9AndRestartConsumer(**cluster);
@@ -125,6 +129,7 @@ std::vector<std::string> IdsAfterAcksLost(bool resend_acked) {
   EXPECT_TRUE(
       Publish((*cluster)->broadcaster_address(), {WithId("e-1"), WithId("e-2")})
           .ok());
+  EXPECT_TRUE((*cluster)->AwaitDepth(queue, 2));
   {
     auto app = Subscriber::Open((*cluster)->consumer_address(), {queue}, 10,
                                 /*auto_ack=*/false);

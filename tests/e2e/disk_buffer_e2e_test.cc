@@ -47,11 +47,7 @@ TEST(DiskBufferTest, ABroadcasterKilledWithMinus9LosesNothingItAccepted) {
   AcceptThenKill(**cluster, 3000);
   ASSERT_TRUE((*cluster)->StartBridge().ok());  // empty memory transport
   ASSERT_TRUE((*cluster)->StartBroadcaster().ok());
-  EXPECT_TRUE(Eventually([&] {
-    return (*cluster)->QueueDepth("app.kytos.topology") == 3000;
-  })) << (*cluster)->QueueDepth("app.kytos.topology")
-      << "\n"
-      << (*cluster)->Log("broadcaster");
+  EXPECT_TRUE((*cluster)->AwaitDepth("app.kytos.topology", 3000));
   EXPECT_EQ((*cluster)->QueueDepth("verbose"), 3000u);
   EXPECT_THAT((*cluster)->Log("broadcaster"),
               HasSubstr("3000 events held before the stop are forwarded"));
@@ -84,9 +80,7 @@ TEST(DiskBufferTest, ATornTailIsTruncatedAndTheRestForwarded) {
   }
   ASSERT_TRUE((*cluster)->StartBridge().ok());
   ASSERT_TRUE((*cluster)->StartBroadcaster().ok());
-  EXPECT_TRUE(Eventually([&] {
-    return (*cluster)->QueueDepth("verbose") == 500;
-  })) << (*cluster)->Log("broadcaster");
+  EXPECT_TRUE((*cluster)->AwaitDepth("verbose", 500));
   EXPECT_THAT((*cluster)->Log("broadcaster"), HasSubstr("torn record"));
   EXPECT_THAT((*cluster)->Log("broadcaster"),
               HasSubstr("20 bytes of torn or corrupt records truncated"));

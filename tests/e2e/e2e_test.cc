@@ -86,8 +86,7 @@ TEST(EndToEndTest, UnackedEventsComeBackToTheNextSubscriberInOrder) {
   ASSERT_TRUE(Publish(cluster->broadcaster_address(),
                       MakeEvents("kytos/topology", "t", 100))
                   .ok());
-  ASSERT_TRUE(
-      Eventually([&] { return cluster->QueueDepth("verbose") == 100; }));
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 100));
 
   auto first = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 10,
                                 /*auto_ack=*/false);
@@ -98,12 +97,12 @@ TEST(EndToEndTest, UnackedEventsComeBackToTheNextSubscriberInOrder) {
   // The credit window holds: the two acked are replaced, no more.
   held = (*first)->WaitFor(12);
   ASSERT_EQ(held.size(), 12u);
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth("verbose") == 88; }));
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 88));
   EXPECT_EQ((*first)->count(), 12u);
   (*first)->Cancel();  // goes away with 10 unacked
   (*first)->Wait();
   // The requeue travels app -> consumer -> bridge asynchronously.
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth("verbose") == 98; }));
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 98));
 
   auto second = Subscriber::Open(cluster->consumer_address(), {"verbose"}, 1000,
                                  /*auto_ack=*/true);
@@ -122,7 +121,7 @@ TEST(EndToEndTest, KilledSubscriberProcessLosesNothing) {
   ASSERT_TRUE(Publish(cluster->broadcaster_address(),
                       MakeEvents("kytos/topology", "t", 50))
                   .ok());
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth("verbose") == 50; }));
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 50));
 
   // A real subscriber process holding 20 unacked deliveries, killed -9.
   std::string out = absl::StrCat(cluster->dir(), "/tail.out");
@@ -142,7 +141,7 @@ TEST(EndToEndTest, KilledSubscriberProcessLosesNothing) {
       << ReadFile(o.stderr_path);
   (*tail)->Signal(SIGKILL);
   (*tail)->Wait(absl::Seconds(10));
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth("verbose") == 50; }));
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 50));
 
   auto next =
       Subscriber::Open(cluster->consumer_address(), {"verbose"}, 100, true);
@@ -183,6 +182,7 @@ TEST(EndToEndTest, BadEventsAreRejectedWithReasonsAndTheRestIsDelivered) {
   EXPECT_FALSE(a.event_ids(0).empty());
   EXPECT_TRUE(a.event_ids(1).empty());
 
+  ASSERT_TRUE(cluster->AwaitDepth("verbose", 2));
   auto sub =
       Subscriber::Open(cluster->consumer_address(), {"verbose"}, 10, true);
   ASSERT_TRUE(sub.ok());
@@ -277,9 +277,7 @@ TEST(EndToEndTest, ProducersKeepPublishingWhileTheBridgeIsDown) {
   EXPECT_FALSE(stats->bridge_connected());
 
   ASSERT_TRUE(cluster->StartBridge().ok());  // same port, empty memory
-  EXPECT_TRUE(Eventually([&] {
-    return cluster->QueueDepth("verbose") == 2000;
-  })) << cluster->Log("broadcaster");
+  EXPECT_TRUE(cluster->AwaitDepth("verbose", 2000));
   stats = GetBroadcasterStats(cluster->broadcaster_address());
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->buffered(), 0u);

@@ -121,8 +121,7 @@ TEST(HealthEndToEndTest, BridgeIsNotServingWhileItsBrokerIsDown) {
       << watch.Seen() << "\n"
       << (*cluster)->Log("bridge");
   // The event held meanwhile went through.
-  EXPECT_TRUE(Eventually(
-      [&] { return (*cluster)->QueueDepth("health.verbose") == 1; }));
+  EXPECT_TRUE((*cluster)->AwaitDepth("health.verbose", 1));
 }
 
 // On SIGTERM a service says NOT_SERVING before it stops, so that probes

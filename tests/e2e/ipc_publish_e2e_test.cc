@@ -135,6 +135,7 @@ std::pair<std::optional<int>, std::string> RunBroadcasterToExit(
 // queue delivered.
 std::vector<EventDelivery> PublishFromWorkers(Cluster& cluster,
                                               const std::string& socket) {
+  EXPECT_TRUE(cluster.AwaitDepth("verbose", 0));
   auto subscriber = Subscriber::Open(cluster.consumer_address(), {"verbose"},
                                      1000, /*auto_ack=*/true);
   EXPECT_TRUE(subscriber.ok()) << subscriber.status();
@@ -472,6 +473,7 @@ TEST(IpcPublishE2eTest, TransportUnixListensOnlyOnTheSocket) {
   ASSERT_TRUE(answers.ok()) << answers.status();
   ASSERT_EQ(answers->size(), 2u);
   EXPECT_EQ((*answers)[0].accepted() + (*answers)[1].accepted(), 50u);
+  ASSERT_TRUE((*cluster)->AwaitDepth("verbose", 50));
   auto subscriber = Subscriber::Open((*cluster)->consumer_address(),
                                      {"verbose"}, 100, /*auto_ack=*/true);
   ASSERT_TRUE(subscriber.ok()) << subscriber.status();

@@ -299,6 +299,7 @@ TEST(LimitsEndToEndTest, ConsumerNoticesAFrozenBridge) {
   auto cluster = Cluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ASSERT_TRUE(Publish((*cluster)->broadcaster_address(), Events(1, 64)).ok());
+  ASSERT_TRUE((*cluster)->AwaitDepth("verbose", 1));
   auto app = Subscriber::Open((*cluster)->consumer_address(), {"verbose"}, 10,
                               /*auto_ack=*/false);
   ASSERT_TRUE(app.ok()) << app.status();

@@ -53,6 +53,7 @@ TEST(MetricsTest, EveryServicesOutputPassesPromtool) {
   ASSERT_TRUE(Publish((*cluster)->broadcaster_address(),
                       MakeEvents("kytos/topology", "kytos.link_up", 20))
                   .ok());
+  ASSERT_TRUE((*cluster)->AwaitDepth("app.kytos.topology", 20));
   auto app = Subscriber::Open((*cluster)->consumer_address(),
                               {"app.kytos.topology"}, 100, /*auto_ack=*/true);
   ASSERT_TRUE(app.ok()) << app.status();
@@ -191,6 +192,7 @@ TEST(MetricsTest, PrometheusScrapesExactCounts) {
   ASSERT_TRUE(
       Publish((*cluster)->broadcaster_address(), MakeEvents("b", "t.x", kB))
           .ok());
+  ASSERT_TRUE((*cluster)->AwaitDepth("app.a", kA));
   auto app = Subscriber::Open((*cluster)->consumer_address(), {"app.a"},
                               kCredit, /*auto_ack=*/false);
   ASSERT_TRUE(app.ok()) << app.status();

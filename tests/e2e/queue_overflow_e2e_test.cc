@@ -76,7 +76,7 @@ TEST_P(QueueOverflowTest, AnUnreadQueueNeverStopsTheOthers) {
   // The app's queue exists once the first event went through it.
   auto first = Publish(cluster->broadcaster_address(), MakeEvents("x", "t", 1));
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(app) == 1; }));
+  ASSERT_TRUE(cluster->AwaitDepth(app, 1));
   auto subscriber =
       Subscriber::Open(cluster->consumer_address(), {app}, 100, true);
   ASSERT_TRUE(subscriber.ok()) << subscriber.status();
@@ -100,8 +100,7 @@ TEST_P(QueueOverflowTest, AnUnreadQueueNeverStopsTheOthers) {
   ExpectExactlyOnceInSourceOrder(got, {{"x", kEvents}});
 
   // The unread queue kept its newest 1000 and dropped the rest.
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(verbose) == 1000; }))
-      << cluster->QueueDepth(verbose);
+  ASSERT_TRUE(cluster->AwaitDepth(verbose, 1000));
   const auto info = Info(*cluster, verbose);
   if (GetParam() == "memory") {
     EXPECT_EQ(info.dropped(), static_cast<uint64_t>(kEvents - 1000));
@@ -151,11 +150,10 @@ TEST_P(QueueOverflowTest, PoisonEventsAreRefusedAndTheRestFlows) {
   }
   // The accepted five reach the app queue and the next batch follows.
   const std::string app = Queue("app.p");
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(app) == 5; }))
-      << cluster->Log("bridge");
+  ASSERT_TRUE(cluster->AwaitDepth(app, 5));
   ASSERT_TRUE(
       Publish(cluster->broadcaster_address(), MakeEvents("p", "t", 3)).ok());
-  ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(app) == 8; }));
+  ASSERT_TRUE(cluster->AwaitDepth(app, 8));
   auto stats = GetBroadcasterStats(cluster->broadcaster_address());
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->rejected_invalid(), 4u);
@@ -203,10 +201,10 @@ TEST_P(QueueOverflowTest, TheBridgeRefusesAnUncarriableEventAlone) {
     EXPECT_EQ(first.refused(0).event_index(), 1u);
     EXPECT_EQ(first.refused(0).code(), grpc::INVALID_ARGUMENT);
     EXPECT_THAT(first.refused(0).message(), HasSubstr("id is 300 bytes"));
-    ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(queue) == 3; }));
+    ASSERT_TRUE(cluster->AwaitDepth(queue, 3));
   } else {
     EXPECT_EQ(first.refused_size(), 0);
-    ASSERT_TRUE(Eventually([&] { return cluster->QueueDepth(queue) == 4; }));
+    ASSERT_TRUE(cluster->AwaitDepth(queue, 4));
   }
   EXPECT_TRUE(stream->Finish().ok());
 }

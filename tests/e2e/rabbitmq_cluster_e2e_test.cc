@@ -126,8 +126,7 @@ TEST(RabbitMqClusterTest, NodeAndLeaderLossLoseAndDuplicateNothing) {
   auto services = Cluster::Start(options);
   ASSERT_TRUE(services.ok()) << services.status();
   Cluster& cluster = **services;
-  ASSERT_TRUE(Eventually([&] { return cluster.QueueDepth(kQueue) == 0; }))
-      << cluster.Log("bridge");
+  ASSERT_TRUE(cluster.AwaitDepth(kQueue, 0));
   auto app = Subscriber::Open(cluster.consumer_address(), {kQueue}, 200,
                               /*auto_ack=*/true);
   ASSERT_TRUE(app.ok()) << app.status();
@@ -202,7 +201,7 @@ TEST(RabbitMqClusterTest, NodeAndLeaderLossLoseAndDuplicateNothing) {
   std::vector<switchboard::v1::EventDelivery> got =
       (*app)->WaitFor(accepted.size(), absl::Seconds(120));
   // Nothing more trickles in once the queue is empty.
-  EXPECT_TRUE(Eventually([&] { return cluster.QueueDepth(kQueue) == 0; }));
+  EXPECT_TRUE(cluster.AwaitDepth(kQueue, 0));
   got = (*app)->WaitFor(accepted.size(), absl::ZeroDuration());
   std::map<std::string, int> seen;
   // Order is reported, not asserted: events the lost node had sent to the

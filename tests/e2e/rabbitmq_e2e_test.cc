@@ -34,9 +34,7 @@ std::unique_ptr<Cluster> StartOnRabbitMq(const std::string& exchange) {
 TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
   auto cluster = StartOnRabbitMq("e2e1");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(Eventually([&] {
-    return cluster->QueueDepth("e2e1.verbose") == 0;
-  })) << cluster->Log("bridge");
+  ASSERT_TRUE(cluster->AwaitDepth("e2e1.verbose", 0));
   auto verbose = Subscriber::Open(cluster->consumer_address(), {"e2e1.verbose"},
                                   500, /*auto_ack=*/true);
   ASSERT_TRUE(verbose.ok());
@@ -72,8 +70,7 @@ TEST(RabbitMqEndToEndTest, EveryEventOncePerQueueForTwoApps) {
 TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
   auto cluster = StartOnRabbitMq("e2e2");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(
-      Eventually([&] { return cluster->QueueDepth("e2e2.verbose") == 0; }));
+  ASSERT_TRUE(cluster->AwaitDepth("e2e2.verbose", 0));
   auto app = Subscriber::Open(cluster->consumer_address(), {"e2e2.verbose"},
                               200, /*auto_ack=*/true);
   ASSERT_TRUE(app.ok());
@@ -114,8 +111,7 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
       << cluster->Log("consumer");
   ExpectExactlyOnceInSourceOrder(got, {{"kytos/topology", 3000}});
   // And nothing more trickles in afterwards.
-  EXPECT_TRUE(
-      Eventually([&] { return cluster->QueueDepth("e2e2.verbose") == 0; }));
+  EXPECT_TRUE(cluster->AwaitDepth("e2e2.verbose", 0));
   // The broker may deliver a persistent message before it confirms it to
   // the publisher, so the broadcaster's count catches up a little later.
   EXPECT_TRUE(Eventually([&] {
@@ -129,8 +125,7 @@ TEST(RabbitMqEndToEndTest, BrokerRestartMidStreamLosesAndDuplicatesNothing) {
 TEST(RabbitMqEndToEndTest, SighupReloadsTheTransportAndLosesNothing) {
   auto cluster = StartOnRabbitMq("e2e3");
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(
-      Eventually([&] { return cluster->QueueDepth("e2e3.verbose") == 0; }));
+  ASSERT_TRUE(cluster->AwaitDepth("e2e3.verbose", 0));
   const std::string config = cluster->dir() + "/bridge.yaml";
   const std::string original = ReadFile(config);
 
@@ -202,8 +197,7 @@ TEST(RabbitMqEndToEndTest, SighupReloadsTheTransportAndLosesNothing) {
   int duplicates = 0;
   for (const auto& [id, n] : seen) duplicates += n - 1;
   EXPECT_LE(duplicates, 200);
-  EXPECT_TRUE(
-      Eventually([&] { return cluster->QueueDepth("e2e3.verbose") == 0; }));
+  EXPECT_TRUE(cluster->AwaitDepth("e2e3.verbose", 0));
   EXPECT_TRUE(cluster->bridge().running());
 }
 

@@ -30,7 +30,7 @@ TEST(RedeliveryTest, AReconnectedSubscriptionNeverAcksTheOnlyCopy) {
   auto first =
       Publish((*cluster)->broadcaster_address(), MakeEvents("r", "t", 50));
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(Eventually([&] { return (*cluster)->QueueDepth(queue) == 50; }));
+  ASSERT_TRUE((*cluster)->AwaitDepth(queue, 50));
 
   auto app = Subscriber::Open((*cluster)->consumer_address(), {queue}, 100,
                               /*auto_ack=*/false);

@@ -54,6 +54,10 @@ class RegionsTest : public ::testing::Test {
     cluster_ = *std::move(cluster);
     regions_ = switchboard::v1::Regions::NewStub(grpc::CreateChannel(
         cluster_->broadcaster_address(), grpc::InsecureChannelCredentials()));
+    // The broadcaster declares its queues once its bridge session opens.
+    for (const char* queue : {"switches", "receipts", "dumps"}) {
+      ASSERT_TRUE(cluster_->AwaitDepth(queue, 0));
+    }
     auto switches = Subscriber::Open(cluster_->consumer_address(), {"switches"},
                                      1000, true);
     auto receipts = Subscriber::Open(cluster_->consumer_address(), {"receipts"},
@@ -239,8 +243,7 @@ TEST_F(RegionsTest, FailoverRoutingAndReturnOfARegion) {
   ASSERT_EQ(read_only_answer.rejections_size(), 1);
   EXPECT_EQ(read_only_answer.rejections(0).code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(
-      Eventually([&] { return cluster_->QueueDepth("unroutable") == 2; }));
+  EXPECT_TRUE(cluster_->AwaitDepth("unroutable", 2));
 
   // Region a's speaker dies.
   a->Signal(SIGKILL);

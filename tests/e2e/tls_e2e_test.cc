@@ -55,6 +55,7 @@ TEST_F(TlsTest, EventsFlowOverMutualTlsToTheBridge) {
   auto answers = Publish(cluster_->broadcaster_address(),
                          MakeEvents("kytos/topology", "t", 3));
   ASSERT_TRUE(answers.ok()) << answers.status();
+  ASSERT_TRUE(cluster_->AwaitDepth("app.kytos.topology", 3));
   auto app = Subscriber::Open(cluster_->consumer_address(),
                               {"app.kytos.topology"}, 10, /*auto_ack=*/true);
   ASSERT_TRUE(app.ok()) << app.status();

@@ -58,9 +58,7 @@ TEST_P(TransportSwapTest, TwoProducersThreeAppsExactlyOnceInOrder) {
   const std::string verbose_queue = tag + ".verbose";
   const std::string topology_queue = tag + ".app.kytos.topology";
   const std::string of_core_queue = tag + ".app.kytos.of_core";
-  ASSERT_TRUE(Eventually([&] {
-    return cluster.QueueDepth(verbose_queue) == 0;
-  })) << cluster.Log("bridge");
+  ASSERT_TRUE(cluster.AwaitDepth(verbose_queue, 0));
   auto verbose = Subscriber::Open(cluster.consumer_address(), {verbose_queue},
                                   500, /*auto_ack=*/true);
   ASSERT_TRUE(verbose.ok()) << verbose.status();
@@ -93,9 +91,7 @@ TEST_P(TransportSwapTest, TwoProducersThreeAppsExactlyOnceInOrder) {
   }
   // The bridge ends the old subscription asynchronously; its 500 are back
   // in the queue once the depth is whole again.
-  ASSERT_TRUE(Eventually([&] {
-    return cluster.QueueDepth(topology_queue) == 2000;
-  })) << cluster.QueueDepth(topology_queue);
+  ASSERT_TRUE(cluster.AwaitDepth(topology_queue, 2000));
   auto app = Subscriber::Open(cluster.consumer_address(), {topology_queue}, 100,
                               /*auto_ack=*/true);
   ASSERT_TRUE(app.ok());

@@ -125,6 +125,23 @@ uint64_t Cluster::QueueDepth(const std::string& queue) const {
   return kNoQueue;
 }
 
+::testing::AssertionResult Cluster::AwaitDepth(const std::string& queue,
+                                               uint64_t depth) const {
+  uint64_t seen = kNoQueue;
+  if (Eventually([&] { return (seen = QueueDepth(queue)) == depth; })) {
+    return ::testing::AssertionSuccess();
+  }
+  auto failure = ::testing::AssertionFailure() << "queue '" << queue << "': ";
+  if (seen == kNoQueue) {
+    failure << "not listed";
+  } else {
+    failure << "depth " << seen;
+  }
+  return failure << ", waited for depth " << depth << "\n--- broadcaster\n"
+                 << Log("broadcaster") << "--- bridge\n"
+                 << Log("bridge");
+}
+
 void ExpectExactlyOnceInSourceOrder(
     const std::vector<switchboard::v1::EventDelivery>& got,
     const std::map<std::string, int>& sent) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
 #include "switchboard/v1/admin.grpc.pb.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
@@ -71,6 +72,13 @@ class Cluster {
   // the queue is not listed or the consumer does not answer.
   static constexpr uint64_t kNoQueue = ~uint64_t{0};
   uint64_t QueueDepth(const std::string& queue) const;
+  // Waits until the consumer lists `queue` with `depth` ready events. Events
+  // a producer published reach the bridge after Publish returns (the
+  // broadcaster forwards them on its own), and the first event of a source
+  // is what declares its `app.<source>` queue: a test subscribes after this
+  // one, not after Publish. Fails with the depth last seen and the logs.
+  ::testing::AssertionResult AwaitDepth(const std::string& queue,
+                                        uint64_t depth) const;
 
  private:
   explicit Cluster(Options options);
