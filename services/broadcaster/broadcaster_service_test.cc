@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/mq-bridge/bridge_service.h"
-#include "services/mq-bridge/transport/memory/memory_transport.h"
+#include "services/mq-bridge/transport/registry.h"
 
 namespace switchboard::broadcaster {
 namespace {
@@ -250,8 +250,10 @@ class FailOneBatch final : public bridge::Transport {
 // k was resent after them: out of its source's order. Now the failure ends
 // the bridge stream and everything from k on is sent again, in order.
 TEST(ForwardingOrderTest, AFailedBatchInFlightIsResentBeforeTheOnesAfterIt) {
-  auto store = std::make_unique<bridge::MemoryTransport>(
-      bridge::MemoryTransport::Settings{});
+  bridge::TransportRegistry& drivers = bridge::TransportRegistry::Global();
+  auto created = drivers.Create(drivers.DefaultDriver(), ConfigNode());
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<bridge::Transport> store = *std::move(created);
   bridge::Transport* memory = store.get();
   bridge::BridgeConfig bridge_config;
   bridge_config.listen = "127.0.0.1:0";

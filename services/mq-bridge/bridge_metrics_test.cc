@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/mq-bridge/transport/memory/memory_transport.h"
+#include "services/mq-bridge/transport/registry.h"
 
 namespace switchboard::bridge {
 namespace {
@@ -53,8 +53,13 @@ class BridgeMetricsTest : public ::testing::Test {
     s.transport_recoveries = [] { return uint64_t{0}; };
     return s;
   }
+  // The default driver (embedded; it counts drops per queue).
   static std::shared_ptr<Transport> NewMemory() {
-    return std::make_shared<MemoryTransport>(MemoryTransport::Settings());
+    TransportRegistry& drivers = TransportRegistry::Global();
+    auto created = drivers.Create(drivers.DefaultDriver(), ConfigNode());
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? std::shared_ptr<Transport>(*std::move(created))
+                        : nullptr;
   }
   static QueueOptions KeepOne() {
     QueueOptions o;

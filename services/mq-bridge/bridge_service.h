@@ -22,11 +22,12 @@ namespace switchboard::bridge {
 // The bridge's settings (bridge.yaml):
 //   listen: "127.0.0.1:50053"
 //   transport:
-//     driver: memory          # or any registered driver
-//     memory: {...}           # settings of each driver, under its name
+//     driver: <name>          # any registered driver; by default the
+//                             # registry's DefaultDriver()
+//     <name>: {...}           # settings of each driver, under its name
 struct BridgeConfig {
   std::string listen = "127.0.0.1:50053";
-  std::string driver = TransportRegistry::kDefaultDriver;
+  std::string driver = TransportRegistry::Global().DefaultDriver();
   // Responses queued on one Produce stream before it stops reading.
   uint32_t max_pending_batches = 64;
   // `health.transport_timeout`: a transport call unanswered this long makes

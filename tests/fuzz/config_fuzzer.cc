@@ -22,8 +22,7 @@
 #include "services/common/queue_name.h"
 #include "services/consumer/consumer_service.h"
 #include "services/mq-bridge/bridge_service.h"
-#include "services/mq-bridge/transport/rabbitmq/rabbitmq_transport.h"
-#include "services/mq-bridge/transport/zeromq/zeromq_transport.h"
+#include "services/mq-bridge/transport/registry.h"
 #include "switchboard/v1/event.pb.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -42,8 +41,8 @@ void CheckQueue(const std::string& queue, const char* what) {
 
 void CheckPrefix(const std::string& prefix, const char* what) {
   SB_FUZZ_CHECK(prefix.size() < kMaxPrefix,
-                "%s is %zu characters; QueueNameFor needs fewer than %zu",
-                what, prefix.size(), kMaxPrefix);
+                "%s is %zu characters; QueueNameFor needs fewer than %zu", what,
+                prefix.size(), kMaxPrefix);
 }
 
 // The sections every service shares, read first as ServiceMain does (the
@@ -112,43 +111,32 @@ void Consumer(const std::string& text) {
 }
 
 void Bridge(const std::string& text) {
-  std::string driver = "memory";
+  using switchboard::bridge::TransportRegistry;
+  TransportRegistry& drivers = TransportRegistry::Global();
+  std::string driver = drivers.DefaultDriver();
   {
     auto node = ConfigNode::Parse(text, "bridge.yaml");
     if (!node.ok()) return;
     auto transport = node->Child("transport");
     if (transport.ok()) (void)transport->Get("driver", &driver);
   }
-  // The whole config through the service, on the driver that connects to
-  // nothing.
-  if (driver == "memory") {
+  // The whole config through the service, on the default (embedded)
+  // driver, which connects to nothing.
+  if (driver == drivers.DefaultDriver()) {
     auto node = ConfigNode::Parse(text, "bridge.yaml");
     ReadCommonSections(*node, text);
     (void)switchboard::bridge::BridgeService::Create(*node, "").ok();
   }
-  // The other drivers' sections. password_file would read any file the
-  // fuzzer names (/dev/zero...).
-  if (text.find("password_file") == std::string::npos) {
-    auto node = ConfigNode::Parse(text, "bridge.yaml");
-    auto transport = node->Child("transport");
-    if (transport.ok()) {
-      auto section = transport->Child("rabbitmq");
-      if (section.ok()) {
-        (void)switchboard::bridge::rabbitmq::RabbitMqTransport::ParseSettings(*section)
-            .ok();
-      }
-    }
-  }
-  {
-    auto node = ConfigNode::Parse(text, "bridge.yaml");
-    auto transport = node->Child("transport");
-    if (transport.ok()) {
-      auto section = transport->Child("zeromq");
-      if (section.ok()) {
-        (void)switchboard::bridge::zeromq::ZeroMqTransport::ParseSettings(*section)
-            .ok();
-      }
-    }
+  // Every driver's settings section, through its check (which connects to
+  // nothing). password_file would read any file the fuzzer names
+  // (/dev/zero...).
+  if (text.find("password_file") != std::string::npos) return;
+  auto node = ConfigNode::Parse(text, "bridge.yaml");
+  auto transport = node->Child("transport");
+  if (!transport.ok()) return;
+  for (const std::string& name : drivers.Names()) {
+    auto section = transport->Child(name);
+    if (section.ok()) (void)drivers.CheckSettings(name, *section).ok();
   }
 }
 

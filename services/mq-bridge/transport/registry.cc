@@ -16,20 +16,29 @@ TransportRegistry& TransportRegistry::Global() {
 
 absl::Status TransportRegistry::Register(const std::string& name,
                                          TransportFactory factory,
-                                         TransportSettingsCheck check) {
+                                         TransportSettingsCheck check,
+                                         bool is_default) {
   absl::MutexLock lock(&mu_);
-  if (!drivers_.emplace(name, Driver{std::move(factory), std::move(check)})
-           .second) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "two transport drivers register the name '", name, "'"));
+  if (drivers_.count(name) != 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("two transport drivers register the name '", name, "'"));
   }
+  if (is_default && !default_driver_.empty()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("transport drivers '", default_driver_, "' and '", name,
+                     "' both register as the default"));
+  }
+  drivers_.emplace(name, Driver{std::move(factory), std::move(check)});
+  if (is_default) default_driver_ = name;
   return absl::OkStatus();
 }
 
 bool TransportRegistry::RegisterOrDie(const std::string& name,
                                       TransportFactory factory,
-                                      TransportSettingsCheck check) {
-  absl::Status s = Register(name, std::move(factory), std::move(check));
+                                      TransportSettingsCheck check,
+                                      bool is_default) {
+  absl::Status s =
+      Register(name, std::move(factory), std::move(check), is_default);
   if (!s.ok()) {
     std::fprintf(stderr, "fatal: %s\n", std::string(s.message()).c_str());
     std::abort();
@@ -59,6 +68,11 @@ absl::Status TransportRegistry::CheckSettings(
     const std::string& name, const ConfigNode& settings) const {
   SB_ASSIGN_OR_RETURN(Driver driver, Find(name));
   return driver.check(settings);
+}
+
+std::string TransportRegistry::DefaultDriver() const {
+  absl::MutexLock lock(&mu_);
+  return default_driver_;
 }
 
 std::vector<std::string> TransportRegistry::Names() const {

@@ -34,16 +34,19 @@ class TransportRegistry {
  public:
   static TransportRegistry& Global();
 
-  // The driver a bridge runs when its config names none.
-  static constexpr char kDefaultDriver[] = "memory";
-
-  // AlreadyExists if the name is taken (two drivers would compete for it).
+  // AlreadyExists if the name is taken (two drivers would compete for it),
+  // or if `is_default` and another driver already is the default.
   absl::Status Register(const std::string& name, TransportFactory factory,
-                        TransportSettingsCheck check);
-  // Register for SB_REGISTER_TRANSPORT: a duplicate name is a build
-  // mistake, so it ends the process at start with the name, as Envoy does.
+                        TransportSettingsCheck check, bool is_default = false);
+  // Register for SB_REGISTER_TRANSPORT: a duplicate name (or a second
+  // default) is a build mistake, so it ends the process at start with the
+  // name, as Envoy does.
   bool RegisterOrDie(const std::string& name, TransportFactory factory,
-                     TransportSettingsCheck check);
+                     TransportSettingsCheck check, bool is_default = false);
+
+  // The driver a bridge runs when its config names none: the one registered
+  // with SB_REGISTER_DEFAULT_TRANSPORT; empty if none is linked.
+  std::string DefaultDriver() const;
 
   // NotFound, listing the known drivers, for an unknown name.
   absl::StatusOr<std::unique_ptr<Transport>> Create(
@@ -66,20 +69,30 @@ class TransportRegistry {
 
   mutable absl::Mutex mu_;
   std::map<std::string, Driver> drivers_ ABSL_GUARDED_BY(mu_);
+  std::string default_driver_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace switchboard::bridge
 
-// Registers driver class T under `name`: T::Create is its factory and
-// T::ParseSettings (returning StatusOr of its settings) its settings check.
+// Registers a driver under `name`: `create` is its TransportFactory and
+// `parse_settings` (ConfigNode -> StatusOr of its settings) its settings
+// check. The driver's cc_library comes from sb_transport_driver()
+// (bazel/transport_driver.bzl), which keeps the registration linked.
 #define SB_TRANSPORT_CONCAT_INNER_(a, b) a##b
 #define SB_TRANSPORT_CONCAT_(a, b) SB_TRANSPORT_CONCAT_INNER_(a, b)
-#define SB_REGISTER_TRANSPORT(name, T)                                  \
-  static const bool SB_TRANSPORT_CONCAT_(sb_transport_registered_,      \
-                                         __LINE__) =                    \
-      ::switchboard::bridge::TransportRegistry::Global().RegisterOrDie( \
-          name, T::Create, [](const ::switchboard::ConfigNode& settings) { \
-            return T::ParseSettings(settings).status();                 \
-          })
+#define SB_REGISTER_TRANSPORT_(name, create, parse_settings, is_default)       \
+  static const bool SB_TRANSPORT_CONCAT_(sb_transport_registered_, __LINE__) = \
+      ::switchboard::bridge::TransportRegistry::Global().RegisterOrDie(        \
+          name, create,                                                        \
+          [](const ::switchboard::ConfigNode& settings) {                      \
+            return parse_settings(settings).status();                          \
+          },                                                                   \
+          is_default)
+#define SB_REGISTER_TRANSPORT(name, create, parse_settings) \
+  SB_REGISTER_TRANSPORT_(name, create, parse_settings, false)
+// The same, and the driver is the one a config that names none runs. One
+// linked driver may be the default.
+#define SB_REGISTER_DEFAULT_TRANSPORT(name, create, parse_settings) \
+  SB_REGISTER_TRANSPORT_(name, create, parse_settings, true)
 
 #endif  // SWITCHBOARD_SERVICES_MQ_BRIDGE_TRANSPORT_REGISTRY_H_

@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/common/status.h"
 
 namespace switchboard::bridge {
 namespace {
@@ -51,6 +52,53 @@ TEST(TransportRegistryTest, SettingsAreCheckedByTheNamedDriverOnly) {
   EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(unknown.message()),
               HasSubstr("unknown transport driver 'nope' (known: toy)"));
+}
+
+TEST(TransportRegistryTest, OneDriverIsTheDefault) {
+  TransportRegistry registry;
+  EXPECT_EQ(registry.DefaultDriver(), "");
+  ASSERT_TRUE(registry.Register("toy", Nothing(), AnySettings()).ok());
+  ASSERT_TRUE(registry
+                  .Register("embedded", Nothing(), AnySettings(),
+                            /*is_default=*/true)
+                  .ok());
+  EXPECT_EQ(registry.DefaultDriver(), "embedded");
+  absl::Status second = registry.Register("other", Nothing(), AnySettings(),
+                                          /*is_default=*/true);
+  EXPECT_EQ(second.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(second.message()),
+              HasSubstr("'embedded' and 'other' both register as the default"));
+  EXPECT_EQ(registry.DefaultDriver(), "embedded");
+  EXPECT_EQ(registry.Names(), (std::vector<std::string>{"embedded", "toy"}));
+}
+
+// What a driver's .cc writes: the macros register into the global registry
+// before main, with the driver's factory and settings parser.
+absl::StatusOr<std::unique_ptr<Transport>> CreateToy(const ConfigNode&) {
+  return absl::UnimplementedError("a toy");
+}
+absl::StatusOr<int64_t> ParseToySettings(const ConfigNode& settings) {
+  int64_t depth = 0;
+  SB_RETURN_IF_ERROR(settings.Get("depth", &depth));
+  if (depth < 0) return settings.Error("depth", "must not be negative");
+  return depth;
+}
+SB_REGISTER_DEFAULT_TRANSPORT("macro-toy", CreateToy, ParseToySettings);
+SB_REGISTER_TRANSPORT("macro-other", CreateToy, ParseToySettings);
+
+TEST(TransportRegistryTest, TheMacrosRegisterBeforeMain) {
+  TransportRegistry& global = TransportRegistry::Global();
+  EXPECT_EQ(global.DefaultDriver(), "macro-toy");
+  EXPECT_EQ(global.Names(),
+            (std::vector<std::string>{"macro-other", "macro-toy"}));
+  auto created = global.Create("macro-other", ConfigNode());
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kUnimplemented);
+  auto node = ConfigNode::Parse("depth: -1\n", "toy.yaml");
+  ASSERT_TRUE(node.ok()) << node.status();
+  absl::Status checked = global.CheckSettings("macro-toy", *node);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(checked.message()),
+              HasSubstr("depth: must not be negative"));
 }
 
 }  // namespace

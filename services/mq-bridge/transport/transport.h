@@ -236,7 +236,7 @@ class Transport {
  public:
   virtual ~Transport() = default;
 
-  // The registry name ("memory", "rabbitmq", ...).
+  // The name the driver registered under (registry.h).
   virtual absl::string_view driver() const = 0;
   virtual Capabilities capabilities() const = 0;
   // Where the transport is connected now, for operators (the rabbitmq

@@ -652,6 +652,7 @@ uint64_t MemoryTransport::dropped() const {
   return dropped_;
 }
 
-SB_REGISTER_TRANSPORT("memory", MemoryTransport);
+SB_REGISTER_DEFAULT_TRANSPORT("memory", MemoryTransport::Create,
+                              MemoryTransport::ParseSettings);
 
 }  // namespace switchboard::bridge

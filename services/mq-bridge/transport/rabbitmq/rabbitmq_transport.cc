@@ -1309,6 +1309,7 @@ void RabbitMqTransport::PublisherLoop() {
   commands_.clear();
 }
 
-SB_REGISTER_TRANSPORT("rabbitmq", RabbitMqTransport);
+SB_REGISTER_TRANSPORT("rabbitmq", RabbitMqTransport::Create,
+                      RabbitMqTransport::ParseSettings);
 
 }  // namespace switchboard::bridge::rabbitmq

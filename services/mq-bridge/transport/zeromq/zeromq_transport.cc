@@ -180,8 +180,7 @@ absl::Status ParseCurve(const ConfigNode& config,
     }
     s->curve.peer_keys[endpoint] = key;
   }
-  SB_RETURN_IF_ERROR(
-      curve.Get("authorized_keys", &s->curve.authorized_keys));
+  SB_RETURN_IF_ERROR(curve.Get("authorized_keys", &s->curve.authorized_keys));
   SB_RETURN_IF_ERROR(peer_keys.CheckAllKeysKnown());
   SB_RETURN_IF_ERROR(curve.CheckAllKeysKnown());
   for (size_t i = 0; i < s->curve.authorized_keys.size(); ++i) {
@@ -219,9 +218,8 @@ absl::Status ParseCurve(const ConfigNode& config,
   }
   for (size_t i = 0; i < s->connect.size(); ++i) {
     if (s->curve.peer_keys.count(s->connect[i]) == 0) {
-      return curve.Error("peer_keys",
-                         absl::StrCat("has no key for connect[", i, "] '",
-                                      s->connect[i], "'"));
+      return curve.Error("peer_keys", absl::StrCat("has no key for connect[", i,
+                                                   "] '", s->connect[i], "'"));
     }
   }
   for (const auto& [endpoint, key] : s->curve.peer_keys) {
@@ -948,8 +946,8 @@ void ZeroMqTransport::AnswerZap() {
       Log()->error("{}", got.status().ToString());
       // A REP socket that read part of a request must answer before it can
       // read again: refuse it (a socket that read nothing rejects this).
-      const OutFrame failure[] = {{"1.0"}, {""}, {"500"},
-                                  {"ZAP request unreadable"}, {""}, {""}};
+      const OutFrame failure[] = {
+          {"1.0"}, {""}, {"500"}, {"ZAP request unreadable"}, {""}, {""}};
       zap_->Send(failure).IgnoreError();
       return;
     }
@@ -1019,6 +1017,7 @@ void ZeroMqTransport::LogTroubles() {
   logged_ = c;
 }
 
-SB_REGISTER_TRANSPORT("zeromq", ZeroMqTransport);
+SB_REGISTER_TRANSPORT("zeromq", ZeroMqTransport::Create,
+                      ZeroMqTransport::ParseSettings);
 
 }  // namespace switchboard::bridge::zeromq
