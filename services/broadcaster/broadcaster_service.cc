@@ -11,7 +11,8 @@
 #include "services/broadcaster/event_validation.h"
 #include "services/common/link_event.h"
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
+#include "services/common/grpc_status.h"
 
 namespace switchboard::broadcaster {
 namespace {

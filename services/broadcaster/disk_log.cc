@@ -17,7 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::broadcaster {
 namespace {

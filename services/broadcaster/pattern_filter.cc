@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::broadcaster {
 namespace {

@@ -8,7 +8,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::broadcaster {
 namespace {

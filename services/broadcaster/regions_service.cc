@@ -1,7 +1,7 @@
 #include "services/broadcaster/regions_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/status.h"
+#include "services/common/grpc_status.h"
 
 namespace switchboard::broadcaster {
 namespace {

@@ -5,7 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "services/common/link_event.h"
 #include "services/common/queue_name.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::broadcaster {
 namespace {

@@ -3,7 +3,7 @@
 #include "services/common/common_settings.h"
 #include "services/common/logging.h"
 #include "services/common/metrics/metrics.h"
-#include "services/common/status.h"
+#include "services/common/grpc_status.h"
 
 namespace switchboard {
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 #include "services/common/unix_peers.h"
 
 namespace switchboard {

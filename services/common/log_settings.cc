@@ -5,7 +5,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace switchboard {

@@ -1,7 +1,7 @@
 #include "services/common/server_limits.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard {
 namespace {

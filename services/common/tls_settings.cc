@@ -11,7 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard {
 namespace {

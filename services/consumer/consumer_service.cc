@@ -11,7 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
+#include "services/common/grpc_status.h"
 #include "services/consumer/bridge_call.h"
 #include "services/consumer/dedup_window.h"
 

@@ -9,7 +9,7 @@
 #include "absl/synchronization/notification.h"
 #include "services/common/link_event.h"
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/grpc_status.h"
 
 namespace switchboard::consumer {
 namespace {

@@ -7,7 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
+#include "services/common/grpc_status.h"
 #include "services/mq-bridge/delivery_encoding.h"
 #include "services/mq-bridge/transport/registry.h"
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
-#include "services/common/status.h"
+#include "services/common/grpc_status.h"
 
 namespace switchboard::testing {
 

@@ -11,7 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
+#include "services/common/grpc_status.h"
 #include "tools/switchboardctl/event_input.h"
 
 namespace switchboard::ctl {

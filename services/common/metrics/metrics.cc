@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "prometheus/exposer.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::bridge {
 

@@ -2,7 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::bridge {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "services/common/logging.h"
 #include "services/common/queue_name.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 #include "services/mq-bridge/transport/registry.h"
 
 namespace switchboard::bridge {

@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "services/common/status.h"
+#include "services/common/status_macros.h"
 #include "services/mq-bridge/transport/rabbitmq/rabbitmq_transport.h"
 
 namespace switchboard::bridge::rabbitmq {

@@ -1,4 +1,4 @@
-#include "services/common/status.h"
+#include "services/common/grpc_status.h"
 
 #include <string>
 

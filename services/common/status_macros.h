@@ -1,7 +1,11 @@
-#ifndef SWITCHBOARD_SERVICES_COMMON_STATUS_H_
-#define SWITCHBOARD_SERVICES_COMMON_STATUS_H_
+#ifndef SWITCHBOARD_SERVICES_COMMON_STATUS_MACROS_H_
+#define SWITCHBOARD_SERVICES_COMMON_STATUS_MACROS_H_
 
-#include <grpcpp/support/status.h>
+// Early returns on absl::Status and absl::StatusOr. absl only, so that
+// config, drivers and tools use them without linking gRPC; the conversion
+// to grpc::Status at the RPC edge is in grpc_status.h.
+
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,13 +29,4 @@
   if (!statusor.ok()) return statusor.status();        \
   lhs = std::move(statusor).value()
 
-namespace switchboard {
-
-// The RPC edge: absl and gRPC share code numbers, so this keeps the code and
-// the message.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status);
-
-}  // namespace switchboard
-
-#endif  // SWITCHBOARD_SERVICES_COMMON_STATUS_H_
+#endif  // SWITCHBOARD_SERVICES_COMMON_STATUS_MACROS_H_
