@@ -130,29 +130,95 @@ DiskLog::~DiskLog() {
   (void)WriteCheckpoint();
 }
 
+namespace {
+
+// One record read back at `offset` of a segment `size` bytes long: its
+// sequence number, length and event; false when the bytes there are not a
+// whole, intact record following `expected` (0: any sequence number).
+bool ReadRecord(int fd, uint64_t size, uint64_t offset, uint64_t expected,
+                uint64_t* seq, uint32_t* length, RoutedEvent* event) {
+  char header[kHeaderBytes];
+  if (size - offset < kHeaderBytes ||
+      !ReadAt(fd, header, kHeaderBytes, offset)) {
+    return false;
+  }
+  *length = GetU32(header);
+  *seq = GetU64(header + 8);
+  if (*length > kMaxRecordBytes || size - offset - kHeaderBytes < *length) {
+    return false;
+  }
+  std::string payload(*length, '\0');
+  return ReadAt(fd, payload.data(), *length, offset + kHeaderBytes) &&
+         Checksum(*seq, payload.data(), *length) == GetU32(header + 4) &&
+         (expected == 0 || *seq == expected) && event->ParseFromString(payload);
+}
+
+}  // namespace
+
 absl::Status DiskLog::Recover() {
-  auto log = Logger("broadcaster");
+  ScanState scan;
+  scan.checkpoint = ReadCheckpoint();
+  SB_RETURN_IF_ERROR(ListSegments());
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    SB_RETURN_IF_ERROR(ScanSegment(i, scan));
+  }
+  next_seq_ = std::max<uint64_t>({scan.last_good + 1, scan.checkpoint, 1});
+  if (!scan.read_found) {
+    read_seq_ = next_seq_;
+    read_segment_ = segments_.size();
+    read_offset_ = 0;
+  }
+  // Segments wholly before the first record to forward are settled; an
+  // empty one would clash with the new segment's name.
+  while (!segments_.empty() && read_segment_ > 0) {
+    ::unlink(segments_.front().path.c_str());
+    segments_.pop_front();
+    --read_segment_;
+  }
+  if (!segments_.empty() && segments_.back().size == 0) {
+    ::unlink(segments_.back().path.c_str());
+    segments_.pop_back();
+  }
+  if (read_segment_ > segments_.size()) read_segment_ = segments_.size();
+  low_ = read_seq_;
+  checkpointed_ = scan.checkpoint;
+  SB_RETURN_IF_ERROR(StartSegment(next_seq_));
+  if (recovery_.events > 0 || recovery_.lost_records > 0) {
+    Logger("broadcaster")
+        ->info(
+            "disk buffer {}: {} events held before the stop are forwarded "
+            "again{}",
+            options_.path, recovery_.events,
+            recovery_.lost_records > 0
+                ? absl::StrCat("; ", recovery_.lost_bytes,
+                               " bytes of torn or corrupt records truncated")
+                : "");
+  }
+  return WriteCheckpoint();
+}
+
+uint64_t DiskLog::ReadCheckpoint() const {
   // The checkpoint: "<low> <crc32 of low>\n". Missing or unreadable means
   // every record is read again (duplicates, never losses).
-  uint64_t checkpoint = 0;
-  {
-    std::ifstream in(absl::StrCat(options_.path, "/", kCheckpoint));
-    std::string line;
-    if (std::getline(in, line)) {
-      std::vector<std::string> parts = absl::StrSplit(line, ' ');
-      uint64_t low = 0;
-      uint32_t crc = 0;
-      if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &low) &&
-          absl::SimpleAtoi(parts[1], &crc) && crc == Checksum(low, "", 0)) {
-        checkpoint = low;
-      } else {
-        log->warn(
-            "disk buffer {}: unreadable checkpoint; every record is "
-            "forwarded again",
-            options_.path);
-      }
-    }
+  std::ifstream in(absl::StrCat(options_.path, "/", kCheckpoint));
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  std::vector<std::string> parts = absl::StrSplit(line, ' ');
+  uint64_t low = 0;
+  uint32_t crc = 0;
+  if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &low) &&
+      absl::SimpleAtoi(parts[1], &crc) && crc == Checksum(low, "", 0)) {
+    return low;
   }
+  Logger("broadcaster")
+      ->warn(
+          "disk buffer {}: unreadable checkpoint; every record is forwarded "
+          "again",
+          options_.path);
+  return 0;
+}
+
+absl::Status DiskLog::ListSegments() {
   std::error_code error;
   for (const auto& entry :
        std::filesystem::directory_iterator(options_.path, error)) {
@@ -173,106 +239,61 @@ absl::Status DiskLog::Recover() {
             [](const Segment& a, const Segment& b) {
               return a.first_seq < b.first_seq;
             });
-  uint64_t expected = 0;
-  // The highest sequence number of a good record.
-  uint64_t last_good = 0;
-  bool read_found = false;
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    Segment& segment = segments_[i];
-    const int fd = ::open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Errno("opening", segment.path);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      return Errno("reading", segment.path);
-    }
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
-    uint64_t offset = 0;
-    std::string payload;
-    while (offset < size) {
-      char header[kHeaderBytes];
-      bool good = size - offset >= kHeaderBytes &&
-                  ReadAt(fd, header, kHeaderBytes, offset);
-      const uint32_t length = good ? GetU32(header) : 0;
-      const uint64_t seq = good ? GetU64(header + 8) : 0;
-      good = good && length <= kMaxRecordBytes &&
-             size - offset - kHeaderBytes >= length;
-      if (good) {
-        payload.resize(length);
-        good = ReadAt(fd, payload.data(), length, offset + kHeaderBytes) &&
-               Checksum(seq, payload.data(), length) == GetU32(header + 4) &&
-               (expected == 0 || seq == expected);
-      }
-      RoutedEvent event;
-      good = good && event.ParseFromString(payload);
-      if (!good) {
-        // A torn tail (the last segment: a write cut short by the crash)
-        // or corruption: the rest of the segment cannot be trusted.
-        ++recovery_.lost_records;
-        recovery_.lost_bytes += size - offset;
-        log->error(
-            "disk buffer {}: {} at byte {} of {}; truncating the segment "
-            "there ({} bytes)",
-            options_.path,
-            i + 1 == segments_.size() ? "torn record" : "corrupt record",
-            offset, segment.path, size - offset);
-        if (::truncate(segment.path.c_str(), static_cast<off_t>(offset)) != 0) {
-          ::close(fd);
-          return Errno("truncating", segment.path);
-        }
-        // The next segment's records are taken as they are.
-        expected = 0;
-        break;
-      }
-      expected = seq + 1;
-      last_good = seq;
-      if (seq >= checkpoint) {
-        ++recovery_.events;
-        if (options_.cost) recovery_.cost += options_.cost(event);
-        if (!read_found) {
-          read_found = true;
-          read_segment_ = i;
-          read_offset_ = offset;
-          read_seq_ = seq;
-        }
-      }
-      offset += kHeaderBytes + length;
-    }
+  return absl::OkStatus();
+}
+
+absl::Status DiskLog::ScanSegment(size_t index, ScanState& scan) {
+  Segment& segment = segments_[index];
+  const int fd = ::open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("opening", segment.path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
     ::close(fd);
-    segment.size = offset;
+    return Errno("reading", segment.path);
   }
-  next_seq_ = std::max<uint64_t>({last_good + 1, checkpoint, 1});
-  if (!read_found) {
-    read_seq_ = next_seq_;
-    read_segment_ = segments_.size();
-    read_offset_ = 0;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t offset = 0;
+  while (offset < size) {
+    uint64_t seq = 0;
+    uint32_t length = 0;
+    RoutedEvent event;
+    if (!ReadRecord(fd, size, offset, scan.expected, &seq, &length, &event)) {
+      // A torn tail (the last segment: a write cut short by the crash)
+      // or corruption: the rest of the segment cannot be trusted.
+      ++recovery_.lost_records;
+      recovery_.lost_bytes += size - offset;
+      Logger("broadcaster")
+          ->error(
+              "disk buffer {}: {} at byte {} of {}; truncating the segment "
+              "there ({} bytes)",
+              options_.path,
+              index + 1 == segments_.size() ? "torn record" : "corrupt record",
+              offset, segment.path, size - offset);
+      if (::truncate(segment.path.c_str(), static_cast<off_t>(offset)) != 0) {
+        ::close(fd);
+        return Errno("truncating", segment.path);
+      }
+      // The next segment's records are taken as they are.
+      scan.expected = 0;
+      break;
+    }
+    scan.expected = seq + 1;
+    scan.last_good = seq;
+    if (seq >= scan.checkpoint) {
+      ++recovery_.events;
+      if (options_.cost) recovery_.cost += options_.cost(event);
+      if (!scan.read_found) {
+        scan.read_found = true;
+        read_segment_ = index;
+        read_offset_ = offset;
+        read_seq_ = seq;
+      }
+    }
+    offset += kHeaderBytes + length;
   }
-  // Segments wholly before the first record to forward are settled; an
-  // empty one would clash with the new segment's name.
-  while (!segments_.empty() && read_segment_ > 0) {
-    ::unlink(segments_.front().path.c_str());
-    segments_.pop_front();
-    --read_segment_;
-  }
-  if (!segments_.empty() && segments_.back().size == 0) {
-    ::unlink(segments_.back().path.c_str());
-    segments_.pop_back();
-  }
-  if (read_segment_ > segments_.size()) read_segment_ = segments_.size();
-  low_ = read_seq_;
-  checkpointed_ = checkpoint;
-  SB_RETURN_IF_ERROR(StartSegment(next_seq_));
-  if (recovery_.events > 0 || recovery_.lost_records > 0) {
-    log->info(
-        "disk buffer {}: {} events held before the stop are forwarded again"
-        "{}",
-        options_.path, recovery_.events,
-        recovery_.lost_records > 0
-            ? absl::StrCat("; ", recovery_.lost_bytes,
-                           " bytes of torn or corrupt records truncated")
-            : "");
-  }
-  return WriteCheckpoint();
+  ::close(fd);
+  segment.size = offset;
+  return absl::OkStatus();
 }
 
 absl::Status DiskLog::StartSegment(uint64_t first_seq) {

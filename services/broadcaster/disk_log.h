@@ -117,10 +117,23 @@ class DiskLog {
   };
 
   explicit DiskLog(Options options) : options_(std::move(options)) {}
+  // What Recover learns while it reads the segments in order.
+  struct ScanState {
+    // Records below it were forwarded before the stop.
+    uint64_t checkpoint = 0;
+    // The next record's sequence number; 0 after a cut (any).
+    uint64_t expected = 0;
+    // The highest sequence number of a good record.
+    uint64_t last_good = 0;
+    // Whether the first record to forward again was seen.
+    bool read_found = false;
+  };
+  // Reads the segments back at open: the checkpoint, then every record in
+  // order; the first bad record of a segment truncates it there.
   absl::Status Recover();
-  // Scans one segment; truncates it at the first bad record.
-  absl::Status ScanSegment(Segment& segment, bool last, uint64_t checkpoint,
-                           uint64_t* expected_seq);
+  uint64_t ReadCheckpoint() const;
+  absl::Status ListSegments();
+  absl::Status ScanSegment(size_t index, ScanState& scan);
   absl::Status StartSegment(uint64_t first_seq);
   absl::Status WriteCheckpoint();
   void DeleteSettledSegments();
