@@ -200,101 +200,29 @@ void BridgeCall::OnReadDone(bool ok) {
     ReleaseHoldIfDone(/*started=*/false);
     return;
   }
-  SubscribeResponse out;
-  out.mutable_deliveries()->Reserve(response_.deliveries_size());
+  const int n = response_.deliveries_size();
+  Verdicts v;
   // Each event is checked before it may reach the app, outside the lock:
   // an outside publisher may have put anything in the queue.
-  std::vector<absl::Status> checked;
-  checked.reserve(response_.deliveries_size());
+  v.checked.reserve(n);
   for (const auto& d : response_.deliveries()) {
-    checked.push_back(CheckDelivery(d));
+    v.checked.push_back(CheckDelivery(d));
   }
+  v.windows.resize(n);
+  v.counters.resize(n);
+  v.keys.assign(n, DedupWindow::kNoKey);
+  v.admissions.reserve(n);
+  v.admitted.assign(n, true);
   ConsumeRequest duplicates;
   ConsumeRequest malformed;
-  std::vector<bool> admitted(response_.deliveries_size(), true);
   {
     absl::MutexLock lock(&handle_->mu);
-    // The dedup windows' verdicts first: one lock of a window for each run
-    // of deliveries from its queue (a response's mostly share one), and
-    // its window and counters looked up once per run.
-    const int n = response_.deliveries_size();
-    std::vector<DedupWindow*> windows(n);
-    std::vector<QueueCounters*> queue_counters(n);
-    std::vector<DedupWindow::Key> keys(n, DedupWindow::kNoKey);
-    std::vector<DedupWindow::Admission> admissions;
-    admissions.reserve(n);
-    for (int i = 0; i < n;) {
-      const std::string& queue = response_.deliveries(i).queue();
-      DedupWindow* window = dedup_->For(queue);
-      QueueCounters* counters = calls_->counters().For(queue);
-      const int first = i;
-      for (; i < n && response_.deliveries(i).queue() == queue; ++i) {
-        windows[i] = window;
-        queue_counters[i] = counters;
-        // A malformed one keeps kNoKey: admitted trivially, remembered
-        // nowhere.
-        if (window != nullptr && checked[i].ok()) {
-          keys[i] = DedupWindow::KeyOf(response_.deliveries(i).id());
-        }
-      }
-      const absl::Span<const DedupWindow::Key> run(&keys[first], i - first);
-      if (window != nullptr) {
-        window->AdmitAll(run, &admissions);
-      } else {
-        admissions.resize(admissions.size() + run.size(),
-                          DedupWindow::Admission::kAdmitted);
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      const auto& d = response_.deliveries(i);
-      DedupWindow* const window = windows[i];
-      QueueCounters* const counters = queue_counters[i];
-      if (!checked[i].ok()) {
-        // Never shown to the app, nor remembered as seen: rejected, to
-        // the queue's dead-letter queue where it has one.
-        admitted[i] = false;
-        malformed.mutable_nack()->add_tags(d.tag());
-        ++counters->malformed;
-        continue;
-      }
-      const DedupWindow::Key key = keys[i];
-      const DedupWindow::Admission admission = admissions[i];
-      if (admission != DedupWindow::Admission::kAdmitted) {
-        admitted[i] = false;
-        auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
-                                               : handle_->held_keys.find(key);
-        if (mine != handle_->held_keys.end()) {
-          // A copy of an event this app holds: the transport delivered
-          // it again (a reconnect requeued the first copy, whose tag is
-          // now dead). Acking it would drop the only live copy; instead
-          // the app's tag now stands for it, and the old tag is settled
-          // (a no-op for a dead one; a live one is a true duplicate).
-          CallHandle::Held& h = handle_->held[mine->second];
-          duplicates.mutable_ack()->add_tags(h.bridge_tag);
-          h.bridge_tag = d.tag();
-          continue;
-        }
-        if (admission == DedupWindow::Admission::kInFlight) {
-          handle_->Park(window, key, d, counters);  // a copy: rare
-          continue;
-        }
-        duplicates.mutable_ack()->add_tags(d.tag());
-        ++counters->duplicates;
-        continue;
-      }
-      ++counters->deliveries;
-      if (d.delivery_count() > 1) ++counters->redeliveries;
-      CallHandle::Held held{window, key, d.tag()};
-      held.counters = counters;
-      handle_->Admit(d.tag(), held);
-      if (window != nullptr && key != DedupWindow::kNoKey) {
-        handle_->held_keys[key] = d.tag();
-      }
-    }
+    AskDedupWindows(v);
+    Settle(v, &duplicates, &malformed);
     ++handle_->handing_over;
   }
   if (malformed.has_nack()) {
-    LogMalformed(checked, malformed.nack().tags_size());
+    LogMalformed(v.checked, malformed.nack().tags_size());
     malformed.mutable_nack()->set_requeue(false);
     Send(std::move(malformed));
   }
@@ -305,6 +233,101 @@ void BridgeCall::OnReadDone(bool ok) {
                 duplicates.ack().tags_size());
     Send(std::move(duplicates));
   }
+  HandOver(v.admitted);
+  bool exhausted;
+  {
+    absl::MutexLock lock(&handle_->mu);
+    --handle_->handing_over;
+    exhausted = handle_->Exhausted();
+  }
+  // After what was just queued is written; the app stream's end then
+  // closes this call and the deliveries go back to their queues.
+  if (exhausted) app_->Finish(grpc::Status::OK);
+  StartOp([&] { StartRead(&response_); });
+}
+
+void BridgeCall::AskDedupWindows(Verdicts& v) {
+  // One lock of a window for each run of deliveries from its queue (a
+  // response's mostly share one), and its window and counters looked up
+  // once per run.
+  const int n = response_.deliveries_size();
+  for (int i = 0; i < n;) {
+    const std::string& queue = response_.deliveries(i).queue();
+    DedupWindow* window = dedup_->For(queue);
+    QueueCounters* counters = calls_->counters().For(queue);
+    const int first = i;
+    for (; i < n && response_.deliveries(i).queue() == queue; ++i) {
+      v.windows[i] = window;
+      v.counters[i] = counters;
+      // A malformed one keeps kNoKey: admitted trivially, remembered
+      // nowhere.
+      if (window != nullptr && v.checked[i].ok()) {
+        v.keys[i] = DedupWindow::KeyOf(response_.deliveries(i).id());
+      }
+    }
+    const absl::Span<const DedupWindow::Key> run(&v.keys[first], i - first);
+    if (window != nullptr) {
+      window->AdmitAll(run, &v.admissions);
+    } else {
+      v.admissions.resize(v.admissions.size() + run.size(),
+                          DedupWindow::Admission::kAdmitted);
+    }
+  }
+}
+
+void BridgeCall::Settle(Verdicts& v, ConsumeRequest* duplicates,
+                        ConsumeRequest* malformed) {
+  for (int i = 0; i < response_.deliveries_size(); ++i) {
+    const auto& d = response_.deliveries(i);
+    DedupWindow* const window = v.windows[i];
+    QueueCounters* const counters = v.counters[i];
+    if (!v.checked[i].ok()) {
+      // Never shown to the app, nor remembered as seen: rejected, to the
+      // queue's dead-letter queue where it has one.
+      v.admitted[i] = false;
+      malformed->mutable_nack()->add_tags(d.tag());
+      ++counters->malformed;
+      continue;
+    }
+    const DedupWindow::Key key = v.keys[i];
+    const DedupWindow::Admission admission = v.admissions[i];
+    if (admission != DedupWindow::Admission::kAdmitted) {
+      v.admitted[i] = false;
+      auto mine = key == DedupWindow::kNoKey ? handle_->held_keys.end()
+                                             : handle_->held_keys.find(key);
+      if (mine != handle_->held_keys.end()) {
+        // A copy of an event this app holds: the transport delivered it
+        // again (a reconnect requeued the first copy, whose tag is now
+        // dead). Acking it would drop the only live copy; instead the
+        // app's tag now stands for it, and the old tag is settled (a no-op
+        // for a dead one; a live one is a true duplicate).
+        CallHandle::Held& h = handle_->held[mine->second];
+        duplicates->mutable_ack()->add_tags(h.bridge_tag);
+        h.bridge_tag = d.tag();
+        continue;
+      }
+      if (admission == DedupWindow::Admission::kInFlight) {
+        handle_->Park(window, key, d, counters);  // a copy: rare
+        continue;
+      }
+      duplicates->mutable_ack()->add_tags(d.tag());
+      ++counters->duplicates;
+      continue;
+    }
+    ++counters->deliveries;
+    if (d.delivery_count() > 1) ++counters->redeliveries;
+    CallHandle::Held held{window, key, d.tag()};
+    held.counters = counters;
+    handle_->Admit(d.tag(), held);
+    if (window != nullptr && key != DedupWindow::kNoKey) {
+      handle_->held_keys[key] = d.tag();
+    }
+  }
+}
+
+void BridgeCall::HandOver(const std::vector<bool>& admitted) {
+  relay::SubscribeResponse out;
+  out.mutable_deliveries()->Reserve(response_.deliveries_size());
   const absl::Time now = absl::Now();
   HistogramBatch latency(LatencyBuckets());
   for (int i = 0; i < response_.deliveries_size(); ++i) {
@@ -321,16 +344,6 @@ void BridgeCall::OnReadDone(bool ok) {
   }
   latency.FlushTo(calls_->counters().latency());
   if (out.deliveries_size() > 0) app_->Send(std::move(out));
-  bool exhausted;
-  {
-    absl::MutexLock lock(&handle_->mu);
-    --handle_->handing_over;
-    exhausted = handle_->Exhausted();
-  }
-  // After what was just queued is written; the app stream's end then
-  // closes this call and the deliveries go back to their queues.
-  if (exhausted) app_->Finish(grpc::Status::OK);
-  StartOp([&] { StartRead(&response_); });
 }
 
 void BridgeCall::OnDone(const grpc::Status& status) {

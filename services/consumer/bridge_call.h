@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -95,6 +96,29 @@ class BridgeCall final
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
+
+  // What OnReadDone decides for each delivery of response_, by index.
+  struct Verdicts {
+    // The wire check of each event (CheckDelivery).
+    std::vector<absl::Status> checked;
+    // Its queue's dedup window (null: dedup off) and counters.
+    std::vector<DedupWindow*> windows;
+    std::vector<QueueCounters*> counters;
+    std::vector<DedupWindow::Key> keys;
+    std::vector<DedupWindow::Admission> admissions;
+    // Whether it goes to the app.
+    std::vector<bool> admitted;
+  };
+  // The dedup windows' admissions for every delivery of response_.
+  void AskDedupWindows(Verdicts& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(handle_->mu);
+  // Holds the admitted deliveries for the app; collects the duplicates to
+  // ack and the malformed ones to reject.
+  void Settle(Verdicts& v, switchboard::v1::ConsumeRequest* duplicates,
+              switchboard::v1::ConsumeRequest* malformed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(handle_->mu);
+  // Sends the admitted deliveries to the app (bytes moved, not copied) and
+  // observes their end-to-end latency.
+  void HandOver(const std::vector<bool>& admitted);
 
   // Starts an operation unless the call has ended.
   template <typename F>
