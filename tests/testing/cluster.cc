@@ -252,15 +252,6 @@ absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
   return response;
 }
 
-bool Eventually(const std::function<bool()>& pred, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return pred();
-}
-
 absl::StatusOr<std::unique_ptr<Subscriber>> Subscriber::Open(
     const std::string& consumer_address, const std::vector<std::string>& queues,
     uint32_t credit, bool auto_ack) {

@@ -16,6 +16,7 @@
 #include "switchboard/v1/admin.grpc.pb.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/process.h"
 
@@ -131,11 +132,6 @@ absl::StatusOr<switchboard::v1::ReloadResponse> ReloadSettings(
 void ExpectExactlyOnceInSourceOrder(
     const std::vector<switchboard::v1::EventDelivery>& got,
     const std::map<std::string, int>& sent);
-
-// Polls until `pred` holds or `timeout` passes: for state that other
-// processes reach asynchronously.
-bool Eventually(const std::function<bool()>& pred,
-                absl::Duration timeout = absl::Seconds(30));
 
 // An application's Subscribe stream, read by a background thread.
 class Subscriber {

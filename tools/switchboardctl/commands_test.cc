@@ -26,6 +26,7 @@
 #include "services/common/server.h"
 #include "services/consumer/consumer_service.h"
 #include "services/mq-bridge/bridge_service.h"
+#include "tests/testing/eventually.h"
 
 namespace switchboard::ctl {
 namespace {
@@ -150,29 +151,30 @@ class CommandsTest : public ::testing::Test {
   // the last answer, after kWait.
   ::testing::AssertionResult QueueReaches(const std::string& queue,
                                           QueueState want) {
-    const absl::Time deadline = absl::Now() + kWait;
     std::string last;
-    for (;;) {
-      auto info = Queue(queue);
-      if (!info.ok()) {
-        last = info.status().ToString();
-      } else if (!info->has_value()) {
-        last = "no such queue";
-      } else {
-        const v1::QueueInfo& q = **info;
-        if (q.depth() == want.depth && q.unacked() == want.unacked &&
-            q.subscribers() == want.subscribers) {
-          return ::testing::AssertionSuccess();
-        }
-        last = q.ShortDebugString();
-      }
-      if (absl::Now() > deadline) break;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return ::testing::AssertionFailure()
-           << "queue " << queue << " did not reach depth " << want.depth
-           << ", unacked " << want.unacked << ", subscribers "
-           << want.subscribers << " within " << kWait << "; last: " << last;
+    return switchboard::testing::Eventually(
+        [&] {
+          auto info = Queue(queue);
+          if (!info.ok()) {
+            last = info.status().ToString();
+            return false;
+          }
+          if (!info->has_value()) {
+            last = "no such queue";
+            return false;
+          }
+          const v1::QueueInfo& q = **info;
+          last = q.ShortDebugString();
+          return q.depth() == want.depth && q.unacked() == want.unacked &&
+                 q.subscribers() == want.subscribers;
+        },
+        [&] {
+          return absl::StrCat("queue ", queue, " did not reach depth ",
+                              want.depth, ", unacked ", want.unacked,
+                              ", subscribers ", want.subscribers,
+                              "; last: ", last);
+        },
+        kWait);
   }
 
   v1::BroadcasterStats Stats() {
@@ -625,10 +627,8 @@ TEST_F(CommandsTest, StatsPrintsEveryCounter) {
   ASSERT_TRUE(QueueReaches("app.cli.test", {4, 0, 0}));
   // The bridge has the events; the broadcaster counts them forwarded once
   // their batch's answer is in.
-  const absl::Time deadline = absl::Now() + kWait;
-  while (Stats().forwarded() < 4 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(switchboard::testing::Eventually(
+      [&] { return Stats().forwarded() >= 4; }, kWait));
 
   std::ostringstream stats;
   absl::Status status = PrintStats(*broadcaster_stub_, absl::Seconds(5), stats);

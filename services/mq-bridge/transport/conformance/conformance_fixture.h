@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "services/mq-bridge/transport/conformance/transport_conformance.h"
 #include "services/mq-bridge/transport/transport.h"
+#include "tests/testing/eventually.h"
 
 // What every file of the conformance suite shares: a driver instance with
 // per-test queue names, publish-and-wait, and stats polling.
@@ -105,12 +106,8 @@ class ConformanceFixture {
   // Polls stats until `pred` holds: brokers report stats asynchronously.
   bool StatsEventually(const std::string& queue,
                        const std::function<bool(const QueueStats&)>& pred) {
-    absl::Time deadline = absl::Now() + kWait;
-    while (absl::Now() < deadline) {
-      if (pred(Stats(queue))) return true;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return false;
+    return switchboard::testing::Eventually([&] { return pred(Stats(queue)); },
+                                            kWait);
   }
 
  private:
