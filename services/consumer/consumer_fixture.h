@@ -23,6 +23,7 @@
 #include "services/mq-bridge/bridge_service.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 #include "switchboard/v1/event.pb.h"
+#include "tests/testing/eventually.h"
 
 namespace switchboard::consumer {
 
@@ -39,20 +40,7 @@ inline ConfigNode Yaml(const std::string& text) {
   return node.ok() ? *node : ConfigNode();
 }
 
-// Polls `done` (bounded by kWait) until it returns true; on time-out the
-// failure carries what `describe` says about the last state seen.
-inline ::testing::AssertionResult Eventually(
-    const std::function<bool()>& done,
-    const std::function<std::string()>& describe) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!done()) {
-    if (absl::Now() >= deadline) {
-      return ::testing::AssertionFailure() << describe();
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return ::testing::AssertionSuccess();
-}
+using ::switchboard::testing::Eventually;
 
 // A running ConsumerService.
 struct Consumer {
