@@ -28,46 +28,73 @@ BridgeMetrics::BridgeMetrics(Sources sources, uint32_t max_label_values,
       queue_stats_interval_(queue_stats_interval),
       counter_labels_(max_label_values) {}
 
+namespace {
+
+// Appends `family` with one sample, `value`.
+void AddOne(std::vector<prometheus::MetricFamily>& out,
+            prometheus::MetricFamily family, double value) {
+  AddSample(family, value);
+  out.push_back(std::move(family));
+}
+
+}  // namespace
+
 std::vector<prometheus::MetricFamily> BridgeMetrics::Collect() const {
   std::vector<prometheus::MetricFamily> out;
-  auto one = [&out](prometheus::MetricFamily family, double value) {
-    AddSample(family, value);
-    out.push_back(std::move(family));
-  };
+  std::shared_ptr<Transport> transport = sources_.transport();
+  CollectProduce(*transport, out);
+  CollectQueues(*transport, out);
+  return out;
+}
+
+// Produce streams and the transport's health.
+void BridgeMetrics::CollectProduce(
+    const Transport& transport,
+    std::vector<prometheus::MetricFamily>& out) const {
   const ProduceCounters& produce = *sources_.produce;
-  one(CounterFamily("switchboard_bridge_events_produced_total",
-                    "Events handed to the transport by Produce streams."),
-      produce.produced.load());
-  one(CounterFamily("switchboard_bridge_events_confirmed_total",
+  AddOne(out,
+         CounterFamily("switchboard_bridge_events_produced_total",
+                       "Events handed to the transport by Produce streams."),
+         produce.produced.load());
+  AddOne(
+      out,
+      CounterFamily("switchboard_bridge_events_confirmed_total",
                     "Events of batches the transport confirmed (each held in "
                     "every queue named, its refused copies aside)."),
       produce.confirmed.load());
-  one(CounterFamily("switchboard_bridge_copies_refused_total",
-                    "Event copies refused: by a queue (its reject-publish "
-                    "limit), for a queue that cannot be used (a conflicting "
-                    "declaration), or naming no queue."),
-      produce.refused.load());
-  one(CounterFamily("switchboard_bridge_batches_failed_total",
-                    "Batches the transport failed (the producer sends them "
-                    "again)."),
-      produce.failed_batches.load());
+  AddOne(out,
+         CounterFamily("switchboard_bridge_copies_refused_total",
+                       "Event copies refused: by a queue (its reject-publish "
+                       "limit), for a queue that cannot be used (a conflicting "
+                       "declaration), or naming no queue."),
+         produce.refused.load());
+  AddOne(out,
+         CounterFamily("switchboard_bridge_batches_failed_total",
+                       "Batches the transport failed (the producer sends them "
+                       "again)."),
+         produce.failed_batches.load());
   out.push_back(prometheus::MetricFamily{
       "switchboard_bridge_publish_latency_seconds",
       "Seconds from handing a batch to the transport to its answer (the "
       "broker's confirm on rabbitmq).",
       prometheus::MetricType::Histogram,
       {produce.publish_latency.Collect()}});
-  std::shared_ptr<Transport> transport = sources_.transport();
   out.push_back(GaugeFamily("switchboard_bridge_transport_up",
                             "1 while the transport answers (the bridge's "
                             "health), by driver."));
   AddSample(out.back(), sources_.transport_up() ? 1 : 0,
-            {{"driver", std::string(transport->driver())}});
-  one(CounterFamily("switchboard_bridge_transport_recoveries_total",
-                    "Times the transport answered again after failing "
-                    "(reconnects that the bridge noticed)."),
-      sources_.transport_recoveries());
+            {{"driver", std::string(transport.driver())}});
+  AddOne(out,
+         CounterFamily("switchboard_bridge_transport_recoveries_total",
+                       "Times the transport answered again after failing "
+                       "(reconnects that the bridge noticed)."),
+         sources_.transport_recoveries());
+}
 
+// Per queue (labels capped at max_label_values_), from the transport's
+// stats at most every queue_stats_interval_.
+void BridgeMetrics::CollectQueues(
+    Transport& transport, std::vector<prometheus::MetricFamily>& out) const {
   std::vector<RankedSample> depth, unacked, subscribers;
   std::map<std::string, Counts> totals;
   bool drop_counters = true;
@@ -75,11 +102,12 @@ std::vector<prometheus::MetricFamily> BridgeMetrics::Collect() const {
   size_t queue_count = 0;
   {
     absl::MutexLock lock(&mu_);
-    Refresh(*transport);
-    one(GaugeFamily("switchboard_bridge_queue_stats_up",
-                    "1 when the transport answered the last look-up of its "
-                    "queues (the per-queue gauges are missing otherwise)."),
-        queues_.ok() ? 1 : 0);
+    Refresh(transport);
+    AddOne(out,
+           GaugeFamily("switchboard_bridge_queue_stats_up",
+                       "1 when the transport answered the last look-up of its "
+                       "queues (the per-queue gauges are missing otherwise)."),
+           queues_.ok() ? 1 : 0);
     stats_ok = queues_.ok();
     if (stats_ok) {
       queue_count = queues_->size();
@@ -87,23 +115,23 @@ std::vector<prometheus::MetricFamily> BridgeMetrics::Collect() const {
         const double rank = static_cast<double>(q.depth + q.unacked);
         depth.push_back({q.name, static_cast<double>(q.depth), rank});
         unacked.push_back({q.name, static_cast<double>(q.unacked), rank});
-        subscribers.push_back(
-            {q.name, static_cast<double>(q.consumers), rank});
+        subscribers.push_back({q.name, static_cast<double>(q.consumers), rank});
       }
     }
     totals = totals_;
     drop_counters = drop_counters_;
   }
   if (stats_ok) {
-    one(GaugeFamily("switchboard_bridge_queues", "Queues the transport holds."),
+    AddOne(
+        out,
+        GaugeFamily("switchboard_bridge_queues", "Queues the transport holds."),
         queue_count);
     out.push_back(GaugeFamily("switchboard_bridge_queue_depth",
                               "Messages ready in the queue."));
     AddCappedGauges(out.back(), "queue", std::move(depth), max_label_values_);
     out.push_back(GaugeFamily("switchboard_bridge_queue_unacked",
                               "Messages delivered and not yet acked."));
-    AddCappedGauges(out.back(), "queue", std::move(unacked),
-                    max_label_values_);
+    AddCappedGauges(out.back(), "queue", std::move(unacked), max_label_values_);
     out.push_back(GaugeFamily("switchboard_bridge_queue_subscribers",
                               "Subscriptions reading the queue."));
     AddCappedGauges(out.back(), "queue", std::move(subscribers),
@@ -130,7 +158,6 @@ std::vector<prometheus::MetricFamily> BridgeMetrics::Collect() const {
       AddSample(out.back(), static_cast<double>(c[i]), {{"queue", queue}});
     }
   }
-  return out;
 }
 
 void BridgeMetrics::Refresh(Transport& transport) const {

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -72,6 +72,10 @@ class BridgeMetrics final : public prometheus::Collectable {
   // Looks the queues up again when the last look-up is older than
   // kQueueStatsInterval.
   void Refresh(Transport& transport) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CollectProduce(const Transport& transport,
+                      std::vector<prometheus::MetricFamily>& out) const;
+  void CollectQueues(Transport& transport,
+                     std::vector<prometheus::MetricFamily>& out) const;
 
   const Sources sources_;
   const uint32_t max_label_values_;

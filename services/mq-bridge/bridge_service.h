@@ -7,35 +7,32 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/bidi_stream.h"
 #include "services/common/config.h"
 #include "services/common/server.h"
 #include "services/common/server_limits.h"
+#include "services/mq-bridge/bridge_config.h"
 #include "services/mq-bridge/bridge_metrics.h"
+#include "services/mq-bridge/bridge_rpc_service.h"
+#include "services/mq-bridge/consume_handler.h"
+#include "services/mq-bridge/produce_handler.h"
+#include "services/mq-bridge/queue_stats_handler.h"
 #include "services/mq-bridge/transport/registry.h"
 #include "services/mq-bridge/transport/transport.h"
 #include "services/mq-bridge/transport_health.h"
+#include "services/mq-bridge/transport_info_handler.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 
 namespace switchboard::bridge {
 
-// The bridge's settings (bridge.yaml):
-//   listen: "127.0.0.1:50053"
-//   transport:
-//     driver: <name>          # any registered driver; by default the
-//                             # registry's DefaultDriver()
-//     <name>: {...}           # settings of each driver, under its name
-struct BridgeConfig {
-  std::string listen = "127.0.0.1:50053";
-  std::string driver = TransportRegistry::Global().DefaultDriver();
-  // Responses queued on one Produce stream before it stops reading.
-  uint32_t max_pending_batches = 64;
-  // `health.transport_timeout`: a transport call unanswered this long makes
-  // the bridge NOT_SERVING (see TransportHealth).
-  absl::Duration transport_timeout = absl::Seconds(10);
-};
-
 // The mq-bridge service: the gRPC face of one Transport. Thread-safe.
+//
+// This class is the bridge's lifecycle: its settings (bridge_config.h), the
+// transport it owns and replaces on reload, health and metrics. Each RPC
+// of switchboard.v1.Bridge is a handler class of its own (produce_handler.h,
+// consume_handler.h, queue_stats_handler.h, transport_info_handler.h),
+// composed here and served through BridgeRpcService.
 //
 // SIGHUP reloads `transport.*`: the new transport is connected first, the
 // Consume streams are ended (apps subscribe again; their unacked deliveries
@@ -46,8 +43,7 @@ struct BridgeConfig {
 //
 // Health: switchboard.v1.Bridge is NOT_SERVING while the transport cannot
 // do its job, as TransportHealth judges from the calls made to it.
-class BridgeService final : public ServiceBase,
-                            public switchboard::v1::Bridge::CallbackService {
+class BridgeService final : public ServiceBase {
  public:
   // Validates the whole config and creates the transport it names.
   static absl::StatusOr<std::unique_ptr<BridgeService>> Create(
@@ -66,11 +62,11 @@ class BridgeService final : public ServiceBase,
 
   const BridgeConfig& config() const { return config_; }
   std::string listen_address() const override { return config_.listen; }
-  std::vector<grpc::Service*> grpc_services() override { return {this}; }
+  std::vector<grpc::Service*> grpc_services() override { return {&rpcs_}; }
   // Every RPC then needs `bridge` (the broadcaster's and consumer's
   // identities).
   void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) override {
-    auth_ = std::move(auth);
+    rpcs_.SetAuthPolicy(std::move(auth));
   }
   void SetHealthReporter(std::shared_ptr<HealthReporter> health) override;
   absl::Status Start() override;
@@ -89,28 +85,19 @@ class BridgeService final : public ServiceBase,
   std::shared_ptr<Transport> CurrentTransport() const;
   Transport& transport() { return *CurrentTransport(); }
 
-  // Bridge RPCs.
-  grpc::ServerBidiReactor<switchboard::v1::ProduceRequest,
-                          switchboard::v1::ProduceResponse>*
-  Produce(grpc::CallbackServerContext* context) override;
-  // Consume, registered with its responses written by
-  // EncodeConsumeResponse.
-  grpc::ServerBidiReactor<switchboard::v1::ConsumeRequest, grpc::ByteBuffer>*
-  OpenConsume(grpc::CallbackServerContext* context);
-  grpc::ServerUnaryReactor* GetQueueStats(
-      grpc::CallbackServerContext* context,
-      const switchboard::v1::GetQueueStatsRequest* request,
-      switchboard::v1::GetQueueStatsResponse* response) override;
-  grpc::ServerUnaryReactor* GetTransportInfo(
-      grpc::CallbackServerContext* context,
-      const switchboard::v1::GetTransportInfoRequest* request,
-      switchboard::v1::TransportInfo* response) override;
-
  private:
-  // Consume's place in the Bridge service's generated method table.
-  static constexpr int kConsumeMethodIndex = 1;
-  // Set before the server starts; null: auth not configured.
-  std::shared_ptr<AuthPolicy> auth_;
+  // CurrentTransport, for the handlers.
+  TransportSource transport_source() {
+    return [this] { return CurrentTransport(); };
+  }
+  // Installs `fresh` once the running transport is released (up to 10s) and
+  // has finished its unconfirmed batches and closed its sessions. New
+  // batches wait meanwhile.
+  void ReplaceTransport(std::shared_ptr<Transport> fresh)
+      ABSL_LOCKS_EXCLUDED(transport_mu_);
+  // The transport's health changed (TransportHealth's report).
+  void OnTransportHealth(bool healthy) ABSL_LOCKS_EXCLUDED(reporter_mu_);
+
   const BridgeConfig config_;
   // Fed by every transport this service creates (a reload resets it).
   const std::shared_ptr<TransportHealth> transport_health_;
@@ -118,14 +105,18 @@ class BridgeService final : public ServiceBase,
   std::shared_ptr<HealthReporter> reporter_ ABSL_GUARDED_BY(reporter_mu_);
   mutable absl::Mutex transport_mu_;
   std::shared_ptr<Transport> transport_ ABSL_GUARDED_BY(transport_mu_);
-  StreamSet produce_streams_;
-  StreamSet consume_streams_;
   const std::shared_ptr<ProduceCounters> produce_counters_ =
       std::make_shared<ProduceCounters>();
   // The transport's health went from NOT_SERVING to SERVING.
   std::atomic<uint64_t> transport_recoveries_{0};
   std::atomic<bool> transport_was_down_{false};
   std::shared_ptr<BridgeMetrics> metrics_;
+  // One handler per RPC, and the gRPC service routing to them.
+  ProduceHandler produce_;
+  ConsumeHandler consume_;
+  QueueStatsHandler queue_stats_;
+  TransportInfoHandler transport_info_;
+  BridgeRpcService rpcs_;
 };
 
 }  // namespace switchboard::bridge

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -20,6 +21,7 @@
 #include "services/common/server.h"
 #include "switchboard/v1/bridge.grpc.pb.h"
 #include "tests/testing/delivery_stream.h"
+#include "tests/testing/eventually.h"
 
 namespace switchboard::bridge {
 namespace {
@@ -110,8 +112,7 @@ class BridgeServiceTest : public ::testing::Test {
   // The stream's end status goes to `end` if given; otherwise it must be
   // OK.
   std::vector<ProduceResponse> Produce(
-      const std::vector<ProduceRequest>& batches,
-      grpc::Status* end = nullptr) {
+      const std::vector<ProduceRequest>& batches, grpc::Status* end = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(Deadline());
     auto stream = stub_->Produce(&context);
@@ -159,22 +160,20 @@ class BridgeServiceTest : public ::testing::Test {
   // Polls GetQueueStats (bounded) until `queue` has this depth and unacked.
   ::testing::AssertionResult EventuallyStats(const std::string& queue,
                                              uint64_t depth, uint64_t unacked) {
-    const absl::Time deadline = absl::Now() + kWait;
     switchboard::v1::QueueStats stats;
     grpc::Status status;
-    for (;;) {
-      status = Stats(queue, &stats);
-      if (status.ok() && stats.depth() == depth && stats.unacked() == unacked) {
-        return ::testing::AssertionSuccess();
-      }
-      if (absl::Now() >= deadline) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return ::testing::AssertionFailure()
-           << "queue " << queue << ": wanted depth " << depth << " unacked "
-           << unacked << ", last saw "
-           << (status.ok() ? stats.ShortDebugString()
-                           : "error " + status.error_message());
+    return switchboard::testing::Eventually(
+        [&] {
+          status = Stats(queue, &stats);
+          return status.ok() && stats.depth() == depth &&
+                 stats.unacked() == unacked;
+        },
+        [&] {
+          return absl::StrCat("queue ", queue, ": wanted depth ", depth,
+                              " unacked ", unacked, ", last saw ",
+                              status.ok() ? stats.ShortDebugString()
+                                          : "error " + status.error_message());
+        });
   }
 
   // Declares `queue` and publishes events with ids `ids` straight into the
@@ -270,7 +269,8 @@ TEST_F(BridgeServiceTest, EventWithNoQueueIsRefusedAloneAndTheBatchStored) {
 
 // A queue declared again with other options keeps its running ones and
 // takes the batch's events (they used to be discarded with the batch).
-TEST_F(BridgeServiceTest, RedeclaringWithOtherOptionsKeepsTheQueueAndTheEvents) {
+TEST_F(BridgeServiceTest,
+       RedeclaringWithOtherOptionsKeepsTheQueueAndTheEvents) {
   ProduceRequest first = Batch(1, {"link.s1"});
   Declare(&first, "link.s1", /*last_value=*/true);
   ProduceRequest redeclare = Batch(2, {"link.s1"});
