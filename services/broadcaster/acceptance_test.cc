@@ -20,6 +20,7 @@
 #include "services/common/server.h"
 #include "services/mq-bridge/bridge_service.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
+#include "tests/testing/eventually.h"
 
 namespace switchboard::broadcaster {
 namespace {
@@ -160,15 +161,10 @@ class AcceptanceTest : public ::testing::Test {
   ::testing::AssertionResult StatsReach(
       const std::function<bool(const switchboard::v1::BroadcasterStats&)>&
           done) {
-    const absl::Time deadline = absl::Now() + kWait;
     switchboard::v1::BroadcasterStats stats;
-    while (!done(stats = broadcaster_->Stats())) {
-      if (absl::Now() > deadline) {
-        return ::testing::AssertionFailure() << stats.DebugString();
-      }
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return ::testing::AssertionSuccess();
+    return switchboard::testing::Eventually(
+        [&] { return done(stats = broadcaster_->Stats()); },
+        [&] { return stats.DebugString(); });
   }
 
   std::unique_ptr<bridge::BridgeService> bridge_;

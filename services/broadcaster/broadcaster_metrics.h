@@ -11,6 +11,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 #include "services/common/metrics/metrics.h"
+#include "switchboard/v1/broadcaster.pb.h"
 
 namespace switchboard::broadcaster {
 
@@ -44,6 +45,12 @@ class BroadcasterMetrics final : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
+  void CollectAcceptance(const switchboard::v1::BroadcasterStats& stats,
+                         std::vector<prometheus::MetricFamily>& out) const;
+  void CollectForwarding(const switchboard::v1::BroadcasterStats& stats,
+                         std::vector<prometheus::MetricFamily>& out) const;
+  void CollectRegions(std::vector<prometheus::MetricFamily>& out) const;
+
   const BroadcasterService* const service_;
   const uint32_t max_label_values_;
 };

@@ -6,10 +6,12 @@
 #include "gtest/gtest.h"
 #include "services/mq-bridge/bridge_service.h"
 #include "services/mq-bridge/transport/registry.h"
+#include "tests/testing/eventually.h"
 
 namespace switchboard::broadcaster {
 namespace {
 
+using switchboard::testing::Eventually;
 using switchboard::v1::Event;
 using switchboard::v1::PublishRequest;
 using ::testing::HasSubstr;
@@ -109,14 +111,6 @@ class BroadcasterServiceTest : public ::testing::Test {
   uint64_t Depth(const std::string& queue) {
     auto stats = bridge_->transport().GetQueueStats({queue});
     return stats.ok() ? (*stats)[0].depth : 0;
-  }
-
-  bool Eventually(const std::function<bool()>& pred) {
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline && !pred()) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return pred();
   }
 
   std::unique_ptr<bridge::BridgeService> bridge_;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard::broadcaster {
 namespace {
@@ -36,8 +37,8 @@ absl::Status CheckToken(absl::string_view field, absl::string_view value,
 absl::Status CheckText(absl::string_view field, absl::string_view value,
                        size_t max) {
   if (value.size() > max) {
-    return Invalid(field, absl::StrCat("is ", value.size(),
-                                       " bytes; the limit is ", max));
+    return Invalid(
+        field, absl::StrCat("is ", value.size(), " bytes; the limit is ", max));
   }
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) {
@@ -51,9 +52,9 @@ absl::Status CheckText(absl::string_view field, absl::string_view value,
 absl::Status CheckRegion(absl::string_view field, absl::string_view value) {
   if (value.empty()) return absl::OkStatus();
   if (value.size() > kMaxRegionLength) {
-    return Invalid(field, absl::StrCat("is ", value.size(),
-                                       " characters; the limit is ",
-                                       kMaxRegionLength));
+    return Invalid(
+        field, absl::StrCat("is ", value.size(), " characters; the limit is ",
+                            kMaxRegionLength));
   }
   for (char c : value) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
@@ -108,34 +109,32 @@ absl::Status CheckTime(const Event& event, const TimeBounds& bounds,
   const absl::Time time =
       absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
   if (time > now + bounds.max_ahead) {
-    return Invalid("time",
-                   absl::StrCat("is ", absl::FormatTime(time),
-                                ", more than max_time_ahead (",
-                                absl::FormatDuration(bounds.max_ahead),
-                                ") after the broadcaster's clock (",
-                                absl::FormatTime(now), ")"));
+    return Invalid("time", absl::StrCat("is ", absl::FormatTime(time),
+                                        ", more than max_time_ahead (",
+                                        absl::FormatDuration(bounds.max_ahead),
+                                        ") after the broadcaster's clock (",
+                                        absl::FormatTime(now), ")"));
   }
   if (time < now - bounds.max_behind) {
-    return Invalid("time",
-                   absl::StrCat("is ", absl::FormatTime(time),
-                                ", more than max_time_behind (",
-                                absl::FormatDuration(bounds.max_behind),
-                                ") before the broadcaster's clock (",
-                                absl::FormatTime(now), ")"));
+    return Invalid("time", absl::StrCat("is ", absl::FormatTime(time),
+                                        ", more than max_time_behind (",
+                                        absl::FormatDuration(bounds.max_behind),
+                                        ") before the broadcaster's clock (",
+                                        absl::FormatTime(now), ")"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckAttributes(const Event& event) {
   if (event.attributes_size() > static_cast<int>(kMaxAttributes)) {
-    return Invalid("attributes", absl::StrCat("has ", event.attributes_size(),
-                                              " entries; the limit is ",
-                                              kMaxAttributes));
+    return Invalid("attributes",
+                   absl::StrCat("has ", event.attributes_size(),
+                                " entries; the limit is ", kMaxAttributes));
   }
   for (const auto& [key, value] : event.attributes()) {
-    if (absl::Status s = CheckToken(absl::StrCat("attributes key '",
-                                                 key.substr(0, 40), "'"),
-                                    key, kMaxAttributeKeyLength, true);
+    if (absl::Status s =
+            CheckToken(absl::StrCat("attributes key '", key.substr(0, 40), "'"),
+                       key, kMaxAttributeKeyLength, true);
         !s.ok()) {
       return s;
     }
@@ -152,97 +151,68 @@ absl::Status CheckSwitchId(absl::string_view field, absl::string_view value) {
   return CheckToken(field, value, kMaxSwitchIdLength, /*required=*/false);
 }
 
+absl::Status CheckLinkStatus(const switchboard::v1::LinkStatus& l) {
+  if (l.link_id().empty()) return Invalid("link_status.link_id", "is empty");
+  SB_RETURN_IF_ERROR(
+      CheckToken("link_status.link_id", l.link_id(), kMaxLinkIdLength, true));
+  if (l.state() == switchboard::v1::LinkStatus::STATE_UNSPECIFIED) {
+    return Invalid("link_status.state", "is unset: UP or DOWN");
+  }
+  SB_RETURN_IF_ERROR(CheckText("link_status.reason", l.reason(), 1024));
+  SB_RETURN_IF_ERROR(CheckSwitchId("link_status.endpoint_a.switch_id",
+                                   l.endpoint_a().switch_id()));
+  return CheckSwitchId("link_status.endpoint_b.switch_id",
+                       l.endpoint_b().switch_id());
+}
+
+absl::Status CheckSwitchStatus(const switchboard::v1::SwitchStatus& s) {
+  SB_RETURN_IF_ERROR(CheckSwitchId("switch_status.switch_id", s.switch_id()));
+  SB_RETURN_IF_ERROR(CheckRegion("switch_status.region", s.region()));
+  SB_RETURN_IF_ERROR(
+      CheckToken("switch_status.ip", s.ip(), kMaxIpLength, false));
+  if (s.connections_size() > 0) {
+    return Invalid("switch_status.connections",
+                   "is the broadcaster's own; producers leave it empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommand(const switchboard::v1::Command& c) {
+  SB_RETURN_IF_ERROR(
+      CheckToken("command.name", c.name(), kMaxCommandNameLength, false));
+  if (c.target_switches_size() > kMaxTargetSwitches) {
+    return Invalid("command.target_switches",
+                   absl::StrCat("has ", c.target_switches_size(),
+                                " entries; the limit is ", kMaxTargetSwitches));
+  }
+  for (int i = 0; i < c.target_switches_size(); ++i) {
+    SB_RETURN_IF_ERROR(
+        CheckSwitchId(absl::StrCat("command.target_switches[", i, "]"),
+                      c.target_switches(i)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPayload(const Event& event) {
   switch (event.data_case()) {
-    case Event::kLinkStatus: {
-      const auto& l = event.link_status();
-      if (l.link_id().empty()) return Invalid("link_status.link_id", "is empty");
-      if (absl::Status s =
-              CheckToken("link_status.link_id", l.link_id(), kMaxLinkIdLength,
-                         true);
-          !s.ok()) {
-        return s;
-      }
-      if (l.state() == switchboard::v1::LinkStatus::STATE_UNSPECIFIED) {
-        return Invalid("link_status.state", "is unset: UP or DOWN");
-      }
-      if (absl::Status s = CheckText("link_status.reason", l.reason(), 1024);
-          !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = CheckSwitchId("link_status.endpoint_a.switch_id",
-                                         l.endpoint_a().switch_id());
-          !s.ok()) {
-        return s;
-      }
-      return CheckSwitchId("link_status.endpoint_b.switch_id",
-                           l.endpoint_b().switch_id());
-    }
-    case Event::kSwitchStatus: {
-      const auto& s = event.switch_status();
-      if (absl::Status st = CheckSwitchId("switch_status.switch_id",
-                                          s.switch_id());
-          !st.ok()) {
-        return st;
-      }
-      if (absl::Status st = CheckRegion("switch_status.region", s.region());
-          !st.ok()) {
-        return st;
-      }
-      if (absl::Status st = CheckToken("switch_status.ip", s.ip(),
-                                       kMaxIpLength, false);
-          !st.ok()) {
-        return st;
-      }
-      if (s.connections_size() > 0) {
-        return Invalid("switch_status.connections",
-                       "is the broadcaster's own; producers leave it empty");
-      }
-      return absl::OkStatus();
-    }
-    case Event::kPortStatus: {
-      const auto& p = event.port_status();
-      if (absl::Status st =
-              CheckSwitchId("port_status.switch_id", p.switch_id());
-          !st.ok()) {
-        return st;
-      }
-      return CheckRegion("port_status.region", p.region());
-    }
+    case Event::kLinkStatus:
+      return CheckLinkStatus(event.link_status());
+    case Event::kSwitchStatus:
+      return CheckSwitchStatus(event.switch_status());
+    case Event::kPortStatus:
+      SB_RETURN_IF_ERROR(CheckSwitchId("port_status.switch_id",
+                                       event.port_status().switch_id()));
+      return CheckRegion("port_status.region", event.port_status().region());
     case Event::kHeartbeat:
       return CheckRegion("heartbeat.region", event.heartbeat().region());
-    case Event::kCommand: {
-      const auto& c = event.command();
-      if (absl::Status st = CheckToken("command.name", c.name(),
-                                       kMaxCommandNameLength, false);
-          !st.ok()) {
-        return st;
-      }
-      if (c.target_switches_size() > kMaxTargetSwitches) {
-        return Invalid("command.target_switches",
-                       absl::StrCat("has ", c.target_switches_size(),
-                                    " entries; the limit is ",
-                                    kMaxTargetSwitches));
-      }
-      for (int i = 0; i < c.target_switches_size(); ++i) {
-        if (absl::Status st =
-                CheckSwitchId(absl::StrCat("command.target_switches[", i, "]"),
-                              c.target_switches(i));
-            !st.ok()) {
-          return st;
-        }
+    case Event::kCommand:
+      return CheckCommand(event.command());
+    case Event::kJsonData:
+      if (StructDepth(event.json_data(), 1) > kMaxStructDepth) {
+        return Invalid("json_data", absl::StrCat("nests deeper than ",
+                                                 kMaxStructDepth, " levels"));
       }
       return absl::OkStatus();
-    }
-    case Event::kJsonData: {
-      const int depth = StructDepth(event.json_data(), 1);
-      if (depth > kMaxStructDepth) {
-        return Invalid("json_data",
-                       absl::StrCat("nests deeper than ", kMaxStructDepth,
-                                    " levels"));
-      }
-      return absl::OkStatus();
-    }
     default:
       return absl::OkStatus();
   }
@@ -277,8 +247,8 @@ absl::Status ValidateEvent(const Event& event, const TimeBounds& time_bounds,
     }
   }
   if (event.type().empty()) {
-    return Invalid(
-        "type", "is empty: name the event, e.g. 'kytos/topology.link_down'");
+    return Invalid("type",
+                   "is empty: name the event, e.g. 'kytos/topology.link_down'");
   }
   if (absl::Status s = CheckToken("type", event.type(), kMaxTypeLength, true);
       !s.ok()) {
@@ -294,9 +264,9 @@ absl::Status ValidateEvent(const Event& event, const TimeBounds& time_bounds,
     return s;
   }
   if (event.sequence() > kMaxSequence) {
-    return Invalid("sequence", absl::StrCat("is ", event.sequence(),
-                                            "; the limit is 2^53 (",
-                                            kMaxSequence, ")"));
+    return Invalid("sequence",
+                   absl::StrCat("is ", event.sequence(),
+                                "; the limit is 2^53 (", kMaxSequence, ")"));
   }
   if (absl::Status s = CheckTime(event, time_bounds, now); !s.ok()) return s;
   if (absl::Status s = CheckAttributes(event); !s.ok()) return s;

@@ -52,67 +52,23 @@ class Forwarder::Connection {
   bool Pump() {
     const Options& o = options_;
     uint64_t next_batch_id = 1;
-    if (!o.static_queues.empty()) {
-      ProduceRequest declare;
-      declare.set_batch_id(next_batch_id++);
-      for (const std::string& q : o.static_queues) {
-        declared_.insert(q);
-        *declare.add_declare() = Spec(q);
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        inflight_.emplace(declare.batch_id(),
-                          Sent{std::make_shared<ProduceRequest>(declare), {}});
-      }
-      if (!stream_->Write(declare)) {
-        absl::MutexLock lock(&mu_);
-        broken_ = true;
-      }
-    }
+    if (!o.static_queues.empty()) SendStaticDeclares(next_batch_id++);
     for (;;) {
-      bool back_off = false;
-      {
-        absl::MutexLock lock(&mu_);
-        auto can_send = [this, &o]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return broken_ ||
-                 (!paused_ && inflight_.size() < o.max_inflight_batches) ||
-                 (paused_ && inflight_.empty());
-        };
-        mu_.Await(absl::Condition(&can_send));
-        if (broken_) break;
-        if (paused_) {
-          // A batch failed; every answer is in. Failed batches go back
-          // first, in their original order, then a pause before retrying.
-          ReturnToBuffer(std::move(failed_));
-          failed_.clear();
-          // A failed batch may have failed before its declares took
-          // effect (the broker went away mid-declare): declare again.
-          declared_.clear();
-          paused_ = false;
-          back_off = true;
+      switch (AwaitSendWindow()) {
+        case Window::kBroken:
+          return Close();
+        case Window::kRetryAfterFailure: {
+          absl::Duration delay = o.backoff_initial;
+          if (!forwarder_->Backoff(&delay)) return Close();
+          break;
         }
-      }
-      if (back_off) {
-        absl::Duration delay = o.backoff_initial;
-        if (!forwarder_->Backoff(&delay)) break;
+        case Window::kOpen:
+          break;
       }
       // Stop() has already waited for the buffer to drain.
       if (forwarder_->stopping_.HasBeenNotified()) break;
       if (forwarder_->reconfiguring()) {
-        // Let the bridge answer what it has, so the new stream does not
-        // send it again; what stays unanswered goes back to the buffer.
-        absl::MutexLock lock(&mu_);
-        auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return broken_ || inflight_.empty();
-        };
-        if (!mu_.AwaitWithTimeout(absl::Condition(&settled),
-                                  kReconfigureDrain)) {
-          Logger("broadcaster")
-              ->warn(
-                  "bridge did not answer {} batches within {}; they will "
-                  "be sent again on the new stream",
-                  inflight_.size(), absl::FormatDuration(kReconfigureDrain));
-        }
+        DrainBeforeReconfigure();
         break;
       }
       std::vector<RoutedEvent> events;
@@ -122,38 +78,113 @@ class Forwarder::Connection {
         break;  // closed and empty
       }
       if (events.empty()) continue;
-      // Shared with the in-flight record, which the answer reader may
-      // drop while it is being written: built once, never copied.
-      auto request = std::make_shared<ProduceRequest>();
-      request->set_batch_id(next_batch_id++);
-      request->mutable_events()->Reserve(static_cast<int>(events.size()));
-      for (RoutedEvent& e : events) {
-        for (const std::string& q : e.queues()) {
-          if (declared_.insert(q).second) {
-            *request->add_declare() = Spec(q);
-          }
-        }
-        request->add_events()->Swap(&e);
-      }
-      bool broken;
-      {
-        // Recorded in flight before anything else: whatever happens next,
-        // Close() returns it to the buffer unless it is confirmed.
-        absl::MutexLock lock(&mu_);
-        inflight_.emplace(request->batch_id(), Sent{request, std::move(refs)});
-        broken = broken_;
-      }
-      // The write itself may block on flow control.
-      if (broken || !stream_->Write(*request)) {
-        absl::MutexLock lock(&mu_);
-        broken_ = true;
-        break;
-      }
+      if (!Send(BuildBatch(next_batch_id++, events), std::move(refs))) break;
     }
     return Close();
   }
 
  private:
+  enum class Window { kOpen, kRetryAfterFailure, kBroken };
+
+  // The queues every broadcaster declares, as the stream's first batch.
+  void SendStaticDeclares(uint64_t batch_id) {
+    ProduceRequest declare;
+    declare.set_batch_id(batch_id);
+    for (const std::string& q : options_.static_queues) {
+      declared_.insert(q);
+      *declare.add_declare() = Spec(q);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      inflight_.emplace(declare.batch_id(),
+                        Sent{std::make_shared<ProduceRequest>(declare), {}});
+    }
+    if (!stream_->Write(declare)) {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+    }
+  }
+
+  // Waits until another batch may be sent: fewer than max_inflight_batches
+  // unanswered, or, after a failure, every answer in (the failed batches
+  // are then back in the buffer, first, in their order).
+  Window AwaitSendWindow() {
+    absl::MutexLock lock(&mu_);
+    auto can_send = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return broken_ ||
+             (!paused_ && inflight_.size() < options_.max_inflight_batches) ||
+             (paused_ && inflight_.empty());
+    };
+    mu_.Await(absl::Condition(&can_send));
+    if (broken_) return Window::kBroken;
+    if (!paused_) return Window::kOpen;
+    // A batch failed; every answer is in. Failed batches go back first, in
+    // their original order, then a pause before retrying.
+    ReturnToBuffer(std::move(failed_));
+    failed_.clear();
+    // A failed batch may have failed before its declares took effect (the
+    // broker went away mid-declare): declare again.
+    declared_.clear();
+    paused_ = false;
+    return Window::kRetryAfterFailure;
+  }
+
+  // Lets the bridge answer what it has before the stream is replaced, so
+  // the new stream does not send it again; what stays unanswered goes back
+  // to the buffer.
+  void DrainBeforeReconfigure() {
+    absl::MutexLock lock(&mu_);
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return broken_ || inflight_.empty();
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&settled), kReconfigureDrain)) {
+      Logger("broadcaster")
+          ->warn(
+              "bridge did not answer {} batches within {}; they will be "
+              "sent again on the new stream",
+              inflight_.size(), absl::FormatDuration(kReconfigureDrain));
+    }
+  }
+
+  // The events (moved out of `events`), with declares of the queues this
+  // stream has not declared yet. Shared with the in-flight record, which
+  // the answer reader may drop while it is being written: built once,
+  // never copied.
+  std::shared_ptr<ProduceRequest> BuildBatch(uint64_t batch_id,
+                                             std::vector<RoutedEvent>& events) {
+    auto request = std::make_shared<ProduceRequest>();
+    request->set_batch_id(batch_id);
+    request->mutable_events()->Reserve(static_cast<int>(events.size()));
+    for (RoutedEvent& e : events) {
+      for (const std::string& q : e.queues()) {
+        if (declared_.insert(q).second) *request->add_declare() = Spec(q);
+      }
+      request->add_events()->Swap(&e);
+    }
+    return request;
+  }
+
+  // Records the batch in flight, then writes it; false once the stream is
+  // broken.
+  bool Send(std::shared_ptr<ProduceRequest> request,
+            std::vector<EventBuffer::Ref> refs) {
+    bool broken;
+    {
+      // Recorded in flight before anything else: whatever happens next,
+      // Close() returns it to the buffer unless it is confirmed.
+      absl::MutexLock lock(&mu_);
+      inflight_.emplace(request->batch_id(), Sent{request, std::move(refs)});
+      broken = broken_;
+    }
+    // The write itself may block on flow control.
+    if (broken || !stream_->Write(*request)) {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+      return false;
+    }
+    return true;
+  }
+
   void ReadAnswers() {
     ProduceResponse answer;
     while (stream_->Read(&answer)) {

@@ -1,86 +1,41 @@
 #ifndef SWITCHBOARD_SERVICES_BROADCASTER_REGION_TRACKER_H_
 #define SWITCHBOARD_SERVICES_BROADCASTER_REGION_TRACKER_H_
 
-#include <map>
+// The region tracker's core. Its pieces, each in its own library and all
+// brought in by this header:
+//   region_settings.h   the `regions` config section;
+//   speaker_protocol.h  the queue prefix, request types and command names
+//                       speakers (tools/speaker) rely on;
+//   region_events.h     the regions' events: EventRegion,
+//                       ValidateRegionEvent;
+//   region_state.h      the tracked data;
+//   region_router.h     routing commands and requests to region queues;
+//   region_views.h      which region serves each switch, and the answers
+//                       of the Regions RPCs.
+
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "services/common/config.h"
+#include "services/broadcaster/region_events.h"
+#include "services/broadcaster/region_router.h"
+#include "services/broadcaster/region_settings.h"
+#include "services/broadcaster/region_state.h"
+#include "services/broadcaster/speaker_protocol.h"
 #include "switchboard/v1/event.pb.h"
 #include "switchboard/v1/regions.pb.h"
 
 namespace switchboard::broadcaster {
 
-// The `regions` section of the broadcaster's config.
-struct RegionSettings {
-  // Which pair of SwitchStatus changes defines a region's presence on a
-  // switch.
-  enum class Presence {
-    // CONNECTED / DISCONNECTED (tracks every connection, any role).
-    kConnect,
-    // ACTIVATED / DEACTIVATED (tracks the master/equal role).
-    kActivate,
-  };
-
-  // Off: no tracking, commands are routed like any other event.
-  bool enabled = true;
-  // Commands for region R go to <queue_prefix>R.
-  std::string queue_prefix = "region.";
-  // Where commands no region can take are kept.
-  std::string unroutable_queue = "unroutable";
-  Presence presence = Presence::kConnect;
-  // A region quiet for this long is sent an alive request...
-  absl::Duration alive_interval = absl::Seconds(2);
-  // ...and after this long it is down: its connections are removed.
-  absl::Duration alive_timeout = absl::Seconds(5);
-  // Every sync_interval, a dump of all switches is requested from every
-  // live region; periodic_sync false turns that off.
-  bool periodic_sync = true;
-  absl::Duration sync_interval = absl::Seconds(60);
-  // How long commands for a switch no region holds any more still go to
-  // the region that served it last.
-  absl::Duration grace_period = absl::Seconds(900);
-  // Source of the events the tracker produces (virtual switch events,
-  // alive and dump requests).
-  std::string source = "switchboard/regions";
-  // Regions known from the start: asked at once whether they are alive,
-  // so the switch map is rebuilt without waiting for them to speak.
-  std::vector<std::string> known;
-};
-
-// Reads the `regions` section of `config` (the whole broadcaster config).
-// Errors name the field.
-absl::StatusOr<RegionSettings> ParseRegionSettings(const ConfigNode& config);
-
-// The event type names the tracker produces.
+// The types of the virtual switch events the tracker produces for apps.
 inline constexpr char kSwitchConnectedType[] = "switchboard.switch.connected";
 inline constexpr char kSwitchDisconnectedType[] =
     "switchboard.switch.disconnected";
 inline constexpr char kSwitchUpdatedType[] = "switchboard.switch.updated";
-inline constexpr char kAliveRequestType[] = "switchboard.region.alive_request";
-inline constexpr char kDumpRequestType[] = "switchboard.region.dump_request";
-// Command names of the requests, for speakers that switch on Command.name.
-inline constexpr char kAliveRequestCommand[] = "alive_request";
-inline constexpr char kDumpAllSwitchesCommand[] = "dump_all_switches";
-// Attribute naming why a dump was requested: "sync", "return" (the region
-// came back or was heard for the first time).
-inline constexpr char kDumpReasonAttribute[] = "switchboard.dump_reason";
-
-// The region an event comes from: the `region` of its switch_status,
-// port_status or heartbeat payload; empty for other events.
-const std::string& EventRegion(const switchboard::v1::Event& event);
-
-// Checks what the tracker relies on in an event: a region name that can
-// name a queue, a switch id and change on switch events, targets on
-// commands. InvalidArgument naming the field.
-absl::Status ValidateRegionEvent(const switchboard::v1::Event& event,
-                                 const RegionSettings& settings);
 
 // The broadcaster's picture of which region serves each switch, and of
 // which regions are alive. Pure logic: time is passed in, so tests drive it
@@ -111,18 +66,8 @@ class RegionTracker {
     std::vector<std::pair<std::string, switchboard::v1::Event>> requests;
   };
 
-  // Where a command goes.
-  struct CommandRoute {
-    // Region queues getting the command as it is.
-    std::vector<std::string> queues;
-    // Region (or unroutable) queues getting a copy scoped to their
-    // switches, for a multi-switch command split across regions.
-    std::vector<std::pair<std::string, switchboard::v1::Event>> scoped;
-    // Not OK when some or all of it could not be routed: that part is in
-    // the unroutable queue (in `queues` or `scoped`), and the publisher is
-    // told with this status.
-    absl::Status error;
-  };
+  // Where a command goes (region_router.h).
+  using CommandRoute = RegionCommandRoute;
 
   RegionTracker(RegionSettings settings, absl::Time now);
 
@@ -135,7 +80,8 @@ class RegionTracker {
   // availability data to switch events).
   Output OnRegionEvent(switchboard::v1::Event* event, absl::Time now);
 
-  // Where `command` (an event with a Command payload) goes.
+  // Where `command` (an event with a Command payload) goes
+  // (RouteRegionCommand).
   CommandRoute RouteCommand(const switchboard::v1::Event& command,
                             absl::Time now);
 
@@ -143,7 +89,8 @@ class RegionTracker {
   // Call often (every alive_interval / 4 or so).
   Output Tick(absl::Time now);
 
-  // Northbound queries. nullopt when the switch is not tracked.
+  // Northbound queries (region_views.h). nullopt when the switch is not
+  // tracked.
   std::optional<switchboard::v1::SwitchConnections> GetSwitch(
       const std::string& switch_id, absl::Time now) const;
   std::vector<switchboard::v1::SwitchConnections> ListSwitches(
@@ -151,64 +98,58 @@ class RegionTracker {
   std::vector<switchboard::v1::RegionState> ListRegions() const;
 
  private:
-  struct Connection {
-    std::string region;
-    std::string ip;
-    switchboard::v1::ConnectionMode mode;
-    absl::Time since;
-  };
-  struct SwitchState {
-    // In the order they were established.
-    std::vector<Connection> connections;
-    std::string active;
-    absl::Time connected_since;
-    // Routing kept after the last read-write region left.
-    std::string grace_region;
-    absl::Time grace_until = absl::InfinitePast();
-  };
-  struct RegionState {
-    bool alive = false;
-    bool ever_seen = false;
-    absl::Time last_seen = absl::InfinitePast();
-    absl::Time last_request = absl::InfinitePast();
-  };
-
-  std::string RegionQueue(const std::string& region) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  switchboard::v1::Event NewEvent(const std::string& type, absl::Time now) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Sends `region` a request and notes when it was asked.
   void Request(const std::string& region, const std::string& type,
                const std::string& command, const std::string& reason,
                absl::Time now, Output* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks `region` heard from; asks a returning or new one for a dump.
   void Seen(const std::string& region, absl::Time now, Output* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // A switch_status event: updates the connections, absorbs connection
+  // events, forwards the active region's dumps.
   void HandleSwitchStatus(switchboard::v1::Event* event, absl::Time now,
                           Output* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddConnection(SwitchState& state, const switchboard::v1::SwitchStatus&,
-                     absl::Time now);
+  // A DUMP: the connection as reported, then forwarded (with availability
+  // data) only when its region is the active one.
+  void HandleDump(switchboard::v1::Event* event, absl::Time now, Output* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The connection `s` reports is there: added, or its ip and mode
+  // updated. Returns the switch's state.
+  TrackedSwitch& ConnectionUp(const switchboard::v1::SwitchStatus& s,
+                              absl::Time now, Output* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The connection `s` reports is gone.
+  void ConnectionDown(const switchboard::v1::SwitchStatus& s, absl::Time now,
+                      Output* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The connection `s` reports now has `mode`.
+  void ModeChange(const switchboard::v1::SwitchStatus& s,
+                  switchboard::v1::ConnectionMode mode, absl::Time now,
+                  Output* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Re-elects the active region after a change and emits the virtual event
   // the change means to apps.
-  void Settle(const std::string& switch_id, SwitchState& state,
+  void Settle(const std::string& switch_id, TrackedSwitch& state,
               bool connections_changed, absl::Time now, Output* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RegionDown(const std::string& region, absl::Time now, Output* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FillConnections(const SwitchState& state, absl::Time now,
-                       switchboard::v1::SwitchStatus* status) const;
-  switchboard::v1::SwitchConnections Describe(const std::string& switch_id,
-                                              const SwitchState& state,
-                                              absl::Time now) const;
-  // The region commands for the switch go to: the active one, or the
-  // grace region; error otherwise.
-  absl::StatusOr<std::string> CommandRegion(const std::string& switch_id,
-                                            absl::Time now) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // The steps of Tick.
+  // Alive requests to quiet regions; silent ones are down.
+  void CheckRegions(absl::Time now, Output* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets switches no region holds once their grace period is over.
+  void ForgetGoneSwitches(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every sync_interval: dump requests to live regions, alive requests to
+  // the others.
+  void PeriodicSync(absl::Time now, Output* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   RegionSettings settings_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, SwitchState> switches_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, RegionState> regions_ ABSL_GUARDED_BY(mu_);
+  TrackedSwitches switches_ ABSL_GUARDED_BY(mu_);
+  TrackedRegions regions_ ABSL_GUARDED_BY(mu_);
   absl::Time next_sync_ ABSL_GUARDED_BY(mu_);
 };
 

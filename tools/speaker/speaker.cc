@@ -20,11 +20,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "services/broadcaster/speaker_protocol.h"
 #include "services/common/client_channel.h"
 #include "services/common/logging.h"
-#include "tools/common/credential_flags.h"
 #include "switchboard/v1/broadcaster.grpc.pb.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
+#include "tools/common/credential_flags.h"
 
 ABSL_FLAG(std::string, broadcaster, "127.0.0.1:50051",
           "The broadcaster's address.");
@@ -36,7 +37,8 @@ ABSL_FLAG(std::string, switches, "",
           "<switch id>[=RW|RO], e.g. 's1,s2=RO'. Default mode RW.");
 ABSL_FLAG(std::string, ip, "10.0.0.1",
           "Address the switches connect from, as reported.");
-ABSL_FLAG(std::string, queue_prefix, "region.",
+ABSL_FLAG(std::string, queue_prefix,
+          switchboard::broadcaster::kDefaultRegionQueuePrefix,
           "The broadcaster's regions.queue_prefix.");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
           "Heartbeats sent unasked this often; 0 for only on alive requests.");
@@ -163,11 +165,11 @@ class Speaker {
     a["command"] = c.name();
     a["targets"] = targets;
     a["region"] = region_;
-    auto reason = command.attributes().find("switchboard.dump_reason");
+    auto reason = command.attributes().find(broadcaster::kDumpReasonAttribute);
     if (reason != command.attributes().end()) a["reason"] = reason->second;
-    if (c.name() == "alive_request") {
+    if (c.name() == broadcaster::kAliveRequestCommand) {
       events.push_back(Heartbeat());
-    } else if (c.name() == "dump_all_switches") {
+    } else if (c.name() == broadcaster::kDumpAllSwitchesCommand) {
       for (Event& e : SwitchEvents(switchboard::v1::SwitchStatus::DUMP,
                                    "speaker.switch.dump")) {
         events.push_back(std::move(e));
