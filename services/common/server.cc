@@ -23,6 +23,7 @@
 #include "services/common/common_settings.h"
 #include "services/common/log_settings.h"
 #include "services/common/logging.h"
+#include "services/common/status_macros.h"
 
 ABSL_FLAG(std::string, config, "",
           "Path of the service's YAML or JSON config file. Without it every "
@@ -136,6 +137,38 @@ RunningServer::RunningServer(ServiceBase* service,
 
 RunningServer::~RunningServer() { Shutdown(absl::ZeroDuration()); }
 
+namespace {
+
+// A unix socket file left by a server that died is removed (nothing
+// accepts on it); one a live server accepts on is an error.
+absl::Status RemoveStaleSocketOf(const ListenSettings& listen) {
+  if (!listen.has_unix_socket()) return absl::OkStatus();
+  SB_ASSIGN_OR_RETURN(bool removed, RemoveStaleSocket(listen.unix_socket.path));
+  if (removed) {
+    Logger("server")->warn(
+        "removed stale unix socket {} (no server accepted on it)",
+        listen.unix_socket.path);
+  }
+  return absl::OkStatus();
+}
+
+// The per-RPC metrics, from a server interceptor.
+void InstallInterceptors(GrpcServerMetrics& metrics,
+                         grpc::ServerBuilder& builder) {
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(metrics.NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+}
+
+void StopAtOnce(grpc::Server& server) {
+  server.Shutdown(std::chrono::system_clock::now());
+  server.Wait();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     ServiceBase* service, const std::string& config_file,
     const ServerLimits& limits, const ServerTlsSettings& tls,
@@ -152,15 +185,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   auto listen = service->listen_settings();
   if (!listen.ok()) return listen.status();
   const std::string& socket_path = listen->unix_socket.path;
-  if (listen->has_unix_socket()) {
-    auto removed = RemoveStaleSocket(socket_path);
-    if (!removed.ok()) return removed.status();
-    if (*removed) {
-      Logger("server")->warn(
-          "removed stale unix socket {} (no server accepted on it)",
-          socket_path);
-    }
-  }
+  SB_RETURN_IF_ERROR(RemoveStaleSocketOf(*listen));
   grpc::ServerBuilder builder;
   int port = 0;
   int unix_port = 0;
@@ -178,13 +203,7 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   }
   limits.ApplyTo(builder);
   auto grpc_metrics = std::make_shared<GrpcServerMetrics>();
-  {
-    std::vector<
-        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-        interceptors;
-    interceptors.push_back(grpc_metrics->NewInterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  }
+  InstallInterceptors(*grpc_metrics, builder);
   auto service_names = std::make_shared<std::vector<std::string>>();
   builder.SetOption(std::make_unique<CollectServiceNames>(service_names));
   for (grpc::Service* s : service->grpc_services()) builder.RegisterService(s);
@@ -210,16 +229,14 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
         "' (address in use, not local, or malformed)"));
   }
   if (!acceptor.ok()) {
-    server->Shutdown(std::chrono::system_clock::now());
-    server->Wait();
+    StopAtOnce(*server);
     return acceptor.status();
   }
   SocketFileId socket;
   if (listen->has_unix_socket()) {
     socket = IdentifySocket(socket_path);
     if (absl::Status s = ApplySocketPermissions(listen->unix_socket); !s.ok()) {
-      server->Shutdown(std::chrono::system_clock::now());
-      server->Wait();
+      StopAtOnce(*server);
       RemoveSocketIfSame(socket_path, socket);
       return s;
     }
@@ -349,6 +366,11 @@ int CheckConfigAndExit(const ServiceSpec& spec) {
 
 }  // namespace
 
+namespace {
+int RunService(const ServiceSpec& spec, const ConfigNode& config,
+               const sigset_t& signals);
+}  // namespace
+
 int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   absl::SetProgramUsageMessage(
       absl::StrCat("switchboard ", spec.name,
@@ -387,6 +409,67 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     }
     config = *std::move(loaded);
   }
+  return RunService(spec, config, signals);
+}
+
+namespace {
+
+// Logs what an operator must know about who can reach the service.
+void WarnIfExposed(const RunningServer& server, bool auth_required,
+                   bool tls_enabled, spdlog::logger& log) {
+  if (server.loopback_only()) return;
+  if (!auth_required) {
+    log.warn(
+        "*** auth: none on a non-loopback address: anyone who can reach "
+        "this port may publish, subscribe, send commands and reload. Set "
+        "`auth: {{mode: required}}` with identities (README, Security) or "
+        "listen on 127.0.0.1 / a unix socket. ***");
+  } else if (!tls_enabled) {
+    log.warn(
+        "auth is required but this service serves plaintext on a "
+        "non-loopback address: bearer tokens cross the network in clear. "
+        "Set `tls` (README, Security).");
+  }
+}
+
+// /metrics, with the service's collectors; null when metrics are off.
+absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetrics(
+    const MetricsSettings& settings, ServiceBase& service,
+    spdlog::logger& log) {
+  if (!settings.enabled()) return std::unique_ptr<MetricsServer>();
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<MetricsServer> metrics,
+                      MetricsServer::Start(settings));
+  for (const auto& collectable : service.metrics_collectables(settings)) {
+    metrics->Register(collectable);
+  }
+  log.info("metrics on http://{}/metrics (port {})", settings.listen,
+           metrics->port());
+  return metrics;
+}
+
+// Serves until SIGTERM or SIGINT; SIGHUP reloads. Returns the signal.
+int ServeUntilStopped(RunningServer& server, const sigset_t& signals,
+                      std::shared_ptr<spdlog::logger> log) {
+  int received = 0;
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGHUP) return received;
+    // Runs on the reloader's worker, so that SIGTERM is heard at once.
+    // Outcomes are logged by the reloader; the running settings stay on
+    // error.
+    server.reloader().Start([log](absl::StatusOr<uint64_t> generation) {
+      if (absl::IsAborted(generation.status())) {
+        log->warn("SIGHUP ignored: {}",
+                  std::string(generation.status().message()));
+      }
+    });
+  }
+}
+
+// The service from its loaded config until a stop signal: its exit code.
+int RunService(const ServiceSpec& spec, const ConfigNode& config,
+               const sigset_t& signals) {
+  auto log = Logger(spec.name);
   // Common to every service; read first, so that the service's own parser
   // counts the sections as known.
   auto common = CommonSettings::Parse(config, spec.default_limits);
@@ -407,21 +490,12 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   // /metrics first: a port it cannot have stops the service before it takes
   // any traffic, and the collectors know their label cap before the first
   // event. Destroyed (its threads joined) before the service.
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (common->metrics.enabled()) {
-    auto started = MetricsServer::Start(common->metrics);
-    if (!started.ok()) {
-      log->critical("cannot start: {}", started.status().ToString());
-      return 1;
-    }
-    metrics_server = *std::move(started);
-    for (const auto& collectable :
-         (*service)->metrics_collectables(common->metrics)) {
-      metrics_server->Register(collectable);
-    }
-    log->info("metrics on http://{}/metrics (port {})", common->metrics.listen,
-              metrics_server->port());
+  auto started_metrics = StartMetrics(common->metrics, **service, *log);
+  if (!started_metrics.ok()) {
+    log->critical("cannot start: {}", started_metrics.status().ToString());
+    return 1;
   }
+  std::unique_ptr<MetricsServer> metrics_server = *std::move(started_metrics);
   auto server = RunningServer::Start(
       service->get(), absl::GetFlag(FLAGS_config), common->limits, common->tls,
       std::make_shared<AuthPolicy>(std::move(common->auth)));
@@ -440,18 +514,7 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
   for (const std::string& listener : (*server)->listeners()) {
     log->info("{} listening on {}", spec.name, listener);
   }
-  if (!auth_required && !(*server)->loopback_only()) {
-    log->warn(
-        "*** auth: none on a non-loopback address: anyone who can reach "
-        "this port may publish, subscribe, send commands and reload. Set "
-        "`auth: {{mode: required}}` with identities (README, Security) or "
-        "listen on 127.0.0.1 / a unix socket. ***");
-  } else if (auth_required && !tls_enabled && !(*server)->loopback_only()) {
-    log->warn(
-        "auth is required but this service serves plaintext on a "
-        "non-loopback address: bearer tokens cross the network in clear. "
-        "Set `tls` (README, Security).");
-  }
+  WarnIfExposed(**server, auth_required, tls_enabled, *log);
   if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     if (!WritePortFile(path, (*server)->port())) {
       log->critical("cannot write --port_file '{}'", path);
@@ -459,24 +522,13 @@ int ServiceMain(int argc, char** argv, const ServiceSpec& spec) {
     }
   }
 
-  int received = 0;
-  for (;;) {
-    sigwait(&signals, &received);
-    if (received != SIGHUP) break;
-    // Runs on the reloader's worker, so that SIGTERM is heard at once.
-    // Outcomes are logged by the reloader; the running settings stay on
-    // error.
-    (*server)->reloader().Start([log](absl::StatusOr<uint64_t> generation) {
-      if (absl::IsAborted(generation.status())) {
-        log->warn("SIGHUP ignored: {}",
-                  std::string(generation.status().message()));
-      }
-    });
-  }
+  const int received = ServeUntilStopped(**server, signals, log);
   log->info("{} received, shutting down", strsignal(received));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   log->info("{} stopped", spec.name);
   return 0;
 }
+
+}  // namespace
 
 }  // namespace switchboard
