@@ -5,43 +5,18 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/logging.h"
 
 namespace switchboard::bridge::rabbitmq {
-
-namespace {
-
-std::string HostPort(const BrokerNode& node) {
-  // An IPv6 literal is bracketed, as in a URL.
-  const bool v6 = node.host.find(':') != std::string::npos;
-  return absl::StrCat(v6 ? "[" : "", node.host, v6 ? "]" : "", ":", node.port);
-}
-
-}  // namespace
-
-std::string ConnectionSettings::Describe(size_t node) const {
-  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, "@",
-                      HostPort(nodes.at(node)),
-                      vhost == "/" ? "/" : "/" + vhost);
-}
-
-std::string ConnectionSettings::DescribeAll() const {
-  if (nodes.size() == 1) return Describe(0);
-  std::vector<std::string> all;
-  for (const BrokerNode& node : nodes) all.push_back(HostPort(node));
-  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, "@{",
-                      absl::StrJoin(all, ","), "}",
-                      vhost == "/" ? "/" : "/" + vhost);
-}
 
 absl::StatusCode ReplyCodeToStatusCode(int reply_code) {
   switch (reply_code) {
@@ -321,16 +296,5 @@ AmqpConnection::Cork::Cork(const AmqpConnection& connection)
 }
 
 AmqpConnection::Cork::~Cork() { SetCork(fd_, 0); }
-
-void DrainEventFd(int fd) {
-  uint64_t value;
-  while (read(fd, &value, sizeof(value)) > 0) {
-  }
-}
-
-void SignalEventFd(int fd) {
-  uint64_t one = 1;
-  (void)!write(fd, &one, sizeof(one));
-}
 
 }  // namespace switchboard::bridge::rabbitmq

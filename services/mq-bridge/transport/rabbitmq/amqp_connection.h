@@ -5,45 +5,14 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "services/mq-bridge/transport/rabbitmq/connection_settings.h"
 
 namespace switchboard::bridge::rabbitmq {
-
-// One node of a RabbitMQ cluster (or the single broker).
-struct BrokerNode {
-  std::string host = "127.0.0.1";
-  int port = 5672;
-};
-
-// Where and how to connect. The password is never logged.
-struct ConnectionSettings {
-  // The cluster's nodes, at least one; every other setting (credentials,
-  // TLS) applies to each of them.
-  std::vector<BrokerNode> nodes = {BrokerNode{}};
-  std::string vhost = "/";
-  std::string user = "guest";
-  std::string password = "guest";
-  int heartbeat_seconds = 30;
-  absl::Duration connect_timeout = absl::Seconds(5);
-  // amqps: TLS with the broker's certificate checked against `ca_cert_file`.
-  bool tls = false;
-  std::string ca_cert_file;
-  std::string client_cert_file;
-  std::string client_key_file;
-  bool verify_hostname = true;
-
-  // "amqp://user@host:port/vhost" (no password) of nodes[node], for logs
-  // and errors.
-  std::string Describe(size_t node) const;
-  // Every node: "amqp://user@host:port/vhost" for one, else
-  // "amqp://user@{h1:p1,h2:p2}/vhost".
-  std::string DescribeAll() const;
-};
 
 // One AMQP connection (rabbitmq-c), owned by one thread: rabbitmq-c is not
 // thread-safe per connection. Every rabbitmq-c error becomes an
@@ -127,10 +96,6 @@ class AmqpConnection {
 
 // Maps a broker reply code (AMQP 0-9-1 constants) to a status code.
 absl::StatusCode ReplyCodeToStatusCode(int reply_code);
-
-// Reads a wake-up eventfd dry.
-void DrainEventFd(int fd);
-void SignalEventFd(int fd);
 
 }  // namespace switchboard::bridge::rabbitmq
 

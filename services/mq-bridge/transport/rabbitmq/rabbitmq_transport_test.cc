@@ -4,6 +4,9 @@
 
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -26,8 +29,8 @@ using switchboard::testing::SharedRabbitMq;
 using ::testing::HasSubstr;
 using testing::TransportConformanceTest;
 
-RabbitMqTransport::Settings BrokerSettings() {
-  RabbitMqTransport::Settings s;
+Settings BrokerSettings() {
+  Settings s;
   s.connection.nodes = {{"127.0.0.1", SharedRabbitMq().amqp_port()}};
   s.reconnect_initial = absl::Milliseconds(50);
   s.reconnect_max = absl::Milliseconds(500);
@@ -35,9 +38,9 @@ RabbitMqTransport::Settings BrokerSettings() {
 }
 
 std::unique_ptr<Transport> ConnectWithQueueType(const std::string& type) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.queue_type = type;
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   EXPECT_TRUE(t.ok()) << t.status();
   return t.ok() ? std::unique_ptr<Transport>(*std::move(t)) : nullptr;
 }
@@ -50,10 +53,10 @@ INSTANTIATE_TEST_SUITE_P(
         testing::TransportUnderTest{
             "rabbitmq-quorum", [] { return ConnectWithQueueType("quorum"); }}));
 
-absl::StatusOr<RabbitMqTransport::Settings> Parse(const std::string& yaml) {
+absl::StatusOr<Settings> Parse(const std::string& yaml) {
   auto node = ConfigNode::Parse(yaml, "bridge.yaml");
   if (!node.ok()) return node.status();
-  return RabbitMqTransport::ParseSettings(*node);
+  return ParseSettings(*node);
 }
 
 TEST(RabbitMqSettingsTest, DefaultsAndErrorsNameTheField) {
@@ -139,9 +142,9 @@ TEST(RabbitMqSettingsTest, PasswordComesFromFileThenEnvironmentThenConfig) {
 }
 
 TEST(RabbitMqTransportTest, WrongPasswordIsPermissionDeniedWithoutThePassword) {
-  RabbitMqTransport::Settings s = BrokerSettings();
+  Settings s = BrokerSettings();
   s.connection.password = "not-the-password";
-  auto t = RabbitMqTransport::Connect(s);
+  auto t = Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kPermissionDenied)
       << t.status();
   EXPECT_THAT(std::string(t.status().message()),
@@ -149,11 +152,11 @@ TEST(RabbitMqTransportTest, WrongPasswordIsPermissionDeniedWithoutThePassword) {
 }
 
 TEST(RabbitMqTransportTest, ARefusalOfEveryNodeIsPermissionDenied) {
-  RabbitMqTransport::Settings s = BrokerSettings();
+  Settings s = BrokerSettings();
   const BrokerNode live = s.connection.nodes[0];
   s.connection.nodes = {live, {"127.0.0.1", 1}};
   s.connection.password = "not-the-password";
-  auto t = RabbitMqTransport::Connect(s);
+  auto t = Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kPermissionDenied)
       << t.status();
   EXPECT_THAT(std::string(t.status().message()),
@@ -161,23 +164,23 @@ TEST(RabbitMqTransportTest, ARefusalOfEveryNodeIsPermissionDenied) {
 }
 
 TEST(RabbitMqTransportTest, UnknownVhostIsPermissionDenied) {
-  RabbitMqTransport::Settings s = BrokerSettings();
+  Settings s = BrokerSettings();
   s.connection.vhost = "no-such-vhost";
-  auto t = RabbitMqTransport::Connect(s);
+  auto t = Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kPermissionDenied)
       << t.status();
 }
 
 TEST(RabbitMqTransportTest, UnreachableBrokerIsUnavailableAndNamesIt) {
-  RabbitMqTransport::Settings s = BrokerSettings();
+  Settings s = BrokerSettings();
   s.connection.nodes[0].port = 1;
-  auto t = RabbitMqTransport::Connect(s);
+  auto t = Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(t.status().message()),
               HasSubstr("amqp://guest@127.0.0.1:1/"));
   // With several nodes, the error names each one.
   s.connection.nodes.push_back({"127.0.0.1", 2});
-  t = RabbitMqTransport::Connect(s);
+  t = Connect(s);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(t.status().message()),
               HasSubstr("no node of amqp://guest@{127.0.0.1:1,127.0.0.1:2}/ "
@@ -224,9 +227,9 @@ bool DepthBecomes(Transport& t, const std::string& queue, uint64_t depth) {
 }
 
 TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.max_deliveries = 2;
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("dlq.nacked", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "dlq.nacked", {"poison", "fine"}).ok());
@@ -264,9 +267,9 @@ TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
 }
 
 TEST(RabbitMqTransportTest, EventWhoseSubscribersKeepDyingIsDeadLettered) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.max_deliveries = 2;
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok());
   ASSERT_TRUE((*t)->DeclareQueue("dlq.crash", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "dlq.crash", {"crasher"}).ok());
@@ -289,9 +292,9 @@ TEST(RabbitMqTransportTest, EventWhoseSubscribersKeepDyingIsDeadLettered) {
 // the subscription hands it over in a few large batches rather than one per
 // socket read (each read holds a few messages).
 TEST(RabbitMqTransportTest, DeliveriesArrivingTogetherAreHandedOverTogether) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.delivery_linger = absl::Milliseconds(100);
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("linger.backlog", {}).ok());
   constexpr int kEvents = 3000;
@@ -316,9 +319,9 @@ TEST(RabbitMqTransportTest, DeliveriesArrivingTogetherAreHandedOverTogether) {
 // good, once one queue was deleted behind the bridge's back: the dead-letter
 // queue's name stayed on the list.
 TEST(RabbitMqTransportTest, AllQueuesStatsLeaveOutAQueueThatIsGone) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.max_deliveries = 2;
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("gone.kept", {}).ok());
   ASSERT_TRUE((*t)->DeclareQueue("gone.deleted", {}).ok());
@@ -341,9 +344,9 @@ TEST(RabbitMqTransportTest, AllQueuesStatsLeaveOutAQueueThatIsGone) {
 }
 
 TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
-  RabbitMqTransport::Settings settings = BrokerSettings();
+  Settings settings = BrokerSettings();
   settings.max_deliveries = 1;
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok());
   ASSERT_TRUE((*t)->DeclareQueue("dlq.link", QueueOptions{true}).ok());
   EXPECT_EQ(Depth(**t, "dead.dlq.link"), ~uint64_t{0});  // no such queue
@@ -362,12 +365,12 @@ TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
 TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
   auto tls_broker = RabbitMqServer::Start({/*tls=*/true});
   ASSERT_TRUE(tls_broker.ok()) << tls_broker.status();
-  RabbitMqTransport::Settings settings;
+  Settings settings;
   // The certificate names localhost; rabbitmq-c checks DNS names only.
   settings.connection.nodes = {{"localhost", (*tls_broker)->tls_port()}};
   settings.connection.tls = true;
   settings.connection.ca_cert_file = (*tls_broker)->ca_cert();
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("tls.q", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "tls.q", {"secret"}).ok());
@@ -380,12 +383,12 @@ TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
 
   // Without the test CA the broker's certificate is not trusted.
   settings.connection.ca_cert_file.clear();
-  auto untrusted = RabbitMqTransport::Connect(settings);
+  auto untrusted = Connect(settings);
   EXPECT_EQ(untrusted.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(untrusted.status().message()), HasSubstr("amqps://"));
   // A CA file that does not exist is a configuration error.
   settings.connection.ca_cert_file = "/nonexistent/ca.pem";
-  auto missing = RabbitMqTransport::Connect(settings);
+  auto missing = Connect(settings);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr("/nonexistent/ca.pem"));
@@ -397,13 +400,13 @@ TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
   options.mutual_tls = true;
   auto broker = RabbitMqServer::Start(options);
   ASSERT_TRUE(broker.ok()) << broker.status();
-  RabbitMqTransport::Settings settings;
+  Settings settings;
   settings.connection.nodes = {{"localhost", (*broker)->tls_port()}};
   settings.connection.tls = true;
   settings.connection.ca_cert_file = (*broker)->ca_cert();
 
   // No client certificate: the broker ends the handshake.
-  auto anonymous = RabbitMqTransport::Connect(settings);
+  auto anonymous = Connect(settings);
   EXPECT_EQ(anonymous.status().code(), absl::StatusCode::kUnavailable)
       << anonymous.status();
   EXPECT_THAT(std::string(anonymous.status().message()),
@@ -411,14 +414,14 @@ TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
   // A certificate of a CA the broker does not trust: refused too.
   settings.connection.client_cert_file = (*broker)->stranger_cert();
   settings.connection.client_key_file = (*broker)->stranger_key();
-  auto stranger = RabbitMqTransport::Connect(settings);
+  auto stranger = Connect(settings);
   EXPECT_EQ(stranger.status().code(), absl::StatusCode::kUnavailable)
       << stranger.status();
 
   // The bridge's own certificate: events flow.
   settings.connection.client_cert_file = (*broker)->client_cert();
   settings.connection.client_key_file = (*broker)->client_key();
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("mtls.q", {}).ok());
   ASSERT_TRUE(PublishIds(**t, "mtls.q", {"mutual"}).ok());
@@ -448,12 +451,12 @@ TEST(RabbitMqTransportTest,
      CallsFromGrpcThreadsAreBoundedWhileTheBrokerIsGone) {
   auto broker = switchboard::testing::RabbitMqServer::Start();
   ASSERT_TRUE(broker.ok()) << broker.status();
-  RabbitMqTransport::Settings settings;
+  Settings settings;
   settings.connection.nodes = {{"127.0.0.1", (*broker)->amqp_port()}};
   settings.reconnect_initial = absl::Milliseconds(50);
   settings.reconnect_max = absl::Milliseconds(200);
   settings.command_timeout = absl::Milliseconds(500);
-  auto t = RabbitMqTransport::Connect(settings);
+  auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->DeclareQueue("bounded.q", {}).ok());
   (*broker)->Kill();
@@ -483,10 +486,10 @@ TEST(RabbitMqTransportTest,
 }
 
 TEST(RabbitMqTransportTest, ConnectsToTheFirstReachableNode) {
-  RabbitMqTransport::Settings s = BrokerSettings();
+  Settings s = BrokerSettings();
   const BrokerNode live = s.connection.nodes[0];
   s.connection.nodes = {{"127.0.0.1", 1}, live};
-  auto t = RabbitMqTransport::Connect(s);
+  auto t = Connect(s);
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ((*t)->connected_to(), s.connection.Describe(1));
   // Subscriptions skip the dead node too.
