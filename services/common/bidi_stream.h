@@ -59,6 +59,8 @@ class StreamWriterBase {
 // Lifetime: gRPC owns the object; it deletes itself after OnDone, having
 // called OnStreamEnded first. Anything that calls Send from another thread
 // must hold writer() rather than `this`.
+//
+// The client side's twin is ClientBidiStream (client_bidi_stream.h).
 template <class Req, class Resp>
 class BidiStream : public grpc::ServerBidiReactor<Req, Resp> {
  public:

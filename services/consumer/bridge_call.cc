@@ -102,13 +102,9 @@ absl::StatusOr<std::shared_ptr<CallHandle>> BridgeCall::Start(
     absl::MutexLock lock(&handle->mu);
     handle->call = call;
   }
-  stub->async()->Consume(&call->context_, call);
+  stub->async()->Consume(call->context(), call);
   call->Send(std::move(open));
-  // Held until the call has ended and no operation is being started, so
-  // OnDone (which deletes the call) never races with a Start*.
-  call->AddHold();
-  call->StartRead(&call->response_);
-  call->StartCall();
+  call->StartStream();
   return handle;
 }
 
@@ -119,93 +115,13 @@ BridgeCall::BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
       calls_(calls),
       handle_(std::move(handle)) {}
 
-template <typename F>
-void BridgeCall::StartOp(F start) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (ended_) return;
-    ++starting_;
-  }
-  start();
-  ReleaseHoldIfDone(/*started=*/true);
-}
-
-void BridgeCall::Send(ConsumeRequest request) {
-  const ConsumeRequest* to_write = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    if (done_writing_) return;
-    queue_.push_back(std::move(request));
-    if (writing_) return;
-    writing_ = true;
-    to_write = &queue_.front();
-  }
-  StartOp([&] { StartWrite(to_write); });
-}
-
-void BridgeCall::Close() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (done_writing_) return;
-    done_writing_ = true;
-    if (writing_) return;  // OnWriteDone closes after the last write.
-  }
-  StartOp([&] { StartWritesDone(); });
-}
-
-void BridgeCall::OnWriteDone(bool ok) {
-  const ConsumeRequest* next = nullptr;
-  bool close = false;
-  {
-    absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    if (!ok) {
-      // The call is over; OnDone follows.
-      done_writing_ = true;
-      queue_.clear();
-      writing_ = false;
-      return;
-    }
-    if (!queue_.empty()) {
-      next = &queue_.front();
-    } else {
-      writing_ = false;
-      close = done_writing_;
-    }
-  }
-  if (next != nullptr) StartOp([&] { StartWrite(next); });
-  if (close) StartOp([&] { StartWritesDone(); });
-}
-
-void BridgeCall::ReleaseHoldIfDone(bool started) {
-  bool release = false;
-  {
-    absl::MutexLock lock(&mu_);
-    if (started) --starting_;
-    if (ended_ && starting_ == 0 && !hold_released_) {
-      hold_released_ = true;
-      release = true;
-    }
-  }
-  if (release) RemoveHold();
-}
-
-void BridgeCall::OnReadDone(bool ok) {
-  if (!ok) {
-    // The bridge ended the call: start nothing more; OnDone follows.
-    {
-      absl::MutexLock lock(&mu_);
-      ended_ = true;
-    }
-    ReleaseHoldIfDone(/*started=*/false);
-    return;
-  }
-  const int n = response_.deliveries_size();
+void BridgeCall::OnResponse(ConsumeResponse& response) {
+  const int n = response.deliveries_size();
   Verdicts v;
   // Each event is checked before it may reach the app, outside the lock:
   // an outside publisher may have put anything in the queue.
   v.checked.reserve(n);
-  for (const auto& d : response_.deliveries()) {
+  for (const auto& d : response.deliveries()) {
     v.checked.push_back(CheckDelivery(d));
   }
   v.windows.resize(n);
@@ -217,8 +133,8 @@ void BridgeCall::OnReadDone(bool ok) {
   ConsumeRequest malformed;
   {
     absl::MutexLock lock(&handle_->mu);
-    AskDedupWindows(v);
-    Settle(v, &duplicates, &malformed);
+    AskDedupWindows(response, v);
+    Settle(response, v, &duplicates, &malformed);
     ++handle_->handing_over;
   }
   if (malformed.has_nack()) {
@@ -233,7 +149,7 @@ void BridgeCall::OnReadDone(bool ok) {
                 duplicates.ack().tags_size());
     Send(std::move(duplicates));
   }
-  HandOver(v.admitted);
+  HandOver(response, v.admitted);
   bool exhausted;
   {
     absl::MutexLock lock(&handle_->mu);
@@ -243,26 +159,25 @@ void BridgeCall::OnReadDone(bool ok) {
   // After what was just queued is written; the app stream's end then
   // closes this call and the deliveries go back to their queues.
   if (exhausted) app_->Finish(grpc::Status::OK);
-  StartOp([&] { StartRead(&response_); });
 }
 
-void BridgeCall::AskDedupWindows(Verdicts& v) {
+void BridgeCall::AskDedupWindows(const ConsumeResponse& response, Verdicts& v) {
   // One lock of a window for each run of deliveries from its queue (a
   // response's mostly share one), and its window and counters looked up
   // once per run.
-  const int n = response_.deliveries_size();
+  const int n = response.deliveries_size();
   for (int i = 0; i < n;) {
-    const std::string& queue = response_.deliveries(i).queue();
+    const std::string& queue = response.deliveries(i).queue();
     DedupWindow* window = dedup_->For(queue);
     QueueCounters* counters = calls_->counters().For(queue);
     const int first = i;
-    for (; i < n && response_.deliveries(i).queue() == queue; ++i) {
+    for (; i < n && response.deliveries(i).queue() == queue; ++i) {
       v.windows[i] = window;
       v.counters[i] = counters;
       // A malformed one keeps kNoKey: admitted trivially, remembered
       // nowhere.
       if (window != nullptr && v.checked[i].ok()) {
-        v.keys[i] = DedupWindow::KeyOf(response_.deliveries(i).id());
+        v.keys[i] = DedupWindow::KeyOf(response.deliveries(i).id());
       }
     }
     const absl::Span<const DedupWindow::Key> run(&v.keys[first], i - first);
@@ -275,10 +190,10 @@ void BridgeCall::AskDedupWindows(Verdicts& v) {
   }
 }
 
-void BridgeCall::Settle(Verdicts& v, ConsumeRequest* duplicates,
-                        ConsumeRequest* malformed) {
-  for (int i = 0; i < response_.deliveries_size(); ++i) {
-    const auto& d = response_.deliveries(i);
+void BridgeCall::Settle(const ConsumeResponse& response, Verdicts& v,
+                        ConsumeRequest* duplicates, ConsumeRequest* malformed) {
+  for (int i = 0; i < response.deliveries_size(); ++i) {
+    const auto& d = response.deliveries(i);
     DedupWindow* const window = v.windows[i];
     QueueCounters* const counters = v.counters[i];
     if (!v.checked[i].ok()) {
@@ -325,15 +240,16 @@ void BridgeCall::Settle(Verdicts& v, ConsumeRequest* duplicates,
   }
 }
 
-void BridgeCall::HandOver(const std::vector<bool>& admitted) {
+void BridgeCall::HandOver(ConsumeResponse& response,
+                          const std::vector<bool>& admitted) {
   relay::SubscribeResponse out;
-  out.mutable_deliveries()->Reserve(response_.deliveries_size());
+  out.mutable_deliveries()->Reserve(response.deliveries_size());
   const absl::Time now = absl::Now();
   HistogramBatch latency(LatencyBuckets());
-  for (int i = 0; i < response_.deliveries_size(); ++i) {
+  for (int i = 0; i < response.deliveries_size(); ++i) {
     if (!admitted[i]) continue;
     relay::EventDelivery* delivery = out.add_deliveries();
-    ToAppDelivery(*response_.mutable_deliveries(i), delivery);
+    ToAppDelivery(*response.mutable_deliveries(i), delivery);
     if (absl::optional<int64_t> time =
             wire::TimestampNanos(delivery->event(), kEventTimeField)) {
       // An event stamped ahead of this clock (allowed up to the
@@ -346,7 +262,7 @@ void BridgeCall::HandOver(const std::vector<bool>& admitted) {
   if (out.deliveries_size() > 0) app_->Send(std::move(out));
 }
 
-void BridgeCall::OnDone(const grpc::Status& status) {
+void BridgeCall::OnStreamEnded(const grpc::Status& status) {
   if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
     app_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "the bridge ended the subscription; "

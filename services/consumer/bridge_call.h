@@ -8,17 +8,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "services/common/bidi_stream.h"
+#include "services/common/client_bidi_stream.h"
 #include "services/consumer/call_handle.h"
 #include "services/consumer/dedup_window.h"
 #include "services/consumer/timer_worker.h"
@@ -65,10 +63,13 @@ class BridgeCalls {
 
 // The client side of one bridge Consume stream, on gRPC's callback API. It
 // turns bridge deliveries into app deliveries and carries the app's acks
-// to the bridge. Deletes itself when the call is over.
+// to the bridge (Send). Close ends the call once every queued request (acks
+// above all) is written: the bridge then returns what is still unacked;
+// cancelling instead could drop acks the app already sent. Deletes itself
+// when the call is over.
 class BridgeCall final
-    : public grpc::ClientBidiReactor<switchboard::v1::ConsumeRequest,
-                                     switchboard::v1::ConsumeResponse> {
+    : public ClientBidiStream<switchboard::v1::ConsumeRequest,
+                              switchboard::v1::ConsumeResponse> {
  public:
   // Starts the call; `open` is the first request. UNAVAILABLE once `calls`
   // is closing.
@@ -77,27 +78,18 @@ class BridgeCall final
       std::shared_ptr<AppWriter> app, DedupWindows* dedup, BridgeCalls* calls,
       absl::Duration ack_deadline, TimerWorker* timers);
 
-  // Queues a request to the bridge. Requests after Close are dropped.
-  void Send(switchboard::v1::ConsumeRequest request);
-
-  // Ends the call once every queued request (acks above all) is written:
-  // the bridge then returns what is still unacked. Cancelling instead
-  // could drop acks the app already sent.
-  void Close();
-
  private:
   friend class BridgeCalls;
   BridgeCall(std::shared_ptr<AppWriter> app, DedupWindows* dedup,
              BridgeCalls* calls, std::shared_ptr<CallHandle> handle);
 
   // Ends the call now (shutdown, after the grace period).
-  void Cancel() { context_.TryCancel(); }
+  using ClientBidiStream::Cancel;
 
-  void OnWriteDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
+  void OnResponse(switchboard::v1::ConsumeResponse& response) override;
+  void OnStreamEnded(const grpc::Status& status) override;
 
-  // What OnReadDone decides for each delivery of response_, by index.
+  // What OnResponse decides for each delivery of the response, by index.
   struct Verdicts {
     // The wire check of each event (CheckDelivery).
     std::vector<absl::Status> checked;
@@ -109,37 +101,24 @@ class BridgeCall final
     // Whether it goes to the app.
     std::vector<bool> admitted;
   };
-  // The dedup windows' admissions for every delivery of response_.
-  void AskDedupWindows(Verdicts& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(handle_->mu);
+  // The dedup windows' admissions for every delivery of `response`.
+  void AskDedupWindows(const switchboard::v1::ConsumeResponse& response,
+                       Verdicts& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(handle_->mu);
   // Holds the admitted deliveries for the app; collects the duplicates to
   // ack and the malformed ones to reject.
-  void Settle(Verdicts& v, switchboard::v1::ConsumeRequest* duplicates,
+  void Settle(const switchboard::v1::ConsumeResponse& response, Verdicts& v,
+              switchboard::v1::ConsumeRequest* duplicates,
               switchboard::v1::ConsumeRequest* malformed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(handle_->mu);
   // Sends the admitted deliveries to the app (bytes moved, not copied) and
   // observes their end-to-end latency.
-  void HandOver(const std::vector<bool>& admitted);
+  void HandOver(switchboard::v1::ConsumeResponse& response,
+                const std::vector<bool>& admitted);
 
-  // Starts an operation unless the call has ended.
-  template <typename F>
-  void StartOp(F start);
-  void ReleaseHoldIfDone(bool started);
-
-  grpc::ClientContext context_;
   std::shared_ptr<AppWriter> app_;
   DedupWindows* const dedup_;
   BridgeCalls* const calls_;
   std::shared_ptr<CallHandle> handle_;
-  switchboard::v1::ConsumeResponse response_;
-  absl::Mutex mu_;
-  std::deque<switchboard::v1::ConsumeRequest> queue_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_writing_ ABSL_GUARDED_BY(mu_) = false;
-  // The read side saw the end of the call.
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  // Threads between deciding to start an operation and having started it.
-  int starting_ ABSL_GUARDED_BY(mu_) = 0;
-  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace switchboard::consumer

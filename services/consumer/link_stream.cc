@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
+#include "services/common/client_bidi_stream.h"
 #include "services/common/grpc_status.h"
 #include "services/common/logging.h"
 
@@ -39,19 +40,72 @@ absl::Status WithContext(const grpc::Status& status, absl::string_view what) {
 
 }  // namespace
 
-struct LinkStream::ConsumeCall {
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<ConsumeRequest, ConsumeResponse>>
-      stream;
-  // Tags are only valid on the stream that delivered them.
-  uint64_t generation = 0;
-  // Write and WritesDone come from two threads; gRPC allows one at a time.
-  absl::Mutex write_mu;
-  bool writes_done ABSL_GUARDED_BY(write_mu) = false;
-  std::thread reader;
-  // The reader saw the end; `status` is set.
-  absl::Notification ended;
-  grpc::Status status;
+// One Consume stream over the link queues: applies each response to the
+// core and acks what it supersedes. Owned by the LinkStream, which destroys
+// it only once it has ended.
+class LinkStream::ConsumeCall final
+    : public ClientBidiStream<ConsumeRequest, ConsumeResponse> {
+ public:
+  // `generation` numbers this stream for `core`: tags are only valid on
+  // the stream that delivered them.
+  ConsumeCall(LinkViewCore* core, uint64_t generation)
+      : core_(core), generation_(generation) {}
+
+  using ClientBidiStream::context;
+
+  // Starts the call with `open` as its first request; nothing is read
+  // before Read().
+  void Start(switchboard::v1::Bridge::Stub* bridge, ConsumeRequest open) {
+    bridge->async()->Consume(context(), this);
+    Send(std::move(open));
+    StartStreamWithoutReads();
+  }
+  // Waits until the first request is written (true) or cannot be (false:
+  // the call is over). Cancelling the context ends the wait.
+  bool AwaitOpened() {
+    opened_.WaitForNotification();
+    return open_written_;
+  }
+  // Starts reading, and applying, the deliveries. The call cannot end
+  // before.
+  void Read() { StartReads(); }
+  // Waits at most `timeout` for the end of the call; whether it came.
+  bool AwaitEnd(absl::Duration timeout) {
+    return ended_.WaitForNotificationWithTimeout(timeout);
+  }
+  bool ended() const { return ended_.HasBeenNotified(); }
+  // How the call ended, once ended().
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  void OnResponse(ConsumeResponse& response) override {
+    std::vector<uint64_t> acks = core_->Apply(response, generation_);
+    if (acks.empty()) return;
+    ConsumeRequest request;
+    request.mutable_ack()->mutable_tags()->Add(acks.begin(), acks.end());
+    // Dropped once the stream is closing or over. Acks that miss a closing
+    // stream are harmless: those deliveries come back older than what the
+    // view holds, and are acked then.
+    Send(std::move(request));
+  }
+
+  void OnRequestWritten(bool ok) override {
+    if (opened_.HasBeenNotified()) return;
+    open_written_ = ok;
+    opened_.Notify();
+  }
+
+  void OnStreamEnded(const grpc::Status& status) override {
+    status_ = status;
+    ended_.Notify();
+  }
+
+  LinkViewCore* const core_;
+  const uint64_t generation_;
+  bool open_written_ = false;  // set before opened_
+  absl::Notification opened_;
+  grpc::Status status_;  // set before ended_
+  absl::Notification ended_;
 };
 
 LinkStream::LinkStream(LinkViewConfig config,
@@ -131,7 +185,7 @@ absl::Status LinkStream::Discover() {
   if (!status.ok()) return WithContext(status, "reading the bridge's queues");
 
   std::vector<std::string> queues = LinkQueues(response);
-  const bool broke = stream_ != nullptr && stream_->ended.HasBeenNotified();
+  const bool broke = stream_ != nullptr && stream_->ended();
   const bool grew = !std::includes(stream_queues_.begin(), stream_queues_.end(),
                                    queues.begin(), queues.end());
   if (stream_ != nullptr && !broke && !grew) return absl::OkStatus();
@@ -140,8 +194,8 @@ absl::Status LinkStream::Discover() {
         ->warn(
             "link view: the stream over the link queues ended ({}: {}); "
             "reopening",
-            static_cast<int>(stream_->status.error_code()),
-            stream_->status.error_message());
+            static_cast<int>(stream_->status().error_code()),
+            stream_->status().error_message());
   }
   // The held deliveries go back to their queues and come again on the new
   // stream; the view keeps showing them meanwhile.
@@ -174,22 +228,25 @@ std::vector<std::string> LinkStream::LinkQueues(
 }
 
 absl::Status LinkStream::OpenStream(std::vector<std::string> queues) {
-  auto call = std::make_unique<ConsumeCall>();
+  std::unique_ptr<ConsumeCall> call;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
-    call->generation = ++generation_;
-    rpc_context_ = &call->context;
+    call = std::make_unique<ConsumeCall>(core_, ++generation_);
+    rpc_context_ = call->context();
   }
   const uint32_t credit = CreditFor(queues.size());
   ConsumeRequest open;
   open.mutable_open()->mutable_queues()->Add(queues.begin(), queues.end());
   open.mutable_open()->set_prefetch(credit);
-  call->stream = bridge_->Consume(&call->context);
-  const bool sent = call->stream->Write(open);
+  call->Start(bridge_.get(), std::move(open));
+  const bool sent = call->AwaitOpened();
   EndRpc();
   if (!sent) {
-    return WithContext(call->stream->Finish(), "consuming the link queues");
+    // The call is over; its reads end at once, and then the call.
+    call->Read();
+    call->AwaitEnd(absl::InfiniteDuration());
+    return WithContext(call->status(), "consuming the link queues");
   }
   core_->CountStreamOpened();
   auto log = Logger("consumer");
@@ -202,8 +259,8 @@ absl::Status LinkStream::OpenStream(std::vector<std::string> queues) {
         "several consumers",
         queues.size(), kMaxCredit);
   }
-  ConsumeCall* raw = call.get();
-  call->reader = std::thread([this, raw] { ReadStream(raw); });
+  // Only now: no status is applied before the stream counts as opened.
+  call->Read();
   stream_ = std::move(call);
   stream_queues_ = std::move(queues);
   return absl::OkStatus();
@@ -211,41 +268,13 @@ absl::Status LinkStream::OpenStream(std::vector<std::string> queues) {
 
 void LinkStream::CloseStream() {
   if (stream_ == nullptr) return;
-  ConsumeCall* call = stream_.get();
-  {
-    absl::MutexLock lock(&call->write_mu);
-    if (!call->writes_done) {
-      call->writes_done = true;
-      call->stream->WritesDone();
-    }
+  stream_->Close();
+  if (!stream_->AwaitEnd(kCloseTimeout)) {
+    stream_->Cancel();
+    stream_->AwaitEnd(absl::InfiniteDuration());
   }
-  if (!call->ended.WaitForNotificationWithTimeout(kCloseTimeout)) {
-    call->context.TryCancel();
-  }
-  call->reader.join();
   stream_.reset();
   stream_queues_.clear();
-}
-
-void LinkStream::ReadStream(ConsumeCall* call) {
-  ConsumeResponse response;
-  while (call->stream->Read(&response)) {
-    std::vector<uint64_t> acks = core_->Apply(response, call->generation);
-    if (acks.empty()) continue;
-    ConsumeRequest request;
-    request.mutable_ack()->mutable_tags()->Add(acks.begin(), acks.end());
-    absl::MutexLock lock(&call->write_mu);
-    // A failed write shows as the end of the reads. Acks that miss a
-    // closing stream are harmless: those deliveries come back older than
-    // what the view holds, and are acked then.
-    if (!call->writes_done) call->stream->Write(request);
-  }
-  {
-    absl::MutexLock lock(&call->write_mu);
-    call->writes_done = true;
-  }
-  call->status = call->stream->Finish();
-  call->ended.Notify();
 }
 
 }  // namespace switchboard::consumer

@@ -41,7 +41,8 @@ struct LinkViewConfig {
 //
 // A background thread reads the bridge's queue list every
 // discovery_interval and, when link queues appear (or the stream broke),
-// reopens the one stream over all of them. Closing the stream hands the
+// reopens the one stream over all of them (a ClientBidiStream: its
+// deliveries are applied on gRPC's threads). Closing the stream hands the
 // held deliveries back to their queues. Thread-safe.
 class LinkStream {
  public:
@@ -61,7 +62,7 @@ class LinkStream {
   void Stop();
 
  private:
-  struct ConsumeCall;
+  class ConsumeCall;
 
   // The background thread.
   void Run();
@@ -72,10 +73,8 @@ class LinkStream {
       const switchboard::v1::GetQueueStatsResponse& response);
   absl::Status OpenStream(std::vector<std::string> queues);
   // Half-closes the stream, so the bridge gets every ack before it puts the
-  // held deliveries back, and waits for its reader thread.
+  // held deliveries back, and waits for its end.
   void CloseStream();
-  // The reader thread of one stream.
-  void ReadStream(ConsumeCall* call);
   // Makes `context` cancellable by Stop while an RPC is under way; false
   // (start nothing) once stopping.
   bool BeginRpc(grpc::ClientContext* context);
