@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "services/common/status_macros.h"
 
 namespace switchboard {
 namespace {
@@ -30,15 +31,6 @@ using FieldError =
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
-
-const char* FileKind(mode_t mode) {
-  if (S_ISREG(mode)) return "a regular file";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  if (S_ISFIFO(mode)) return "a named pipe";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
-  return "not a socket";
-}
 
 // "0660", "660", "0o660" -> 0660.
 bool ParseOctalMode(absl::string_view text, uint32_t* mode) {
@@ -216,6 +208,83 @@ absl::Status Check(const ListenSettings& s, const FieldError& error) {
   return absl::OkStatus();
 }
 
+// Errors of the single-address form given outside a config file:
+// "<prefix>: <field>: <message>", or without a field "<prefix>: <message>".
+FieldError PrefixedError(absl::string_view prefix) {
+  return [prefix](absl::string_view field, absl::string_view message) {
+    return absl::InvalidArgumentError(
+        field.empty() ? absl::StrCat(prefix, ": ", message)
+                      : absl::StrCat(prefix, ": ", field, ": ", message));
+  };
+}
+
+// The structured form of `key` into `s`: absent fields keep its values.
+// Errors of the fields' values are `error`'s.
+absl::Status ParseStructured(const ConfigNode& config, absl::string_view key,
+                             const FieldError& error, ListenSettings& s) {
+  SB_ASSIGN_OR_RETURN(ConfigNode node, config.Child(key));
+  SB_ASSIGN_OR_RETURN(ConfigNode unix_node, node.Child("unix_socket"));
+  std::string transport = s.has_tcp() ? "tcp" : "unix";
+  std::string mode = FormatFileMode(s.unix_socket.mode);
+  std::string port = absl::StrCat(s.port);
+  for (absl::Status st :
+       {node.Get("transport", &transport),
+        node.Get("bind_address", &s.bind_address), node.Get("port", &port),
+        unix_node.Get("path", &s.unix_socket.path),
+        unix_node.Get("mode", &mode),
+        unix_node.Get("group", &s.unix_socket.group),
+        unix_node.Get("peer_credentials", &s.unix_socket.peer_credentials),
+        unix_node.CheckAllKeysKnown(), node.CheckAllKeysKnown()}) {
+    SB_RETURN_IF_ERROR(st);
+  }
+  SB_RETURN_IF_ERROR(ParseTransport(transport, &s.transport, error));
+  SB_RETURN_IF_ERROR(ParsePort(port, &s.port, error));
+  if (!ParseOctalMode(mode, &s.unix_socket.mode)) {
+    return error("unix_socket.mode",
+                 absl::StrCat("expected an octal file mode such as "
+                              "\"0660\", got '",
+                              mode, "'"));
+  }
+  s.bind_address = StripBrackets(s.bind_address);
+  return absl::OkStatus();
+}
+
+// The single-address form of `key`, if present, into `s`: it replaces the
+// defaults' unix socket.
+absl::Status ParseSingleAddress(const ConfigNode& config, absl::string_view key,
+                                const FieldError& error, ListenSettings& s) {
+  std::string address;
+  bool present = config.Has(key);
+  SB_RETURN_IF_ERROR(config.Get(key, &address));
+  if (!present) return absl::OkStatus();
+  if (address.empty()) return error("", "must be set");
+  s.unix_socket = UnixSocketSettings();
+  return ParseAddress(address, &s, error);
+}
+
+// --listen over the config's settings `s` (see ListenSettings::Parse).
+absl::Status ApplyOverride(const std::string& override_address,
+                           ListenSettings& s) {
+  const FieldError flag_error = PrefixedError("--listen");
+  ListenSettings flag = s;
+  SB_RETURN_IF_ERROR(ParseAddress(override_address, &flag, flag_error));
+  // Checked on its own, so that errors of the config's settings keep
+  // naming the config.
+  ListenSettings checked = flag;
+  if (flag.has_tcp()) checked.unix_socket.path.clear();
+  SB_RETURN_IF_ERROR(Check(checked, flag_error));
+  if (flag.has_tcp()) {
+    // A TCP address replaces the TCP listener; an additional unix socket
+    // of the config stays.
+    s.transport = ListenSettings::Transport::kTcp;
+    s.bind_address = flag.bind_address;
+    s.port = flag.port;
+  } else {
+    s = flag;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 ListenSettings ListenSettings::Tcp(std::string bind_address, uint32_t port) {
@@ -228,15 +297,11 @@ ListenSettings ListenSettings::Tcp(std::string bind_address, uint32_t port) {
 
 absl::StatusOr<ListenSettings> ListenSettings::FromAddress(
     absl::string_view address) {
-  FieldError error = [&](absl::string_view field, absl::string_view message) {
-    return absl::InvalidArgumentError(
-        field.empty() ? absl::StrCat("listen address: ", message)
-                      : absl::StrCat("listen address: ", field, ": ", message));
-  };
+  const FieldError error = PrefixedError("listen address");
   ListenSettings s;
   if (address.empty()) return error("", "must be set");
-  if (absl::Status st = ParseAddress(address, &s, error); !st.ok()) return st;
-  if (absl::Status st = Check(s, error); !st.ok()) return st;
+  SB_RETURN_IF_ERROR(ParseAddress(address, &s, error));
+  SB_RETURN_IF_ERROR(Check(s, error));
   return s;
 }
 
@@ -246,83 +311,24 @@ absl::StatusOr<ListenSettings> ListenSettings::Parse(
   ListenSettings s = defaults;
   FieldError error;
   if (config.HasMapping(key)) {
-    auto node = config.Child(key);
-    if (!node.ok()) return node.status();
-    auto unix_node = node->Child("unix_socket");
-    if (!unix_node.ok()) return unix_node.status();
-    std::string transport = s.has_tcp() ? "tcp" : "unix";
-    std::string mode = FormatFileMode(s.unix_socket.mode);
-    std::string port = absl::StrCat(s.port);
-    for (absl::Status st :
-         {node->Get("transport", &transport),
-          node->Get("bind_address", &s.bind_address), node->Get("port", &port),
-          unix_node->Get("path", &s.unix_socket.path),
-          unix_node->Get("mode", &mode),
-          unix_node->Get("group", &s.unix_socket.group),
-          unix_node->Get("peer_credentials", &s.unix_socket.peer_credentials),
-          unix_node->CheckAllKeysKnown(), node->CheckAllKeysKnown()}) {
-      if (!st.ok()) return st;
-    }
+    // "listen.port: ...".
     error = [&](absl::string_view field, absl::string_view message) {
       return config.Error(absl::StrCat(key, ".", field), message);
     };
-    if (absl::Status st = ParseTransport(transport, &s.transport, error);
-        !st.ok()) {
-      return st;
-    }
-    if (absl::Status st = ParsePort(port, &s.port, error); !st.ok()) return st;
-    if (!ParseOctalMode(mode, &s.unix_socket.mode)) {
-      return error("unix_socket.mode",
-                   absl::StrCat("expected an octal file mode such as "
-                                "\"0660\", got '",
-                                mode, "'"));
-    }
-    s.bind_address = StripBrackets(s.bind_address);
+    SB_RETURN_IF_ERROR(ParseStructured(config, key, error, s));
   } else {
+    // "listen: ...", "listen: port: ...".
     error = [&](absl::string_view field, absl::string_view message) {
       return field.empty()
                  ? config.Error(key, message)
                  : config.Error(key, absl::StrCat(field, ": ", message));
     };
-    std::string address;
-    bool present = config.Has(key);
-    if (absl::Status st = config.Get(key, &address); !st.ok()) return st;
-    if (present) {
-      if (address.empty()) return error("", "must be set");
-      s.unix_socket = UnixSocketSettings();
-      if (absl::Status st = ParseAddress(address, &s, error); !st.ok()) {
-        return st;
-      }
-    }
+    SB_RETURN_IF_ERROR(ParseSingleAddress(config, key, error, s));
   }
   if (!override_address.empty()) {
-    FieldError flag_error = [](absl::string_view field,
-                               absl::string_view message) {
-      return absl::InvalidArgumentError(
-          field.empty() ? absl::StrCat("--listen: ", message)
-                        : absl::StrCat("--listen: ", field, ": ", message));
-    };
-    ListenSettings flag = s;
-    if (absl::Status st = ParseAddress(override_address, &flag, flag_error);
-        !st.ok()) {
-      return st;
-    }
-    // Checked on its own, so that errors of the config's settings keep
-    // naming the config.
-    ListenSettings checked = flag;
-    if (flag.has_tcp()) checked.unix_socket.path.clear();
-    if (absl::Status st = Check(checked, flag_error); !st.ok()) return st;
-    if (flag.has_tcp()) {
-      // A TCP address replaces the TCP listener; an additional unix socket
-      // of the config stays.
-      s.transport = Transport::kTcp;
-      s.bind_address = flag.bind_address;
-      s.port = flag.port;
-    } else {
-      s = flag;
-    }
+    SB_RETURN_IF_ERROR(ApplyOverride(override_address, s));
   }
-  if (absl::Status st = Check(s, error); !st.ok()) return st;
+  SB_RETURN_IF_ERROR(Check(s, error));
   return s;
 }
 
@@ -416,98 +422,6 @@ absl::StatusOr<gid_t> ResolveGroup(const std::string& group) {
     }
     return found->gr_gid;
   }
-}
-
-absl::StatusOr<bool> RemoveStaleSocket(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
-    int e = errno;
-    if (e == ENOENT) return false;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot inspect unix socket path '", path, "': ", ErrnoText(e)));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "unix socket path '", path, "' exists and is ", FileKind(st.st_mode),
-        ", not a socket; refusing to replace it: remove it or choose another "
-        "unix_socket.path"));
-  }
-  // A socket: left by a process that died, or still served?
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    int e = errno;
-    return absl::InternalError(absl::StrCat("socket(AF_UNIX): ", ErrnoText(e)));
-  }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  int r = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int e = errno;
-  close(fd);
-  if (r == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "a running server already listens on unix socket '", path,
-        "' (another instance?); stop it or choose another unix_socket.path"));
-  }
-  if (e != ECONNREFUSED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot tell whether unix socket '", path,
-                     "' is still in use (connect: ", ErrnoText(e),
-                     "); remove it if its server is gone"));
-  }
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    int ue = errno;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot remove stale unix socket '", path, "': ", ErrnoText(ue)));
-  }
-  return true;
-}
-
-absl::Status ApplySocketPermissions(const UnixSocketSettings& settings) {
-  const std::string& path = settings.path;
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
-    int e = errno;
-    return absl::InternalError(absl::StrCat(
-        "unix socket '", path, "' is not there after binding: ", ErrnoText(e)));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::InternalError(
-        absl::StrCat("unix socket '", path,
-                     "' was replaced by another kind of file after binding"));
-  }
-  if (!settings.group.empty()) {
-    auto gid = ResolveGroup(settings.group);
-    if (!gid.ok()) return gid.status();
-    if (lchown(path.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
-      int e = errno;
-      return absl::PermissionDeniedError(absl::StrCat(
-          "cannot give unix socket '", path, "' to group '", settings.group,
-          "' (gid ", *gid, "): ", ErrnoText(e),
-          e == EPERM ? " (the service's user must be root or a member of "
-                       "that group)"
-                     : ""));
-    }
-  }
-  if (chmod(path.c_str(), settings.mode) != 0) {
-    int e = errno;
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot set mode ", FormatFileMode(settings.mode),
-                     " on unix socket '", path, "': ", ErrnoText(e)));
-  }
-  return absl::OkStatus();
-}
-
-SocketFileId IdentifySocket(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return {};
-  return {st.st_dev, st.st_ino};
-}
-
-void RemoveSocketIfSame(const std::string& path, SocketFileId id) {
-  if (id.ino == 0) return;
-  SocketFileId now = IdentifySocket(path);
-  if (now.dev == id.dev && now.ino == id.ino) unlink(path.c_str());
 }
 
 }  // namespace switchboard

@@ -105,26 +105,6 @@ std::string FormatFileMode(uint32_t mode);
 // The gid of `group` (a name or a number). NotFound when no such group.
 absl::StatusOr<gid_t> ResolveGroup(const std::string& group);
 
-// Before binding `path`: a socket file left there by a process that died is
-// removed (true when there was one). FailedPrecondition when the path is
-// some other kind of file (it is never removed) or a live server still
-// accepts connections on it.
-absl::StatusOr<bool> RemoveStaleSocket(const std::string& path);
-
-// After binding: gives the socket file to `settings.group` (if set), then
-// sets `settings.mode`. Errors name the path and the errno text.
-absl::Status ApplySocketPermissions(const UnixSocketSettings& settings);
-
-// The identity of the socket file at `path`, to remove only our own at
-// shutdown; {0, 0} when there is no socket there.
-struct SocketFileId {
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-SocketFileId IdentifySocket(const std::string& path);
-// Removes `path` if it is still the socket `id` names.
-void RemoveSocketIfSame(const std::string& path, SocketFileId id);
-
 }  // namespace switchboard
 
 #endif  // SWITCHBOARD_SERVICES_COMMON_LISTEN_SETTINGS_H_

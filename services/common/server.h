@@ -17,6 +17,7 @@
 #include "services/common/server_limits.h"
 #include "services/common/tls_settings.h"
 #include "services/common/unix_peers.h"
+#include "services/common/unix_socket_file.h"
 
 namespace switchboard {
 
@@ -200,9 +201,9 @@ ServiceSpec SpecFor(std::string name, ServerLimits limits = ServerLimits()) {
 }
 
 // The whole main() of a service: flags (--config, --listen, --port_file,
-// --log_level, --shutdown_grace, --check_config), config validation (exit code 2 with the
-// error on stderr), the `limits` section (read before the service's own
-// settings), serving, graceful shutdown on SIGTERM or SIGINT, and
+// --log_level, --shutdown_grace, --check_config), config validation (exit code
+// 2 with the error on stderr), the `limits` section (read before the service's
+// own settings), serving, graceful shutdown on SIGTERM or SIGINT, and
 // ServiceBase::Reload with the re-read --config file on SIGHUP (the same
 // path as Admin.Reload: one reload at a time, SIGTERM never waits for
 // another).
