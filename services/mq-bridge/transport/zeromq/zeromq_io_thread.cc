@@ -2,6 +2,8 @@
 // queued, reads what arrived into the buffers, and settles the batches its
 // own subscriber got back. Class and threads: zeromq_transport_impl.h.
 #include <algorithm>
+#include <cstdint>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -378,36 +380,33 @@ void ZeroMqTransport::LogTroubles() {
   if (now < next_trouble_log_) return;
   next_trouble_log_ = now + kTroubleLogInterval;
   Counters c = counters();
-  if (c.lost > logged_.lost) {
-    Log()->warn(
-        "{} messages lost on the way from publishers ({} in all): a slow "
-        "receiver (raise send_hwm / receive_hwm) or a reconnect",
-        c.lost - logged_.lost, c.lost);
-  }
-  if (c.dropped > logged_.dropped) {
-    Log()->warn(
-        "{} messages dropped, oldest first, from full queues ({} in all; "
-        "max_queue_messages {}, max_total_bytes {})",
-        c.dropped - logged_.dropped, c.dropped, settings_.max_queue_messages,
-        settings_.max_total_bytes);
-  }
-  if (c.unrouted > logged_.unrouted) {
-    Log()->warn(
-        "{} messages for queues not declared here dropped ({} in all; "
-        "declare_on_receive is off)",
-        c.unrouted - logged_.unrouted, c.unrouted);
-  }
-  if (c.curve_refused > logged_.curve_refused) {
-    Log()->warn(
-        "{} subscribers refused at the CURVE handshake ({} in all): their "
-        "key is not in curve.peer_keys or curve.authorized_keys",
-        c.curve_refused - logged_.curve_refused, c.curve_refused);
-  }
-  if (c.malformed > logged_.malformed) {
-    Log()->warn(
-        "{} malformed messages ignored ({} in all): is a non-switchboard "
-        "publisher, or another protocol version, in `connect`?",
-        c.malformed - logged_.malformed, c.malformed);
+  // One warning per counter that grew: "N <what> (T in all<details>".
+  struct Trouble {
+    uint64_t Counters::*count;
+    const char* what;
+    std::string details;
+  };
+  const Trouble troubles[] = {
+      {&Counters::lost, "messages lost on the way from publishers",
+       "): a slow receiver (raise send_hwm / receive_hwm) or a reconnect"},
+      {&Counters::dropped, "messages dropped, oldest first, from full queues",
+       absl::StrCat("; max_queue_messages ", settings_.max_queue_messages,
+                    ", max_total_bytes ", settings_.max_total_bytes, ")")},
+      {&Counters::unrouted, "messages for queues not declared here dropped",
+       "; declare_on_receive is off)"},
+      {&Counters::curve_refused, "subscribers refused at the CURVE handshake",
+       "): their key is not in curve.peer_keys or curve.authorized_keys"},
+      {&Counters::malformed, "malformed messages ignored",
+       "): is a non-switchboard publisher, or another protocol version, in "
+       "`connect`?"},
+  };
+  for (const Trouble& trouble : troubles) {
+    const uint64_t total = c.*trouble.count;
+    const uint64_t before = logged_.*trouble.count;
+    if (total > before) {
+      Log()->warn("{} {} ({} in all{}", total - before, trouble.what, total,
+                  trouble.details);
+    }
   }
   logged_ = c;
 }
