@@ -2,8 +2,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "services/common/link_event.h"
+#include "services/broadcaster/routing/extra_queues_rule.h"
+#include "services/broadcaster/routing/verbose_rule.h"
 #include "services/common/queue_name.h"
 #include "services/common/status_macros.h"
 
@@ -111,36 +111,6 @@ absl::Status CheckNoLinkPrefix(const ConfigNode& node, absl::string_view key,
   return absl::OkStatus();
 }
 
-// The string at a dotted path of a Struct, e.g. "link.id".
-std::optional<std::string> StringAt(const google::protobuf::Struct& data,
-                                    absl::string_view path) {
-  const google::protobuf::Struct* node = &data;
-  std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
-  for (size_t i = 0; i < parts.size(); ++i) {
-    auto it = node->fields().find(std::string(parts[i]));
-    if (it == node->fields().end()) return std::nullopt;
-    const google::protobuf::Value& value = it->second;
-    if (i + 1 == parts.size()) {
-      if (value.kind_case() != google::protobuf::Value::kStringValue ||
-          value.string_value().empty()) {
-        return std::nullopt;
-      }
-      return value.string_value();
-    }
-    if (value.kind_case() != google::protobuf::Value::kStructValue) {
-      return std::nullopt;
-    }
-    node = &value.struct_value();
-  }
-  return std::nullopt;
-}
-
-void EraseLinkAttributes(Event* event) {
-  if (event->attributes().empty()) return;
-  event->mutable_attributes()->erase(std::string(kLinkIdAttribute));
-  event->mutable_attributes()->erase(std::string(kLinkStateAttribute));
-}
-
 }  // namespace
 
 absl::StatusOr<Router::Settings> Router::ParseSettings(
@@ -175,98 +145,68 @@ absl::StatusOr<Router::Settings> Router::ParseSettings(
   return settings;
 }
 
-Router::Router(Settings settings) : settings_(std::move(settings)) {}
+// The rules, in routing order: the order of the queues in Route's answer.
+// A new rule is one module in services/broadcaster/routing/ and one line
+// here (see routing_rule.h).
+Router::Router(Settings settings) : settings_(std::move(settings)) {
+  app_rule_ = AddRule<routing::AppQueueRule>(settings_.app_queue_prefix,
+                                             settings_.app_sources);
+  AddRule<routing::VerboseRule>(settings_.verbose_queue);
+  AddRule<routing::ExtraQueuesRule>(settings_.extra_queues);
+  AddRule<routing::LinkStatusRule>(settings_.link_queue_prefix,
+                                   settings_.link_event_types);
+}
+
+void Router::Register(std::unique_ptr<const routing::RoutingRule> rule) {
+  if (rule->sees_filtered_events()) {
+    filtered_event_rules_.push_back(rule.get());
+  }
+  rule->AppendStaticQueues(&static_queues_);
+  rule->AppendFamilies(&families_);
+  rules_.push_back(std::move(rule));
+}
 
 std::string Router::AppQueue(const std::string& source) const {
-  return QueueNameFor(settings_.app_queue_prefix, source);
+  return app_rule_->QueueOf(source);
 }
 
 bool Router::IsDynamicQueue(const std::string& queue) const {
-  if (absl::StartsWith(queue, settings_.app_queue_prefix)) return true;
-  return !settings_.link_queue_prefix.empty() &&
-         absl::StartsWith(queue, settings_.link_queue_prefix);
-}
-
-bool Router::QueuePasses(const std::string& queue,
-                         const std::string& type) const {
-  auto it = settings_.queue_filters.find(queue);
-  return it == settings_.queue_filters.end() || it->second.Passes(type);
-}
-
-absl::StatusOr<std::optional<std::string>> Router::LinkQueue(
-    Event* event) const {
-  if (settings_.link_queue_prefix.empty()) return std::nullopt;
-  std::optional<LinkReport> report;
-  auto configured = settings_.link_event_types.find(event->type());
-  if (configured != settings_.link_event_types.end()) {
-    const LinkEventType& type = configured->second;
-    std::optional<std::string> id;
-    if (type.link_id_field.empty()) {
-      if (!event->subject().empty()) id = event->subject();
-    } else if (event->has_json_data()) {
-      id = StringAt(event->json_data(), type.link_id_field);
-    }
-    if (!id.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "type '", event->type(),
-          "' reports a link status (links.event_types), but the event has no "
-          "link id at ",
-          type.link_id_field.empty()
-              ? std::string("subject")
-              : absl::StrCat("json_data.", type.link_id_field)));
-    }
-    report = LinkReport{*std::move(id), type.state};
-  } else if (event->has_link_status()) {
-    report = LinkReport{event->link_status().link_id(),
-                        event->link_status().state()};
+  for (const routing::QueueFamily& family : families_) {
+    if (family.dynamic && absl::StartsWith(queue, family.prefix)) return true;
   }
-  if (!report.has_value()) return std::nullopt;
-  StampLinkReport(*report, event);
-  return LinkQueueName(settings_.link_queue_prefix, report->link_id);
+  return false;
 }
 
 absl::StatusOr<std::vector<std::string>> Router::Route(Event* event) const {
-  EraseLinkAttributes(event);
-  SB_ASSIGN_OR_RETURN(std::optional<std::string> link_queue, LinkQueue(event));
   std::vector<std::string> queues;
   const std::string& type = event->type();
-  if (!settings_.types.Passes(type)) return queues;
-  auto add = [&](std::string queue) {
-    if (!QueuePasses(queue, type)) return;
-    for (const std::string& q : queues) {
-      if (q == queue) return;
+  const bool passes = settings_.types.Passes(type);
+  routing::Candidates candidates(&queues, &settings_.queue_filters, type,
+                                 passes);
+  if (passes) {
+    for (const auto& rule : rules_) {
+      SB_RETURN_IF_ERROR(rule->Route(event, &candidates));
     }
-    queues.push_back(std::move(queue));
-  };
-  if (settings_.app_sources.Passes(event->source())) {
-    add(AppQueue(event->source()));
+  } else {
+    // Filtered: the event goes nowhere, but is still validated and stamped.
+    for (const routing::RoutingRule* rule : filtered_event_rules_) {
+      SB_RETURN_IF_ERROR(rule->Route(event, &candidates));
+    }
   }
-  if (!settings_.verbose_queue.empty()) add(settings_.verbose_queue);
-  for (const auto& [name, filter] : settings_.extra_queues) {
-    if (filter.Passes(type)) add(name);
-  }
-  if (link_queue.has_value()) add(*std::move(link_queue));
   return queues;
 }
 
 switchboard::v1::QueueSpec Router::Spec(const std::string& queue) const {
   switchboard::v1::QueueSpec spec;
   spec.set_name(queue);
-  spec.set_last_value(!settings_.link_queue_prefix.empty() &&
-                      absl::StartsWith(queue, settings_.link_queue_prefix));
-  if (!spec.last_value()) *spec.mutable_limits() = settings_.limits.For(queue);
+  for (const routing::QueueFamily& family : families_) {
+    if (family.last_value && absl::StartsWith(queue, family.prefix)) {
+      spec.set_last_value(true);
+      return spec;
+    }
+  }
+  *spec.mutable_limits() = settings_.limits.For(queue);
   return spec;
-}
-
-std::vector<std::string> Router::StaticQueues() const {
-  std::vector<std::string> queues;
-  if (!settings_.verbose_queue.empty()) {
-    queues.push_back(settings_.verbose_queue);
-  }
-  for (const auto& [name, filter] : settings_.extra_queues) {
-    queues.push_back(name);
-  }
-  return queues;
 }
 
 }  // namespace switchboard::broadcaster

@@ -1,6 +1,7 @@
 #ifndef SWITCHBOARD_SERVICES_BROADCASTER_ROUTER_H_
 #define SWITCHBOARD_SERVICES_BROADCASTER_ROUTER_H_
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,9 @@
 #include "services/broadcaster/pattern_filter.h"
 #include "services/broadcaster/queue_budget.h"
 #include "services/broadcaster/queue_limits.h"
+#include "services/broadcaster/routing/app_queue_rule.h"
+#include "services/broadcaster/routing/link_status_rule.h"
+#include "services/broadcaster/routing/routing_rule.h"
 #include "services/common/config.h"
 #include "switchboard/v1/bridge.pb.h"
 #include "switchboard/v1/event.pb.h"
@@ -20,24 +24,22 @@ namespace switchboard::broadcaster {
 //
 //  1. The global filter (`filters`) on the event type: an event it stops is
 //     accepted but goes nowhere (counted as filtered).
-//  2. Candidate queues: the queue of the source app (for sources that
-//     `routing.app_sources` lets through), the verbose queue, every extra
-//     queue (`routing.queues`) whose type filter passes, and `link.<id>`
-//     for a link status.
+//  2. Candidate queues, from the routing rules (routing/routing_rule.h) in
+//     this order: the queue of the source app (routing/app_queue_rule.h),
+//     the verbose queue (verbose_rule.h), the extra queues whose type
+//     filter passes (extra_queues_rule.h), and `link.<id>` for a link
+//     status (link_status_rule.h).
 //  3. Each candidate's own filter (`filters.queues.<name>`) on the type.
+//
+// Commands and region requests are not routed here but by the region
+// tracker (region_router.h), which needs its state: the accept pipeline's
+// route phase adds them to these base queues.
 //
 // Immutable once built, so it is shared by all publishing threads without
 // locks; a reload builds a new one.
 class Router {
  public:
-  // An event type that reports a link status (besides the typed
-  // LinkStatus payload), e.g. "kytos/topology.link_down".
-  struct LinkEventType {
-    switchboard::v1::LinkStatus::State state;
-    // Dotted path to the link id in the event's json_data, e.g. "link.id";
-    // empty means the event's `subject`.
-    std::string link_id_field;
-  };
+  using LinkEventType = routing::LinkEventType;
 
   struct Settings {
     // Queue of each source app: QueueNameFor(prefix, source), so
@@ -53,7 +55,7 @@ class Router {
     // The global filter on event types.
     PatternFilter types;
     // Per-queue filters on event types, by queue name.
-    absl::flat_hash_map<std::string, PatternFilter> queue_filters;
+    routing::QueueFilters queue_filters;
     // Prefix of the last-value link status queues; empty turns them off.
     std::string link_queue_prefix = "link.";
     // Configured link event types, by type.
@@ -93,17 +95,31 @@ class Router {
   // Queues every running broadcaster has, declared at start so that
   // subscribers can attach before the first event: the verbose queue and
   // the extra queues.
-  std::vector<std::string> StaticQueues() const;
+  std::vector<std::string> StaticQueues() const { return static_queues_; }
 
   const Settings& settings() const { return settings_; }
 
  private:
-  // The link a link status event reports, if it is one.
-  absl::StatusOr<std::optional<std::string>> LinkQueue(
-      switchboard::v1::Event* event) const;
-  bool QueuePasses(const std::string& queue, const std::string& type) const;
+  // Builds a rule, appends it to the routing order and returns it.
+  template <typename Rule, typename... Args>
+  const Rule* AddRule(Args&&... args) {
+    auto rule = std::make_unique<const Rule>(std::forward<Args>(args)...);
+    const Rule* added = rule.get();
+    Register(std::move(rule));
+    return added;
+  }
+  // Appends `rule` to rules_ and collects what it declares.
+  void Register(std::unique_ptr<const routing::RoutingRule> rule);
 
   const Settings settings_;
+  // The app queue rule, also one of rules_, for AppQueue.
+  const routing::AppQueueRule* app_rule_ = nullptr;
+  // In routing order.
+  std::vector<std::unique_ptr<const routing::RoutingRule>> rules_;
+  // The rules that see the events the global filter stops, in order.
+  std::vector<const routing::RoutingRule*> filtered_event_rules_;
+  std::vector<routing::QueueFamily> families_;
+  std::vector<std::string> static_queues_;
 };
 
 }  // namespace switchboard::broadcaster
