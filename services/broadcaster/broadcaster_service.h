@@ -10,72 +10,47 @@
 #include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "services/broadcaster/broadcaster_config.h"
+#include "services/broadcaster/broadcaster_metrics.h"
+#include "services/broadcaster/broadcaster_rpc_service.h"
 #include "services/broadcaster/confirmations.h"
 #include "services/broadcaster/event_buffer.h"
-#include "services/broadcaster/event_validation.h"
-#include "services/broadcaster/broadcaster_metrics.h"
+#include "services/broadcaster/event_id.h"
 #include "services/broadcaster/forwarder.h"
+#include "services/broadcaster/publish_handler.h"
+#include "services/broadcaster/queue_budget.h"
 #include "services/broadcaster/region_tracker.h"
 #include "services/broadcaster/regions_service.h"
 #include "services/broadcaster/router.h"
-#include "services/common/bidi_stream.h"
+#include "services/broadcaster/sequencer.h"
+#include "services/broadcaster/stats_handler.h"
+#include "services/common/auth_policy.h"
 #include "services/common/config.h"
 #include "services/common/listen_settings.h"
-#include "services/common/auth_policy.h"
 #include "services/common/server.h"
-#include "switchboard/v1/broadcaster.grpc.pb.h"
+#include "switchboard/v1/broadcaster.pb.h"
 
 namespace switchboard::broadcaster {
 
-// The broadcaster's settings; see README.md "Configuration reference".
-struct BroadcasterConfig {
-  // `listen`: TCP, plus or instead a unix socket (see ListenSettings).
-  ListenSettings listen = ListenSettings::Tcp("0.0.0.0", 50051);
-  Forwarder::Options bridge;
-  EventBuffer::Limits buffer;
-  // buffer.type disk: the disk buffer's settings (buffer.disk); memory
-  // when unset.
-  std::optional<DiskLog::Options> disk_buffer;
-  // Largest serialized event accepted.
-  uint64_t max_event_bytes = 1 << 20;
-  // Most events in one PublishRequest.
-  uint32_t max_batch_events = 10000;
-  // Answers queued on one Publish stream before it stops reading.
-  uint32_t max_pending_batches = 64;
-  // On shutdown, how long the buffer may take to drain to the bridge.
-  absl::Duration flush_timeout = absl::Seconds(10);
-  // How far an event's time may be from the broadcaster's clock
-  // (max_time_ahead, max_time_behind).
-  TimeBounds time_bounds;
-  Router::Settings routing;
-  RegionSettings regions;
-
-  // Validates every field; errors name it.
-  static absl::StatusOr<BroadcasterConfig> Parse(
-      const ConfigNode& config, const std::string& listen_override);
-};
-
-// A random UUID v4 in its 36-character text form.
-std::string NewEventId();
-
-// The broadcaster service. Thread-safe.
+// The broadcaster service's lifecycle. Thread-safe.
+//
+// This class owns the broadcaster's parts and wires them: its settings
+// (broadcaster_config.h), the buffer, the forwarder to the bridge, the
+// region tracker and its ticker, reload, and metrics. Each RPC of
+// switchboard.v1.Broadcaster is a handler class of its own
+// (publish_handler.h, stats_handler.h), served through
+// BroadcasterRpcService; switchboard.v1.Regions is RegionsService. The
+// publishing path the Publish handler feeds is Accept (accept_pipeline.cc).
 //
 // Settings are one immutable snapshot (config + routing table). A batch of
 // events is handled under one snapshot from validation to the buffer, and a
 // reload swaps the snapshot between two batches, so every event is routed
 // wholly by the old or wholly by the new settings, and per source the
 // switch happens at one point of its stream.
-// The Publish request header that sets a stream's acceptance level
-// ("buffered" or "confirmed"); a batch's own `acceptance` overrides it.
-inline constexpr absl::string_view kAcceptanceHeader = "switchboard-acceptance";
-
-class BroadcasterService final
-    : public ServiceBase,
-      public switchboard::v1::Broadcaster::CallbackService {
+class BroadcasterService final : public ServiceBase {
  public:
   static absl::StatusOr<std::unique_ptr<BroadcasterService>> Create(
       const ConfigNode& config, const std::string& listen_override);
@@ -97,7 +72,7 @@ class BroadcasterService final
     return listen_;
   }
   std::vector<grpc::Service*> grpc_services() override {
-    return {this, &regions_service_};
+    return {&rpcs_, &regions_service_};
   }
   void SetAuthPolicy(std::shared_ptr<AuthPolicy> auth) override;
   absl::Status Start() override;
@@ -106,14 +81,6 @@ class BroadcasterService final
   // Swaps in the settings of `config`, then closes the bridge stream and
   // opens a new one with them. `listen` cannot change without a restart.
   absl::Status Reload(const ConfigNode& config) override;
-
-  grpc::ServerBidiReactor<switchboard::v1::PublishRequest,
-                          switchboard::v1::PublishResponse>*
-  Publish(grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* GetStats(
-      grpc::CallbackServerContext* context,
-      const switchboard::v1::GetStatsRequest* request,
-      switchboard::v1::BroadcasterStats* response) override;
 
   // Handles one batch: validation, defaults, routing, buffering; answers
   // at once (acceptance BUFFERED).
@@ -125,7 +92,7 @@ class BroadcasterService final
   // broadcaster stops first (the producer's stream ends with UNAVAILABLE).
   // `who` (null: auth off) is the producer: each event it may not publish
   // is rejected with PERMISSION_DENIED, and the rest go on.
-  using AnswerFn = std::function<void(switchboard::v1::PublishResponse)>;
+  using AnswerFn = PublishHandler::AnswerFn;
   void Accept(switchboard::v1::PublishRequest& request,
               switchboard::v1::Acceptance level, AnswerFn answer,
               const Identity* who);
@@ -174,11 +141,10 @@ class BroadcasterService final
     // error for its publisher.
     kUnroutable,
   };
-  // The working state of one Accept (accept_pipeline.cc).
+  // The working state of one Accept (accept_batch.h).
   struct Batch;
-  void CountRegionCommands(
-      const std::vector<std::pair<size_t, std::string>>& copies,
-      size_t pushed);
+  // A batch's units serialized for the buffer (accept_buffer.cc).
+  struct Grouped;
 
   struct Settings {
     explicit Settings(BroadcasterConfig c)
@@ -190,24 +156,19 @@ class BroadcasterService final
   static Forwarder::Options ForwarderOptions(
       std::shared_ptr<const Settings> settings);
 
-  // Gives events without a sequence the next number of their source.
-  // Returns the batch's ticket: batches reach the buffer in ticket order,
-  // so one source's sequence numbers stay in order across its streams.
-  uint64_t AssignSequences(std::vector<switchboard::v1::Event*>& events);
-  // Pushes `routed` once every batch with an earlier ticket was pushed,
-  // each group (ending at `group_ends`, see EventBuffer::Push) all or none.
-  // Every ticket must be pushed (possibly empty), or later ones wait.
-  // `tokens`: empty, or one Confirmations token per event.
-  size_t PushInOrder(uint64_t ticket,
-                     std::vector<switchboard::v1::RoutedEvent>& routed,
-                     absl::Span<const size_t> group_ends,
-                     absl::Span<const uint64_t> tokens = {});
-
   // The phases of Accept, in order; each sets the event's Outcome when it
-  // ends the event's way.
+  // ends the event's way (accept_pipeline.cc).
+  // Authorization, validation, stamping, tracking and routing of the
+  // producer's event `i`, which become units of the batch.
+  void RunEventPhases(int i, switchboard::v1::Event* e, Batch& batch);
   // The event's fields, and its base queues (see Router::Route).
   absl::StatusOr<std::vector<std::string>> Validate(switchboard::v1::Event* e,
                                                     Batch& batch);
+  // The app, link and region queues the event would create must fit
+  // routing.max_dynamic_queues.
+  absl::Status AdmitQueues(const switchboard::v1::Event& e,
+                           const std::vector<std::string>& queues,
+                           Batch& batch);
   // Fills in the id and time a producer left unset.
   static void Stamp(switchboard::v1::Event* e, absl::Time now);
   // A region's event goes to the tracker; false when absorbed.
@@ -216,33 +177,46 @@ class BroadcasterService final
   // event's units to the batch.
   void Route(int i, switchboard::v1::Event* e, std::vector<std::string> queues,
              Batch& batch);
-  // Numbers, serializes and buffers the batch's units.
-  void Buffer(Batch& batch);
-  // The producer's answer, and the counters.
-  switchboard::v1::PublishResponse Answer(Batch& batch);
-  // A CONFIRMED batch's answer once its copies are settled: events with a
-  // lost copy become rejections.
-  void ApplyConfirmations(const std::vector<absl::Status>& outcomes,
-                          switchboard::v1::PublishResponse& response);
-  // The app, link and region queues the event would create must fit
-  // routing.max_dynamic_queues.
-  absl::Status AdmitQueues(const switchboard::v1::Event& e,
-                           const std::vector<std::string>& queues,
-                           Batch& batch);
   // Takes tracker_order_mu_ for the rest of the batch's tracking.
   void HoldTrackerOrder(Batch& batch);
   // PERMISSION_DENIED when the producer may not reach one of the regions
   // a command is routed to.
   absl::Status AuthorizeRoute(const RegionTracker::CommandRoute& route,
                               const Batch& batch);
-  // Gives the units' events ids and sequences (scoped copies those of
-  // their command); returns the ticket of AssignSequences.
-  uint64_t Number(std::vector<Unit>& units);
   // Adds the tracker's virtual switch events (routed like any event) and
   // region requests (to their region queue only) to `units`.
   void AddTrackerOutput(RegionTracker::Output& out, const Router& router,
                         int owner, std::deque<switchboard::v1::Event>& owned,
                         std::vector<Unit>& units);
+
+  // Buffering (accept_buffer.cc).
+  // Numbers, serializes and buffers the batch's units.
+  void Buffer(Batch& batch);
+  // Gives the units' events ids and sequences (scoped copies those of
+  // their command); returns the batch's ticket (Sequencer::Assign).
+  uint64_t Number(std::vector<Unit>& units);
+  // Serializes the units, each producer event's into one group; drops
+  // (and marks kInvalid) a producer's event over max_event_bytes.
+  static Grouped Group(Batch& batch);
+  // Pushes `routed` once every batch with an earlier ticket was pushed,
+  // each group (ending at `group_ends`, see EventBuffer::Push) all or none.
+  // Every ticket must be pushed (possibly empty), or later ones wait.
+  // `tokens`: empty, or one Confirmations token per event.
+  size_t PushInOrder(uint64_t ticket,
+                     std::vector<switchboard::v1::RoutedEvent>& routed,
+                     absl::Span<const size_t> group_ends,
+                     absl::Span<const uint64_t> tokens = {});
+  void CountRegionCommands(
+      const std::vector<std::pair<size_t, std::string>>& copies, size_t pushed);
+
+  // Answering (accept_answer.cc).
+  // The producer's answer, and the counters.
+  switchboard::v1::PublishResponse Answer(Batch& batch);
+  // A CONFIRMED batch's answer once its copies are settled: events with a
+  // lost copy become rejections.
+  void ApplyConfirmations(const std::vector<absl::Status>& outcomes,
+                          switchboard::v1::PublishResponse& response);
+
   void TickLoop();
   void StopTicker();
   // Logs, at most every few seconds, events lost to a full buffer.
@@ -262,7 +236,6 @@ class BroadcasterService final
   // Caps the queues producer input creates; limits from the settings.
   QueueBudget queue_budget_;
   Forwarder forwarder_;
-  StreamSet streams_;
   RegionTracker tracker_;
   // Made by metrics_collectables (with metrics.listen set).
   std::shared_ptr<BroadcasterMetrics> metrics_;
@@ -275,16 +248,12 @@ class BroadcasterService final
   bool ticker_stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
   std::thread ticker_;
 
-  absl::Mutex sequence_mu_;
-  absl::flat_hash_map<std::string, uint64_t> sequences_
-      ABSL_GUARDED_BY(sequence_mu_);
-  uint64_t next_ticket_ ABSL_GUARDED_BY(sequence_mu_) = 0;
-  absl::Mutex push_mu_;
+  // Sequence numbers, and the order batches reach the buffer in.
+  Sequencer sequencer_;
   // Held from a batch's (or tick's) first tracker call until its ticket is
   // taken, so the tracker's events reach the buffer in the order the
   // tracker made them (one region's disconnect before another's connect).
   absl::Mutex tracker_order_mu_;
-  uint64_t serving_ticket_ ABSL_GUARDED_BY(push_mu_) = 0;
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_invalid_{0};
@@ -305,6 +274,12 @@ class BroadcasterService final
   absl::Time last_report_ ABSL_GUARDED_BY(report_mu_) = absl::InfinitePast();
   uint64_t reported_dropped_ ABSL_GUARDED_BY(report_mu_) = 0;
   uint64_t reported_rejected_ ABSL_GUARDED_BY(report_mu_) = 0;
+
+  // One handler per RPC, and the gRPC service routing to them. Last: made
+  // once the parts they use exist, and gone before them.
+  PublishHandler publish_;
+  StatsHandler stats_;
+  BroadcasterRpcService rpcs_;
 };
 
 }  // namespace switchboard::broadcaster
