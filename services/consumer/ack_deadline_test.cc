@@ -17,19 +17,13 @@ using switchboard::v1::EventDelivery;
 using switchboard::v1::SubscribeRequest;
 using switchboard::v1::SubscribeResponse;
 
-class SubscribeStream
-    : public testing::DeliveryStream<SubscribeRequest, SubscribeResponse> {
+// A Subscribe stream of one queue that also extends and nacks later.
+class DeadlineStream : public SubscribeStream {
  public:
-  explicit SubscribeStream(switchboard::v1::Consumer::Stub* stub)
-      : DeliveryStream(
-            [stub](grpc::ClientContext* c) { return stub->Subscribe(c); },
-            kWait) {}
+  using SubscribeStream::SubscribeStream;
 
   bool Open(const std::string& queue, uint32_t credit) {
-    SubscribeRequest request;
-    request.mutable_open()->add_queues(queue);
-    request.mutable_open()->set_credit(credit);
-    return Write(request);
+    return SubscribeStream::Open({queue}, credit);
   }
   bool Extend(const std::vector<uint64_t>& tags) {
     SubscribeRequest request;
@@ -87,7 +81,7 @@ class AckDeadlineTest : public ConsumerFixture {
 
 TEST_F(AckDeadlineTest, HeldPastTheDeadlineComesAgainAndTheLateAckIsStale) {
   Publish("app.a", {MakeEvent(0)});
-  SubscribeStream stream(clocked_.stub.get());
+  DeadlineStream stream(clocked_.stub.get());
   ASSERT_TRUE(stream.Open("app.a", 10));
   std::vector<EventDelivery> got = stream.AwaitDeliveries(1);
   ASSERT_EQ(got.size(), 1u);
@@ -118,7 +112,7 @@ TEST_F(AckDeadlineTest, HeldPastTheDeadlineComesAgainAndTheLateAckIsStale) {
 
 TEST_F(AckDeadlineTest, ExtendedDeliveryStaysAndDelayedNackComesBackLater) {
   Publish("app.b", {MakeEvent(0), MakeEvent(1)});
-  SubscribeStream stream(clocked_.stub.get());
+  DeadlineStream stream(clocked_.stub.get());
   ASSERT_TRUE(stream.Open("app.b", 10));
   std::vector<EventDelivery> got = stream.AwaitDeliveries(2);
   ASSERT_EQ(got.size(), 2u);
@@ -156,7 +150,7 @@ TEST_F(AckDeadlineTest, ExtendedDeliveryStaysAndDelayedNackComesBackLater) {
 // dead-lettered.
 TEST_F(AckDeadlineTest, HalfClosedSubscriptionEndsAtItsFirstExpiry) {
   Publish("app.d", {});
-  SubscribeStream stream(clocked_.stub.get());
+  DeadlineStream stream(clocked_.stub.get());
   ASSERT_TRUE(stream.Open("app.d", 10));
   // Half-closed before the event is even published: the consumer reads the
   // half-close right after `open`, long before the delivery has made its
@@ -178,7 +172,7 @@ TEST_F(AckDeadlineTest, HalfClosedSubscriptionEndsAtItsFirstExpiry) {
 
 TEST_F(AckDeadlineTest, BadDurationsAreRefusedNamingTheField) {
   {
-    SubscribeStream stream(clocked_.stub.get());
+    DeadlineStream stream(clocked_.stub.get());
     SubscribeRequest open;
     open.mutable_open()->add_queues("verbose");
     open.mutable_open()->mutable_ack_deadline()->set_seconds(7200);
@@ -190,7 +184,7 @@ TEST_F(AckDeadlineTest, BadDurationsAreRefusedNamingTheField) {
         << status.error_message();
   }
   Publish("app.c", {MakeEvent(0)});
-  SubscribeStream stream(clocked_.stub.get());
+  DeadlineStream stream(clocked_.stub.get());
   ASSERT_TRUE(stream.Open("app.c", 10));
   ASSERT_EQ(stream.AwaitDeliveries(1).size(), 1u);
   SubscribeRequest nack;

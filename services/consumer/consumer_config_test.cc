@@ -1,13 +1,17 @@
-// ConsumerConfig: the settings of deadlines and the dedup store, and their
-// errors, which name the field.
+// ConsumerConfig: its defaults, the settings of credit, deadlines and the
+// dedup store, and their errors, which name the field.
 #include <string>
+#include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/consumer/consumer_fixture.h"
 #include "services/consumer/consumer_service.h"
 
 namespace switchboard::consumer {
 namespace {
+
+using ::testing::HasSubstr;
 
 ::testing::AssertionResult RefusedNaming(const std::string& yaml,
                                          const std::string& field) {
@@ -59,6 +63,39 @@ TEST(DedupConfigTest, MissingDirectoryFailsAtStartNamingIt) {
   EXPECT_NE(service.status().message().find("dedup.directory"),
             std::string::npos)
       << service.status();
+}
+
+TEST(ConsumerConfigTest, DefaultsAreValid) {
+  auto config = ConsumerConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen.primary_address(), "0.0.0.0:50052");
+  EXPECT_EQ(config->bridge_address, "127.0.0.1:50053");
+  EXPECT_EQ(config->default_credit, 100u);
+  EXPECT_EQ(config->max_credit, 10000u);
+}
+
+TEST(ConsumerConfigTest, ErrorsNameTheField) {
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"max_credit: 100\ndefault_credit: 200\n",
+            "default_credit: must be 1 to max_credit"},
+           {"default_credit: 0\n", "default_credit: must be 1 to max_credit"},
+           {"max_credit: 0\n", "max_credit: must be 1 to 65535"},
+           {"max_credit: 70000\n", "max_credit: must be 1 to 65535"},
+           {"credit: 5\n", "credit: unknown setting"},
+           {"bridge:\n  adress: 127.0.0.1:50053\n",
+            "bridge.adress: unknown setting"},
+           {"max_credit: lots\n", "max_credit: expected an integer"},
+       }) {
+    auto config = ConsumerConfig::Parse(Yaml(c.yaml), "");
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.yaml;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("consumer.yaml: " + c.expected));
+  }
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "services/mq-bridge/bridge_service.h"
 #include "switchboard/v1/consumer.grpc.pb.h"
 #include "switchboard/v1/event.pb.h"
+#include "tests/testing/delivery_stream.h"
 #include "tests/testing/eventually.h"
 
 namespace switchboard::consumer {
@@ -41,6 +42,53 @@ inline ConfigNode Yaml(const std::string& text) {
 }
 
 using ::switchboard::testing::Eventually;
+
+// A Subscribe stream; deliveries are read in the background.
+class SubscribeStream
+    : public testing::DeliveryStream<switchboard::v1::SubscribeRequest,
+                                     switchboard::v1::SubscribeResponse> {
+ public:
+  explicit SubscribeStream(switchboard::v1::Consumer::Stub* stub)
+      : DeliveryStream(
+            [stub](grpc::ClientContext* c) { return stub->Subscribe(c); },
+            kWait) {}
+
+  bool Open(std::vector<std::string> queues, uint32_t credit) {
+    switchboard::v1::SubscribeRequest request;
+    for (auto& q : queues) request.mutable_open()->add_queues(std::move(q));
+    request.mutable_open()->set_credit(credit);
+    return Write(request);
+  }
+};
+
+inline std::vector<uint64_t> TagsOf(
+    const std::vector<switchboard::v1::EventDelivery>& deliveries) {
+  std::vector<uint64_t> tags;
+  for (const auto& d : deliveries) tags.push_back(d.tag());
+  return tags;
+}
+
+inline std::vector<std::string> IdsOf(
+    const std::vector<switchboard::v1::EventDelivery>& deliveries) {
+  std::vector<std::string> ids;
+  for (const auto& d : deliveries) ids.push_back(d.event().id());
+  return ids;
+}
+
+// A link-down event with id "ev-<i>".
+inline switchboard::v1::Event NumberedEvent(int i) {
+  switchboard::v1::Event event;
+  event.set_id("ev-" + std::to_string(i));
+  event.set_source("kytos/topology");
+  event.set_type("kytos/topology.link_down");
+  event.set_sequence(i + 1);
+  event.set_subject("s1:eth1-s2:eth1");
+  event.mutable_time()->set_seconds(1700000000 + i);
+  (*event.mutable_attributes())["i"] = std::to_string(i);
+  event.mutable_link_status()->set_link_id("s1:eth1-s2:eth1");
+  event.mutable_link_status()->set_state(switchboard::v1::LinkStatus::DOWN);
+  return event;
+}
 
 // A running ConsumerService.
 struct Consumer {
@@ -155,6 +203,21 @@ class ConsumerFixture : public ::testing::Test {
   std::unique_ptr<bridge::BridgeService> bridge_;
   std::unique_ptr<RunningServer> bridge_server_;
   Consumer consumer_;
+};
+
+// ConsumerFixture, publishing numbered events (NumberedEvent): the tests
+// of Subscribe and ListQueues.
+class ConsumerRpcTest : public ConsumerFixture {
+ protected:
+  using ConsumerFixture::Publish;
+
+  // Publishes NumberedEvent(0) to NumberedEvent(n - 1) to `queue`, as one
+  // batch.
+  void Publish(const std::string& queue, int n) {
+    std::vector<switchboard::v1::Event> events;
+    for (int i = 0; i < n; ++i) events.push_back(NumberedEvent(i));
+    Publish(queue, events);
+  }
 };
 
 }  // namespace switchboard::consumer
