@@ -12,12 +12,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "services/mq-bridge/transport/conformance/delivery_collector.h"
 #include "services/mq-bridge/transport/conformance/transport_conformance.h"
 #include "services/mq-bridge/transport/transport.h"
 #include "tests/testing/eventually.h"
 
-// What every file of the conformance suite shares: a driver instance with
-// per-test queue names, publish-and-wait, and stats polling.
+// What every file of the conformance suite (and the drivers' own tests)
+// shares: a driver instance with per-test queue names, publish-and-wait,
+// stats polling and dead-letter checks.
 namespace switchboard::bridge::testing {
 
 // Generous: a broker on a loaded 2-core machine is slow, and a passing run
@@ -34,6 +36,22 @@ inline std::vector<uint64_t> Tags(const std::vector<Delivery>& deliveries) {
   std::vector<uint64_t> tags;
   for (const Delivery& d : deliveries) tags.push_back(d.tag);
   return tags;
+}
+
+// Publishes `batch` and waits for its confirmation; DEADLINE_EXCEEDED after
+// kWait without one.
+inline PublishResult PublishAndWait(Transport& transport,
+                                    std::vector<OutgoingMessage> batch) {
+  absl::Notification done;
+  PublishResult result;
+  transport.Publish(std::move(batch), [&](PublishResult r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  if (!done.WaitForNotificationWithTimeout(kWait)) {
+    return absl::DeadlineExceededError("publish was never confirmed");
+  }
+  return result;
 }
 
 class ConformanceFixture {
@@ -67,16 +85,7 @@ class ConformanceFixture {
 
   // Publish, with the per-queue refusals.
   PublishResult PublishWithRefusals(std::vector<OutgoingMessage> batch) {
-    absl::Notification done;
-    PublishResult result;
-    transport_->Publish(std::move(batch), [&](PublishResult r) {
-      result = std::move(r);
-      done.Notify();
-    });
-    if (!done.WaitForNotificationWithTimeout(kWait)) {
-      return absl::DeadlineExceededError("publish was never confirmed");
-    }
-    return result;
+    return PublishAndWait(*transport_, std::move(batch));
   }
 
   // Publishes ids prefix0..prefix{n-1} to `queue`, `per_batch` per batch.
@@ -108,6 +117,22 @@ class ConformanceFixture {
                        const std::function<bool(const QueueStats&)>& pred) {
     return switchboard::testing::Eventually([&] { return pred(Stats(queue)); },
                                             kWait);
+  }
+
+  // The dead-letter queue `dead` comes to hold one message, `id`, which a
+  // subscriber reads and acks.
+  void ExpectDeadLettered(const std::string& dead, const std::string& id) {
+    EXPECT_TRUE(
+        StatsEventually(dead, [](const QueueStats& s) { return s.depth == 1; }))
+        << "not moved to " << dead;
+    DeliveryCollector buried;
+    auto sub = transport_->Subscribe({{dead}, 10}, buried.handler());
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    std::vector<Delivery> got = buried.WaitFor(1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, id);
+    EXPECT_EQ(*got[0].payload, absl::StrCat("payload-", id));
+    EXPECT_TRUE((*sub)->Ack({got[0].tag}).ok());
   }
 
  private:

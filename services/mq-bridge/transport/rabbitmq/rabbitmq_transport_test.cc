@@ -13,16 +13,20 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/mq-bridge/transport/conformance/conformance_fixture.h"
 #include "services/mq-bridge/transport/conformance/delivery_collector.h"
 #include "services/mq-bridge/transport/conformance/transport_conformance.h"
 #include "services/mq-bridge/transport/registry.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/rabbitmq_environment.h"
 #include "tests/testing/rabbitmq_server.h"
 
 namespace switchboard::bridge::rabbitmq {
 namespace {
 
+using ::switchboard::bridge::testing::ConformanceFixture;
 using ::switchboard::bridge::testing::DeliveryCollector;
+using ::switchboard::bridge::testing::PublishAndWait;
 
 using switchboard::testing::RabbitMqServer;
 using switchboard::testing::SharedRabbitMq;
@@ -190,26 +194,15 @@ TEST(RabbitMqTransportTest, UnreachableBrokerIsUnavailableAndNamesIt) {
               HasSubstr("cannot connect to amqp://guest@127.0.0.1:2/"));
 }
 
-// Collects deliveries for the driver-level tests.
-
+// Publishes `ids` (payload "payload-<id>") to `queue` in one batch and
+// waits for the confirmation.
 absl::Status PublishIds(Transport& t, const std::string& queue,
                         const std::vector<std::string>& ids) {
   std::vector<OutgoingMessage> batch;
   for (const std::string& id : ids) {
-    OutgoingMessage m;
-    m.id = id;
-    m.payload = std::make_shared<const std::string>("body-" + id);
-    m.queues = {queue};
-    batch.push_back(std::move(m));
+    batch.push_back(ConformanceFixture::Message(id, {queue}));
   }
-  absl::Notification done;
-  absl::Status result;
-  t.Publish(std::move(batch), [&](absl::Status s) {
-    result = s;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return PublishAndWait(t, std::move(batch)).status;
 }
 
 uint64_t Depth(Transport& t, const std::string& queue) {
@@ -218,12 +211,31 @@ uint64_t Depth(Transport& t, const std::string& queue) {
 }
 
 bool DepthBecomes(Transport& t, const std::string& queue, uint64_t depth) {
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    if (Depth(t, queue) == depth) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return false;
+  return switchboard::testing::Eventually(
+      [&] { return Depth(t, queue) == depth; }, absl::Seconds(20));
+}
+
+// Declares `queue`, publishes `id` to it, and reads it back with its payload.
+void ExpectRoundTrip(Transport& t, const std::string& queue,
+                     const std::string& id) {
+  ASSERT_TRUE(t.DeclareQueue(queue, {}).ok());
+  ASSERT_TRUE(PublishIds(t, queue, {id}).ok());
+  DeliveryCollector inbox;
+  auto sub = t.Subscribe({{queue}, 1}, inbox.handler());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<Delivery> got = inbox.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0].payload, "payload-" + id);
+}
+
+// Settings for a broker of its own, over TLS with its CA.
+Settings TlsSettings(const RabbitMqServer& broker) {
+  Settings settings;
+  // The certificate names localhost; rabbitmq-c checks DNS names only.
+  settings.connection.nodes = {{"localhost", broker.tls_port()}};
+  settings.connection.tls = true;
+  settings.connection.ca_cert_file = broker.ca_cert();
+  return settings;
 }
 
 TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
@@ -257,7 +269,7 @@ TEST(RabbitMqTransportTest, EventNackedTooOftenGoesToTheDeadLetterQueue) {
   std::vector<Delivery> buried = dead.WaitFor(1);
   ASSERT_EQ(buried.size(), 1u);
   EXPECT_EQ(buried[0].id, "poison");
-  EXPECT_EQ(*buried[0].payload, "body-poison");
+  EXPECT_EQ(*buried[0].payload, "payload-poison");
   // The dead-letter queue is listed with the others.
   auto all = (*t)->GetQueueStats({});
   ASSERT_TRUE(all.ok());
@@ -365,21 +377,10 @@ TEST(RabbitMqTransportTest, LastValueQueuesAreNotDeadLettered) {
 TEST(RabbitMqTlsTest, AmqpsWithTheBrokersCaWorksAndAnUnknownCaIsRefused) {
   auto tls_broker = RabbitMqServer::Start({/*tls=*/true});
   ASSERT_TRUE(tls_broker.ok()) << tls_broker.status();
-  Settings settings;
-  // The certificate names localhost; rabbitmq-c checks DNS names only.
-  settings.connection.nodes = {{"localhost", (*tls_broker)->tls_port()}};
-  settings.connection.tls = true;
-  settings.connection.ca_cert_file = (*tls_broker)->ca_cert();
+  Settings settings = TlsSettings(**tls_broker);
   auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
-  ASSERT_TRUE((*t)->DeclareQueue("tls.q", {}).ok());
-  ASSERT_TRUE(PublishIds(**t, "tls.q", {"secret"}).ok());
-  DeliveryCollector inbox;
-  auto sub = (*t)->Subscribe({{"tls.q"}, 1}, inbox.handler());
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  std::vector<Delivery> got = inbox.WaitFor(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(*got[0].payload, "body-secret");
+  ASSERT_NO_FATAL_FAILURE(ExpectRoundTrip(**t, "tls.q", "secret"));
 
   // Without the test CA the broker's certificate is not trusted.
   settings.connection.ca_cert_file.clear();
@@ -400,10 +401,7 @@ TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
   options.mutual_tls = true;
   auto broker = RabbitMqServer::Start(options);
   ASSERT_TRUE(broker.ok()) << broker.status();
-  Settings settings;
-  settings.connection.nodes = {{"localhost", (*broker)->tls_port()}};
-  settings.connection.tls = true;
-  settings.connection.ca_cert_file = (*broker)->ca_cert();
+  Settings settings = TlsSettings(**broker);
 
   // No client certificate: the broker ends the handshake.
   auto anonymous = Connect(settings);
@@ -423,26 +421,13 @@ TEST(RabbitMqTlsTest, MutualTlsNeedsAClientCertificateOfTheBrokersCa) {
   settings.connection.client_key_file = (*broker)->client_key();
   auto t = Connect(settings);
   ASSERT_TRUE(t.ok()) << t.status();
-  ASSERT_TRUE((*t)->DeclareQueue("mtls.q", {}).ok());
-  ASSERT_TRUE(PublishIds(**t, "mtls.q", {"mutual"}).ok());
-  DeliveryCollector inbox;
-  auto sub = (*t)->Subscribe({{"mtls.q"}, 1}, inbox.handler());
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  std::vector<Delivery> got = inbox.WaitFor(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(*got[0].payload, "body-mutual");
+  ASSERT_NO_FATAL_FAILURE(ExpectRoundTrip(**t, "mtls.q", "mutual"));
 }
 
 TEST(RabbitMqTransportTest, RegisteredByName) {
   EXPECT_THAT(TransportRegistry::Global().Names(),
               ::testing::Contains("rabbitmq"));
 }
-
-}  // namespace
-}  // namespace switchboard::bridge::rabbitmq
-
-namespace switchboard::bridge::rabbitmq {
-namespace {
 
 // DeclareQueue and GetQueueStats run on gRPC threads. With the broker gone
 // they used to wait for the publisher thread without bound (until the
