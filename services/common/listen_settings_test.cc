@@ -1,6 +1,5 @@
 #include "services/common/listen_settings.h"
 
-#include <grp.h>
 #include <unistd.h>
 
 #include <string>
@@ -8,10 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/unix_socket_testing.h"
 
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::OwnGroupName;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -28,11 +29,6 @@ std::string ErrorOf(const std::string& yaml, const std::string& flag = "") {
   auto parsed = ParseYaml(yaml, flag);
   EXPECT_FALSE(parsed.ok()) << yaml << " parsed as " << parsed->ToString();
   return parsed.ok() ? "" : std::string(parsed.status().message());
-}
-
-std::string OwnGroupName() {
-  struct group* g = getgrgid(getegid());
-  return g == nullptr ? std::to_string(getegid()) : g->gr_name;
 }
 
 TEST(ListenSettingsTest, AbsentKeepsTheDefaults) {

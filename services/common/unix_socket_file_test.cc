@@ -1,7 +1,6 @@
 #include "services/common/unix_socket_file.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,37 +8,20 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <string>
-#include <system_error>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/listen_settings.h"
+#include "tests/testing/unix_socket_testing.h"
 
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::OwnGroupName;
+using ::switchboard::testing::ShortTempDir;
 using ::testing::HasSubstr;
-
-// A short directory for sockets (sun_path holds 107 bytes; TEST_TMPDIR can
-// be long).
-class SocketDir {
- public:
-  SocketDir() {
-    char name[] = "/tmp/sb-listen-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~SocketDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A bound unix socket at `path`; listening if `listen`. Returns the fd.
 int BindSocket(const std::string& path, bool listen) {
@@ -53,20 +35,15 @@ int BindSocket(const std::string& path, bool listen) {
   return fd;
 }
 
-std::string OwnGroupName() {
-  struct group* g = getgrgid(getegid());
-  return g == nullptr ? std::to_string(getegid()) : g->gr_name;
-}
-
 TEST(SocketFileTest, NothingThereIsFine) {
-  SocketDir dir;
+  ShortTempDir dir;
   auto removed = RemoveStaleSocket(dir.path() + "/absent.sock");
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_FALSE(*removed);
 }
 
 TEST(SocketFileTest, RemovesAStaleSocket) {
-  SocketDir dir;
+  ShortTempDir dir;
   std::string path = dir.path() + "/stale.sock";
   close(BindSocket(path, /*listen=*/true));  // the "process" died
   auto removed = RemoveStaleSocket(path);
@@ -76,7 +53,7 @@ TEST(SocketFileTest, RemovesAStaleSocket) {
 }
 
 TEST(SocketFileTest, RefusesALiveSocket) {
-  SocketDir dir;
+  ShortTempDir dir;
   std::string path = dir.path() + "/live.sock";
   int fd = BindSocket(path, /*listen=*/true);
   auto removed = RemoveStaleSocket(path);
@@ -89,7 +66,7 @@ TEST(SocketFileTest, RefusesALiveSocket) {
 }
 
 TEST(SocketFileTest, NeverRemovesAnotherKindOfFile) {
-  SocketDir dir;
+  ShortTempDir dir;
   std::string path = dir.path() + "/data.txt";
   std::ofstream(path) << "precious\n";
   auto removed = RemoveStaleSocket(path);
@@ -107,7 +84,7 @@ TEST(SocketFileTest, NeverRemovesAnotherKindOfFile) {
 }
 
 TEST(SocketFileTest, AppliesModeAndGroupAndRemovesOnlyItsOwnSocket) {
-  SocketDir dir;
+  ShortTempDir dir;
   UnixSocketSettings settings;
   settings.path = dir.path() + "/sb.sock";
   settings.mode = 0620;

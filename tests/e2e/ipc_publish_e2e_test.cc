@@ -2,13 +2,11 @@
 // forked worker processes of one host publish through the one service that
 // owns the TCP port. Real binaries (memory transport); the workers are
 // switchboardctl processes publishing to unix:<path>.
-#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -23,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "services/common/auth_policy.h"
 #include "tests/testing/cluster.h"
+#include "tests/testing/unix_socket_testing.h"
 
 namespace switchboard::testing {
 namespace {
@@ -34,29 +33,6 @@ using ::testing::Not;
 constexpr int kWorkers = 8;
 constexpr int kEventsPerWorker = 2000;
 constexpr char kSource[] = "ipc/worker";
-
-// A short directory for the socket: a unix socket path holds at most 107
-// bytes, and the test's TEST_TMPDIR can be longer than that.
-class SocketDir {
- public:
-  SocketDir() {
-    char name[] = "/tmp/sb-ipc-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~SocketDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string OwnGroupName() {
-  struct group* g = getgrgid(getegid());
-  return g == nullptr ? std::to_string(getegid()) : g->gr_name;
-}
 
 // A broadcaster on loopback TCP plus `socket` (mode 0660, our own group).
 std::string BroadcasterYaml(const std::string& socket,
@@ -191,7 +167,7 @@ std::vector<EventDelivery> PublishFromWorkers(Cluster& cluster,
 }
 
 TEST(IpcPublishE2eTest, ForkedWorkersPublishConcurrentlyOverTheUnixSocket) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/broadcaster.sock";
   auto cluster = MustStart(socket);
   ASSERT_NE(cluster, nullptr);
@@ -252,7 +228,7 @@ TEST(IpcPublishE2eTest, ForkedWorkersPublishConcurrentlyOverTheUnixSocket) {
 }
 
 TEST(IpcPublishE2eTest, StaleSocketIsReplacedLiveOneRefusedAndRemovedOnExit) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/broadcaster.sock";
   auto cluster = MustStart(socket);
   ASSERT_NE(cluster, nullptr);
@@ -297,7 +273,7 @@ TEST(IpcPublishE2eTest, StaleSocketIsReplacedLiveOneRefusedAndRemovedOnExit) {
 // mode and group); over TCP the same call is UNAUTHENTICATED, and a token
 // still names its own identity.
 TEST(IpcPublishE2eTest, TheUnixSocketHasItsOwnIdentity) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/b.sock";
   Cluster::Options options;
   options.broadcaster_yaml = absl::StrCat(
@@ -336,7 +312,7 @@ TEST(IpcPublishE2eTest, TheUnixSocketHasItsOwnIdentity) {
 // user (nobody, run through setpriv when the test runs as root) as its own;
 // each may publish only its own sources.
 TEST(IpcPublishE2eTest, UnixPeersAreKnownByTheirUid) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/b.sock";
   Cluster::Options options;
   options.broadcaster_yaml = absl::StrCat(
@@ -402,7 +378,7 @@ TEST(IpcPublishE2eTest, UnixPeersAreKnownByTheirUid) {
 }
 
 TEST(IpcPublishE2eTest, APathThatIsNotASocketIsRefusedAndKept) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string path = dir.path() + "/not-a-socket";
   WriteFile(path, "precious\n");
   auto [code, log] = RunBroadcasterToExit(
@@ -418,7 +394,7 @@ TEST(IpcPublishE2eTest, APathThatIsNotASocketIsRefusedAndKept) {
 }
 
 TEST(IpcPublishE2eTest, InvalidSocketSettingsAreConfigErrors) {
-  SocketDir dir;
+  ShortTempDir dir;
   struct Case {
     std::string listen;
     std::string error;
@@ -444,7 +420,7 @@ TEST(IpcPublishE2eTest, InvalidSocketSettingsAreConfigErrors) {
 }
 
 TEST(IpcPublishE2eTest, TransportUnixListensOnlyOnTheSocket) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/only.sock";
   Cluster::Options options;
   auto cluster = Cluster::Start(options);
@@ -486,7 +462,7 @@ TEST(IpcPublishE2eTest, TransportUnixListensOnlyOnTheSocket) {
 // before 2601..2625 when numbering and buffering were two separate steps.
 TEST(IpcPublishE2eTest,
      OneSourceOnManyStreamsKeepsTheBroadcasterSequenceInOrder) {
-  SocketDir dir;
+  ShortTempDir dir;
   const std::string socket = dir.path() + "/broadcaster.sock";
   auto cluster = MustStart(socket);
   ASSERT_NE(cluster, nullptr);
