@@ -1,5 +1,5 @@
 // ConsumerConfig: its defaults, the settings of credit, deadlines and the
-// dedup store, and their errors, which name the field.
+// dedup store and the link view, and their errors, which name the field.
 #include <string>
 #include <vector>
 
@@ -21,6 +21,23 @@ using ::testing::HasSubstr;
     return ::testing::AssertionFailure() << config.status();
   }
   return ::testing::AssertionSuccess();
+}
+
+// A config that must be refused: its YAML, and the error it must give
+// after "consumer.yaml: " (the field, then why).
+struct RefusedCase {
+  std::string yaml;
+  std::string expected;
+};
+
+void ExpectEachRefused(const std::vector<RefusedCase>& cases) {
+  for (const RefusedCase& c : cases) {
+    auto config = ConsumerConfig::Parse(Yaml(c.yaml), "");
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.yaml;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("consumer.yaml: " + c.expected));
+  }
 }
 
 TEST(AckDeadlineConfigTest, OutOfRangeIsRefusedNamingTheField) {
@@ -75,27 +92,46 @@ TEST(ConsumerConfigTest, DefaultsAreValid) {
 }
 
 TEST(ConsumerConfigTest, ErrorsNameTheField) {
-  struct Case {
-    std::string yaml;
-    std::string expected;
-  };
-  for (const Case& c : std::vector<Case>{
-           {"max_credit: 100\ndefault_credit: 200\n",
-            "default_credit: must be 1 to max_credit"},
-           {"default_credit: 0\n", "default_credit: must be 1 to max_credit"},
-           {"max_credit: 0\n", "max_credit: must be 1 to 65535"},
-           {"max_credit: 70000\n", "max_credit: must be 1 to 65535"},
-           {"credit: 5\n", "credit: unknown setting"},
-           {"bridge:\n  adress: 127.0.0.1:50053\n",
-            "bridge.adress: unknown setting"},
-           {"max_credit: lots\n", "max_credit: expected an integer"},
-       }) {
-    auto config = ConsumerConfig::Parse(Yaml(c.yaml), "");
-    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
-        << c.yaml;
-    EXPECT_THAT(std::string(config.status().message()),
-                HasSubstr("consumer.yaml: " + c.expected));
-  }
+  ExpectEachRefused({
+      {"max_credit: 100\ndefault_credit: 200\n",
+       "default_credit: must be 1 to max_credit"},
+      {"default_credit: 0\n", "default_credit: must be 1 to max_credit"},
+      {"max_credit: 0\n", "max_credit: must be 1 to 65535"},
+      {"max_credit: 70000\n", "max_credit: must be 1 to 65535"},
+      {"credit: 5\n", "credit: unknown setting"},
+      {"bridge:\n  adress: 127.0.0.1:50053\n",
+       "bridge.adress: unknown setting"},
+      {"max_credit: lots\n", "max_credit: expected an integer"},
+  });
+}
+
+TEST(LinkViewConfigTest, Defaults) {
+  auto config = ConsumerConfig::Parse(ConfigNode(), "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->links.queue_prefix, "link.");
+  EXPECT_EQ(config->links.discovery_interval, absl::Seconds(1));
+
+  config = ConsumerConfig::Parse(
+      Yaml("links:\n  queue_prefix: \"\"\n  discovery_interval: 250ms\n"), "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->links.queue_prefix, "");
+  EXPECT_EQ(config->links.discovery_interval, absl::Milliseconds(250));
+}
+
+TEST(LinkViewConfigTest, ErrorsNameTheField) {
+  ExpectEachRefused({
+      {"links:\n  queue_prefix: link/\n",
+       "links.queue_prefix: 'link/' cannot start a queue name"},
+      {"links:\n  queue_prefix: " + std::string(200, 'l') + "\n",
+       "links.queue_prefix: '" + std::string(200, 'l') +
+           "' cannot start a queue name"},
+      {"links:\n  discovery_interval: 0s\n",
+       "links.discovery_interval: must be more than 0"},
+      {"links:\n  discovery_interval: soon\n",
+       "links.discovery_interval: expected a duration"},
+      {"links:\n  prefix: link.\n", "links.prefix: unknown setting"},
+      {"links: link.\n", "links: expected a mapping"},
+  });
 }
 
 }  // namespace

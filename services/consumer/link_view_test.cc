@@ -312,46 +312,5 @@ TEST_F(LinkViewTest, WithTheViewOffLinkQueuesAreOrdinaryQueues) {
   EXPECT_EQ(deliveries[0].event().id(), a1.id());
 }
 
-// ----------------------------------------------------------------- config
-
-TEST(LinkViewConfigTest, Defaults) {
-  auto config = ConsumerConfig::Parse(ConfigNode(), "");
-  ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->links.queue_prefix, "link.");
-  EXPECT_EQ(config->links.discovery_interval, absl::Seconds(1));
-
-  config = ConsumerConfig::Parse(
-      Yaml("links:\n  queue_prefix: \"\"\n  discovery_interval: 250ms\n"), "");
-  ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->links.queue_prefix, "");
-  EXPECT_EQ(config->links.discovery_interval, absl::Milliseconds(250));
-}
-
-TEST(LinkViewConfigTest, ErrorsNameTheField) {
-  struct Case {
-    std::string yaml;
-    std::string expected;
-  };
-  for (const Case& c : std::vector<Case>{
-           {"links:\n  queue_prefix: link/\n",
-            "links.queue_prefix: 'link/' cannot start a queue name"},
-           {"links:\n  queue_prefix: " + std::string(200, 'l') + "\n",
-            "links.queue_prefix: '" + std::string(200, 'l') +
-                "' cannot start a queue name"},
-           {"links:\n  discovery_interval: 0s\n",
-            "links.discovery_interval: must be more than 0"},
-           {"links:\n  discovery_interval: soon\n",
-            "links.discovery_interval: expected a duration"},
-           {"links:\n  prefix: link.\n", "links.prefix: unknown setting"},
-           {"links: link.\n", "links: expected a mapping"},
-       }) {
-    auto config = ConsumerConfig::Parse(Yaml(c.yaml), "");
-    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
-        << c.yaml;
-    EXPECT_THAT(std::string(config.status().message()),
-                HasSubstr("consumer.yaml: " + c.expected));
-  }
-}
-
 }  // namespace
 }  // namespace switchboard::consumer
