@@ -179,9 +179,11 @@ v1::BroadcasterStats CommandsTest::Stats() {
   return stats;
 }
 
-PublishRun CommandsTest::RunPublish(const PublishOptions& options) {
+PublishRun CommandsTest::RunPublish(const PublishOptions& options,
+                                    const PublishSummary& previous) {
   std::ostringstream out, err;
   PublishRun run;
+  run.summary = previous;
   run.status = Publish(*broadcaster_stub_, options, out, err, &run.summary);
   run.out = out.str();
   run.err = err.str();

@@ -94,8 +94,10 @@ class CommandsTest : public ::testing::Test {
 
   v1::BroadcasterStats Stats();
 
-  // Publish through the code under test.
-  PublishRun RunPublish(const PublishOptions& options);
+  // Publish through the code under test, into a summary that starts as
+  // `previous` (a summary reused from an earlier run must be reset).
+  PublishRun RunPublish(const PublishOptions& options,
+                        const PublishSummary& previous = PublishSummary());
 
   // Tail through the code under test.
   TailRun RunTail(const TailOptions& options);

@@ -39,19 +39,23 @@ inline std::vector<uint64_t> Tags(const std::vector<Delivery>& deliveries) {
 }
 
 // Publishes `batch` and waits for its confirmation; DEADLINE_EXCEEDED after
-// kWait without one.
+// kWait without one. The callback owns what it writes to, so a confirmation
+// arriving after the wait gave up writes to nothing freed.
 inline PublishResult PublishAndWait(Transport& transport,
                                     std::vector<OutgoingMessage> batch) {
-  absl::Notification done;
-  PublishResult result;
-  transport.Publish(std::move(batch), [&](PublishResult r) {
-    result = std::move(r);
-    done.Notify();
+  struct Answer {
+    absl::Notification done;
+    PublishResult result;
+  };
+  auto answer = std::make_shared<Answer>();
+  transport.Publish(std::move(batch), [answer](PublishResult r) {
+    answer->result = std::move(r);
+    answer->done.Notify();
   });
-  if (!done.WaitForNotificationWithTimeout(kWait)) {
+  if (!answer->done.WaitForNotificationWithTimeout(kWait)) {
     return absl::DeadlineExceededError("publish was never confirmed");
   }
-  return result;
+  return answer->result;
 }
 
 class ConformanceFixture {

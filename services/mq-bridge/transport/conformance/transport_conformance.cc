@@ -332,7 +332,7 @@ TEST_P(TransportConformanceTest,
     EXPECT_EQ(got.back().redelivered, n > 1);
     ASSERT_TRUE((*sub)->Nack({got.back().tag}, /*requeue=*/true).ok());
   }
-  f.ExpectDeadLettered(dead, "poison");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectDeadLettered(dead, "poison"));
   EXPECT_TRUE(f.StatsEventually(q, [&f](const QueueStats& s) {
     return s.depth == 0 && s.unacked == 0 &&
            (!f.t().capabilities().drop_counters || s.dead_lettered == 1);
@@ -361,7 +361,7 @@ TEST_P(TransportConformanceTest,
   ASSERT_TRUE((*sub)->Ack({got[1].tag}).ok());
   EXPECT_TRUE(f.StatsEventually(
       q, [](const QueueStats& s) { return s.depth == 0 && s.unacked == 0; }));
-  f.ExpectDeadLettered(dead, "bad");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectDeadLettered(dead, "bad"));
 }
 
 }  // namespace
