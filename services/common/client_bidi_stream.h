@@ -39,8 +39,8 @@ class ClientBidiStream : public grpc::ClientBidiReactor<Req, Resp> {
   ClientBidiStream& operator=(const ClientBidiStream&) = delete;
 
   // Queues a request. Returns false, dropping it, after Close or once the
-  // call has ended. May come before the stream starts: such requests are
-  // the call's first.
+  // call has ended. May come after the stub bound the call and before the
+  // stream starts: such requests are the call's first.
   bool Send(Req request) ABSL_LOCKS_EXCLUDED(mu_) {
     const Req* to_write = nullptr;
     {

@@ -71,9 +71,9 @@ class LinkStream::ConsumeCall final
   void Read() { StartReads(); }
   // Waits at most `timeout` for the end of the call; whether it came.
   bool AwaitEnd(absl::Duration timeout) {
-    return ended_.WaitForNotificationWithTimeout(timeout);
+    return end_.WaitForNotificationWithTimeout(timeout);
   }
-  bool ended() const { return ended_.HasBeenNotified(); }
+  bool ended() const { return end_.HasBeenNotified(); }
   // How the call ended, once ended().
   const grpc::Status& status() const { return status_; }
 
@@ -97,15 +97,15 @@ class LinkStream::ConsumeCall final
 
   void OnStreamEnded(const grpc::Status& status) override {
     status_ = status;
-    ended_.Notify();
+    end_.Notify();
   }
 
   LinkViewCore* const core_;
   const uint64_t generation_;
   bool open_written_ = false;  // set before opened_
   absl::Notification opened_;
-  grpc::Status status_;  // set before ended_
-  absl::Notification ended_;
+  grpc::Status status_;  // set before end_ is notified
+  absl::Notification end_;
 };
 
 LinkStream::LinkStream(LinkViewConfig config,

@@ -139,8 +139,9 @@ std::vector<uint64_t> LinkViewCore::Apply(const ConsumeResponse& response,
     }
   }
   // Outside mu_: a watcher's lock is never taken under the view's when
-  // notifying. Only the stream's reader applies deliveries, so watchers see
-  // the changes in order.
+  // notifying. Only the link stream's OnResponse applies deliveries (its
+  // calls never overlap, and CloseStream waits for a stream's end before
+  // the next opens), so watchers see the changes in order.
   for (const LinkState& state : changes) {
     for (const auto& watcher : watchers) {
       if (watcher->Wants(state.link_id())) watcher->Offer(state);

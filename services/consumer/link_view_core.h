@@ -53,8 +53,8 @@ class LinkViewCore {
 
   // Applies the deliveries of the stream numbered `generation` (from 1; a
   // stream's tags mean nothing on another) and notifies the watchers of
-  // what changed, in order as long as one stream's reader at a time
-  // applies. Returns the tags to ack: the deliveries superseded, stale or
+  // what changed, in order as long as one stream's response handler at a
+  // time applies. Returns the tags to ack: the deliveries superseded, stale or
   // not a link status.
   std::vector<uint64_t> Apply(const switchboard::v1::ConsumeResponse& response,
                               uint64_t generation);

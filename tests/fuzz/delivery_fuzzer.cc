@@ -1,8 +1,9 @@
 // The consumer's decoding of a delivery: the message body a transport hands
 // over (an AMQP body, a memory or zeromq payload) is the serialized
-// switchboard.v1.Event that the consumer parses for the app
-// (consumer_service.cc) and that the link view parses and reads as a link
-// status (link_view.cc: ReadLinkReport, IsNewerLinkEvent, the link's queue).
+// switchboard.v1.Event that the consumer checks for the app
+// (call_handle.cc: CheckDelivery, ToAppDelivery; bridge_call.cc) and that the
+// link view parses and reads as a link status (link_view.cc: ReadLinkReport,
+// IsNewerLinkEvent, the link's queue).
 //
 // Input: the body. Invariants: a body that parses survives a round trip
 // with the same link report; a link report has an id and a known state,
@@ -28,7 +29,8 @@ void CheckReport(const std::optional<LinkReport>& report) {
   SB_FUZZ_CHECK(!report->link_id.empty(), "empty link id");
   SB_FUZZ_CHECK(report->state != LinkStatus::STATE_UNSPECIFIED,
                 "unspecified state for '%s'", report->link_id.c_str());
-  const std::string queue = switchboard::LinkQueueName("link.", report->link_id);
+  const std::string queue =
+      switchboard::LinkQueueName("link.", report->link_id);
   SB_FUZZ_CHECK(switchboard::ValidateQueueName(queue).ok(), "'%s'",
                 queue.c_str());
   SB_FUZZ_CHECK(absl::StartsWith(queue, "link."), "'%s'", queue.c_str());
@@ -60,9 +62,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   SB_FUZZ_CHECK(report.has_value() == report2.has_value(),
                 "link report changed in a round trip");
   if (report.has_value()) {
-    SB_FUZZ_CHECK(report->link_id == report2->link_id &&
-                      report->state == report2->state,
-                  "link report changed in a round trip");
+    SB_FUZZ_CHECK(
+        report->link_id == report2->link_id && report->state == report2->state,
+        "link report changed in a round trip");
   }
   SB_FUZZ_CHECK(!switchboard::IsNewerLinkEvent(event, reread) &&
                     !switchboard::IsNewerLinkEvent(reread, event),
