@@ -108,6 +108,14 @@ absl::Status RabbitMqServer::MakeCertificates() {
 absl::Status RabbitMqServer::Spawn() {
   // The environment is the broker's whole configuration; the children of
   // Process::Start inherit it.
+  //
+  // An epmd of this test process's own (one port for all its brokers, so a
+  // cluster's nodes find each other): a shared epmd on 4369 is started by
+  // whichever test's broker came first, and goes when that test ends (its
+  // leftover processes are killed), after which rabbitmqctl cannot find
+  // the brokers of tests still running ("node ... not running at all").
+  static const int epmd_port = PickFreePort();
+  setenv("ERL_EPMD_PORT", std::to_string(epmd_port).c_str(), 1);
   setenv("HOME", dir_.c_str(), 1);
   setenv("RABBITMQ_NODENAME", node_.c_str(), 1);
   setenv("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1", 1);
